@@ -1,0 +1,3 @@
+from mailer.cli import cli
+
+cli()

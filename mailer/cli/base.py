@@ -1,0 +1,87 @@
+"""The click group every command hangs from: finds the home, sets up logging, turns DubanError into
+"Error: …" and exit code 1 in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailer import __version__
+from mailer.config import Settings, load_settings
+from mailer.errors import DubanError
+
+run_id: ContextVar[str] = ContextVar("run_id", default="-")
+
+
+class RunIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = run_id.get()
+        return True
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RunIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(run_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    run_id.set(uuid.uuid4().hex[:8])
+
+
+class DubanGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DubanError as e:
+            raise click.ClickException(str(e)) from e
+
+
+class Context:
+    """What every command gets: the home's settings, loaded on first use (so `duban init` needs none)."""
+
+    def __init__(self, home: Path | None) -> None:
+        self.home_arg = home
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.home_arg)
+        return self._settings
+
+    def engine(self) -> Any:
+        from mailer.store import open_registry
+
+        return open_registry(self.settings.database_url)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(cls=DubanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="duban")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DUBAN_HOME",
+    help="The duban home (default: $DUBAN_HOME, else the current directory).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
+    """督办 duban: monthly key-task progress reporting by Word forms and email."""
+    setup_logging(verbose)
+    ctx.obj = Context(home)

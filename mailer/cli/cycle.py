@@ -1,0 +1,3 @@
+"""`duban` commands: cycle."""
+
+from __future__ import annotations

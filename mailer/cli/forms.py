@@ -1,0 +1,3 @@
+"""`duban` commands: forms."""
+
+from __future__ import annotations

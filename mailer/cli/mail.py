@@ -1,0 +1,3 @@
+"""`duban` commands: mail."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`duban` commands: plan."""
+
+from __future__ import annotations

@@ -1,0 +1,45 @@
+"""The exception hierarchy. Only the CLI turns these into exit codes (1) and messages."""
+
+
+class DubanError(Exception):
+    """Base class: anything the CLI may show to a user as 'Error: ...'."""
+
+
+class ConfigError(DubanError):
+    """duban.toml or a DUBAN_* variable is missing or invalid."""
+
+
+class RegistryError(DubanError):
+    """The registry cannot be opened, migrated, or does not hold what was asked for."""
+
+
+class PlanImportError(DubanError):
+    """A notice, task list or directory file cannot be imported; nothing was changed."""
+
+
+class TemplateError(DubanError):
+    """A Word or mail template cannot be rendered with the data given."""
+
+
+class UnsafeAttachment(DubanError):
+    """An attachment was refused before parsing (size, zip bomb, macros, encryption, not a docx)."""
+
+
+class FormParseError(DubanError):
+    """A returned form could not be read at all (no form table); findings are not exceptions."""
+
+
+class TransportError(DubanError):
+    """SMTP, IMAP, Exchange or the folder mailbox refused or dropped the operation."""
+
+
+class LoginError(TransportError):
+    """Connected, but the server rejected the credentials."""
+
+
+class ConversionError(DubanError):
+    """LibreOffice is missing, timed out, or produced no output."""
+
+
+class ServiceLocked(DubanError):
+    """Another duban service already runs on this home."""

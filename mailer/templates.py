@@ -1,0 +1,38 @@
+"""The bureau's templates: shipped defaults in the package, copied into a home's templates/ by init.
+
+The repository's own ``templates/`` is the source of the defaults; a home's copy can be edited or replaced
+without touching code (design principle 7).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+DEFAULTS = Path(__file__).resolve().parent / "data" / "templates"
+
+
+def default_templates_dir() -> Path:
+    """Where the shipped templates are: the package data, or the repository's templates/ in a checkout."""
+    repo = Path(__file__).resolve().parent.parent / "templates"
+    return DEFAULTS if DEFAULTS.is_dir() else repo
+
+
+def install_default_templates(target: Path) -> list[str]:
+    """Copy every shipped template missing from ``target``; never overwrite the bureau's own."""
+    target.mkdir(parents=True, exist_ok=True)
+    src = default_templates_dir()
+    copied = []
+    if src.resolve() == target.resolve():
+        return copied
+    for f in sorted(src.iterdir()):
+        if f.is_file() and not f.name.startswith(".") and not (target / f.name).exists():
+            shutil.copy2(f, target / f.name)
+            copied.append(f.name)
+    return copied
+
+
+def template_path(templates_dir: Path, name: str) -> Path:
+    """The home's template if present, else the shipped default."""
+    own = templates_dir / name
+    return own if own.exists() else default_templates_dir() / name

@@ -1,0 +1,52 @@
+"""Shared fixtures: a fresh duban home (real SQLite file, fully migrated) per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailer.config import Settings, init_home, load_settings
+from mailer.store import close_all, open_registry
+
+SEED_NOTICE = Path(__file__).resolve().parent.parent.parent / "shared" / "seed" / "notice.txt"
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Tests never touch the developer's ~/.config key.
+    monkeypatch.setenv("DUBAN_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("DUBAN_HOME", raising=False)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Settings]:
+    """A new duban home in a temporary folder, registry created."""
+    root = init_home(tmp_path / "home")
+    settings = load_settings(root)
+    from mailer.templates import install_default_templates
+
+    install_default_templates(settings.templates)
+    open_registry(settings.database_url)
+    yield settings
+    close_all()
+
+
+@pytest.fixture
+def engine(home: Settings):  # type: ignore[no-untyped-def]
+    return open_registry(home.database_url)
+
+
+def has_soffice() -> bool:
+    from shutil import which
+
+    return which("soffice") is not None or which("libreoffice") is not None
+
+
+# CI sets CI=true: there the test command has installed LibreOffice and dovecot, so a missing tool is a
+# failure, not a skip.
+IN_CI = os.environ.get("CI") == "true"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for the whole test suite (idempotent, quick when all is present):
+# LibreOffice + CJK fonts (conversions), dovecot IMAP + LMTP (the real mail server the IMAP tests start
+# on loopback), poppler (PDF fonts and pictures), and the project's virtualenv with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
+fc-list 2>/dev/null | grep -q "Noto Serif CJK" || need+=(fonts-noto-cjk)
+command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+command -v pdffonts >/dev/null 2>&1 || need+=(poppler-utils)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "tests/setup.sh: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
