@@ -68,9 +68,7 @@ def paragraph_text(p: Any) -> str:
                 out.append("\t")
         elif n.tag == W_NOBREAKHYPHEN:
             out.append("-")
-        elif n.tag == W_SOFTHYPHEN:
-            continue
-        elif n.tag == W_BR and n.get(qn("w:type")) == "page":
+        elif n.tag == W_SOFTHYPHEN or (n.tag == W_BR and n.get(qn("w:type")) == "page"):
             continue
         else:
             out.append("\n")
@@ -247,7 +245,7 @@ def underlined_spans(tc: Any, resolver: UnderlineResolver) -> list[tuple[str, bo
     paragraphs separated by a ("\\n", False) piece. A name Word split over several runs comes out whole."""
     pieces: list[tuple[str, bool]] = []
 
-    def add(text: str, u: bool) -> None:
+    def add(text: str, u: bool) -> None:  # noqa: FBT001
         if pieces and pieces[-1][1] == u and text != "\n" and pieces[-1][0] != "\n":
             pieces[-1] = (pieces[-1][0] + text, u)
         else:
@@ -255,7 +253,7 @@ def underlined_spans(tc: Any, resolver: UnderlineResolver) -> list[tuple[str, bo
 
     for i, p in enumerate(cell_paragraphs(tc)):
         if i:
-            add("\n", False)
+            add("\n", False)  # noqa: FBT003
         for r in p.iter(W_R):
             if _owner(r, (W_P,)) is not p or _deleted(r, p):
                 continue

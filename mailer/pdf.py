@@ -1,0 +1,91 @@
+"""LibreOffice conversions (docx → pdf, doc/wps → docx), one private profile per run.
+
+Parallel soffice runs sharing a profile fail silently (rc=1, no output), so every conversion gets its own
+``-env:UserInstallation``; the process group is killed on timeout; the output must exist and be non-empty.
+A fontconfig file maps 仿宋_GB2312 / 方正小标宋简体 to a serif CJK face and 黑体 to a sans one where the
+licensed fonts are not installed, so body text does not come out in a sans face.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+from mailer.errors import ConversionError
+
+log = logging.getLogger(__name__)
+
+_FONTCONF = """<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig>
+  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>
+  <alias binding="same"><family>仿宋_GB2312</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>仿宋</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>FangSong</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>方正小标宋简体</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>方正小标宋_GBK</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>宋体</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>楷体_GB2312</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
+  <alias binding="same"><family>黑体</family><prefer><family>Noto Sans CJK SC</family></prefer></alias>
+  <alias binding="same"><family>SimHei</family><prefer><family>Noto Sans CJK SC</family></prefer></alias>
+</fontconfig>
+"""
+
+
+def find_soffice(configured: str = "soffice") -> str | None:
+    """The LibreOffice executable, or None when it is not installed."""
+    for name in (configured, "soffice", "libreoffice"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "soffice", timeout: int = 120) -> Path:
+    """Convert ``src`` with LibreOffice into ``out_dir`` (``target``: "pdf" or "docx"); returns the new file.
+
+    :raises ConversionError: when LibreOffice is absent, times out, or writes nothing
+    """
+    exe = find_soffice(soffice)
+    if exe is None:
+        raise ConversionError(
+            "LibreOffice (soffice) is not installed, so "
+            f"{src.name} cannot be converted to {target}. Install it (Debian: apt-get install "
+            "libreoffice-writer-nogui fonts-noto-cjk) or set service.libreoffice in duban.toml."
+        )
+    work = Path(tempfile.mkdtemp(prefix="duban-lo-"))
+    try:
+        (work / "fonts.conf").write_text(_FONTCONF, encoding="utf-8")
+        env = dict(os.environ, HOME=str(work / "home"), FONTCONFIG_FILE=str(work / "fonts.conf"))
+        # The source is copied under an ASCII name: LibreOffice's output name follows the input's.
+        suffix = src.suffix.lower() or ".docx"
+        staged = work / f"in{suffix}"
+        shutil.copyfile(src, staged)
+        filt = "docx:MS Word 2007 XML" if target == "docx" else target
+        cmd = [exe, f"-env:UserInstallation=file://{work}/profile", "--headless", "--norestore",
+               "--nolockcheck", "--nodefault", "--convert-to", filt, "--outdir", str(work / "out"), str(staged)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise ConversionError(f"LibreOffice took longer than {timeout}s converting {src.name}; stopped.") from e
+        out = work / "out" / f"in.{target}"
+        if proc.returncode or not out.exists() or out.stat().st_size == 0:
+            msg = err.decode(errors="replace").strip()[-500:]
+            raise ConversionError(f"LibreOffice could not convert {src.name} to {target} (rc={proc.returncode}) {msg}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dest = out_dir / f"{src.stem}.{target}"
+        tmp = dest.with_name(dest.name + ".part")
+        shutil.move(str(out), tmp)
+        tmp.replace(dest)
+        return dest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
