@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 from mailer.errors import ConversionError
@@ -49,8 +50,14 @@ def find_soffice(configured: str = "soffice") -> str | None:
 def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "soffice", timeout: int = 120) -> Path:
     """Convert ``src`` with LibreOffice into ``out_dir`` (``target``: "pdf" or "docx"); returns the new file.
 
-    :raises ConversionError: when LibreOffice is absent, times out, or writes nothing
+    :raises ConversionError: when LibreOffice is absent, times out, or writes nothing, or a .docx/.xlsx
+        source is not a zip package
     """
+    # LibreOffice "converts" a text file named .docx as plain text with rc=0: refuse what is not a package.
+    if src.suffix.lower() in (".docx", ".docm", ".xlsx") and not zipfile.is_zipfile(src):
+        raise ConversionError(
+            f"{src.name} is not an Office Open XML file (not a zip package); not converted."
+        )
     exe = find_soffice(soffice)
     if exe is None:
         raise ConversionError(

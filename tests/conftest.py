@@ -50,3 +50,6 @@ def has_soffice() -> bool:
 # CI sets CI=true: there the test command has installed LibreOffice and dovecot, so a missing tool is a
 # failure, not a skip.
 IN_CI = os.environ.get("CI") == "true"
+
+# Real mail servers on loopback (dovecot + SMTP) for @pytest.mark.imap tests: tests/mailserver.py.
+from mailserver import mail_servers  # noqa: E402, F401

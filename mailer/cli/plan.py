@@ -1,3 +1,309 @@
-"""`duban` commands: plan."""
+"""`duban` commands for the plan and the registry: import, tasks (set-lead), offices, ledger, status."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailer.cli.base import Context, cli, echo_json, pass_ctx
+
+# Directories first, so a notice imported in the same command finds offices by their aliases.
+_ORDER = {"directory": 0, "notice": 1, "tasks": 1}
+
+
+@cli.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@pass_ctx
+def import_cmd(ctx: Context, *, files: tuple[Path, ...], as_json: bool) -> None:
+    """Import notice .docx (or .doc), task .xlsx and directory .xlsx FILES into the registry.
+
+    The kind of each file is found from its content. Directories are imported first. Each file is read
+    completely before anything is written; a file with a problem changes nothing and is reported, and the
+    command exits with 1 if any file failed.
+
+    \b
+    Example:
+        duban import examples/directory-2022.xlsx examples/notice-2022.docx
+    """
+    from mailer.errors import PlanImportError
+    from mailer.plan_import import detect_kind, import_file
+
+    settings, engine = ctx.settings, ctx.engine()
+    ranked: list[tuple[int, int, Path]] = []
+    failed: list[str] = []
+    for i, path in enumerate(files):
+        try:
+            ranked.append((_ORDER[detect_kind(path)], i, path))
+        except PlanImportError as e:
+            failed.append(str(e))
+    reports = []
+    for _, _, path in sorted(ranked):
+        try:
+            report = import_file(settings, engine, path)
+        except PlanImportError as e:
+            failed.append(str(e))
+            continue
+        reports.append(report)
+        if not as_json:
+            click.echo(report.render())
+    if as_json:
+        echo_json({"imported": [r.to_dict() for r in reports], "errors": failed})
+    for message in failed if not as_json else []:
+        click.echo(f"Error: {message}", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+def _plan_or_fail(session: Any) -> Any:
+    from mailer.errors import RegistryError
+    from mailer.plan_import import current_plan
+
+    plan = current_plan(session)
+    if plan is None:
+        raise RegistryError("No plan has been imported yet. Run: duban import 通知.docx")
+    return plan
+
+
+def task_dicts(session: Any, plan: Any, *, include_removed: bool = False) -> list[dict[str, Any]]:
+    """The plan's tasks as the JSON of `duban tasks --json`."""
+    out = []
+    for t in plan.tasks:
+        if t.removed and not include_removed:
+            continue
+        leads = [link.office.name for link in t.offices if link.is_lead]
+        item: dict[str, Any] = {
+            "seq": t.seq,
+            "name": t.name,
+            "content": t.content,
+            "offices": [link.office.name for link in t.offices],
+            "lead": leads[0] if leads else None,
+            "leads": leads,
+            "remark": t.remark,
+            "lead_assumed": t.lead_assumed,
+            "milestones": [
+                {"label": m.label, "due": m.due.isoformat() if m.due else None, "text": m.text}
+                for m in t.milestones
+            ],
+        }
+        if include_removed:
+            item["removed"] = t.removed
+        out.append(item)
+    return out
+
+
+@cli.group("tasks", invoke_without_command=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the tasks as JSON (with content and milestones)."
+)
+@click.option("--all", "include_removed", is_flag=True, help="Include tasks removed by a later import.")
+@click.pass_context
+def tasks_cmd(click_ctx: click.Context, *, as_json: bool, include_removed: bool) -> None:
+    """List the tasks of the active plan: lead office (* = assumed, not underlined), offices, milestone dates.
+
+    \b
+    Examples:
+        duban tasks
+        duban tasks --json > tasks.json
+        duban tasks set-lead 3 基财股
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
+    from mailer.status import format_table
+    from mailer.store import atomic
+
+    ctx: Context = click_ctx.obj
+    with atomic(ctx.engine()) as session:
+        plan = _plan_or_fail(session)
+        items = task_dicts(session, plan, include_removed=include_removed)
+        title = f"{plan.title}（{plan.year}）"
+    if as_json:
+        echo_json(items)
+        return
+    rows = []
+    for t in items:
+        lead = "、".join(t["leads"]) + ("*" if t["lead_assumed"] else "")
+        others = "、".join(o for o in t["offices"] if o not in t["leads"])
+        dates = " ".join(_md(m["due"]) for m in t["milestones"])
+        rows.append(
+            [str(t["seq"]) + ("（已删除）" if t.get("removed") else ""), t["name"], lead, others, dates]
+        )
+    click.echo(title)
+    click.echo(
+        format_table(["序号", "任务名称", "牵头股室", "协办股室", "节点"], rows, max_width={1: 36, 3: 30})
+    )
+    if any(t["lead_assumed"] for t in items):
+        click.echo("* 未标下划线，默认第一个股室为牵头股室；更正：duban tasks set-lead 序号 股室")
+
+
+def _md(iso: str | None) -> str:
+    if not iso:
+        return "年内"
+    _, m, d = iso.split("-")
+    return f"{int(m)}/{int(d)}"
+
+
+@tasks_cmd.command("set-lead")
+@click.argument("seq", type=int)
+@click.argument("offices", nargs=-1, required=True)
+@pass_ctx
+def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...]) -> None:
+    """Make OFFICES (one or more of the task's offices) the lead of task SEQ.
+
+    \b
+    Example:
+        duban tasks set-lead 18 教育装备中心
+    """
+    from mailer.plan_import import set_lead
+
+    click.echo(set_lead(ctx.engine(), seq, list(offices)))
+
+
+def office_dicts(session: Any) -> list[dict[str, Any]]:
+    """Every office with its directory data and the tasks it leads, for `duban offices --json`."""
+    from sqlalchemy import select
+
+    from mailer.model import Office
+    from mailer.plan_import import current_plan
+
+    plan = current_plan(session)
+    leads: dict[int, list[int]] = {}
+    if plan is not None:
+        for t in plan.tasks:
+            for link in t.offices:
+                if link.is_lead and not t.removed:
+                    leads.setdefault(link.office_id, []).append(t.seq)
+    out = []
+    for o in session.scalars(select(Office).order_by(Office.in_directory.desc(), Office.id)):
+        out.append(
+            {
+                "name": o.name,
+                "aliases": sorted(a.alias for a in o.aliases),
+                "addresses": [a.email for a in o.addresses],
+                "contact": o.contact,
+                "phone": o.phone,
+                "leader": o.leader.name if o.leader else None,
+                "leader_email": o.leader.email if o.leader else None,
+                "is_bureau_office": o.is_bureau_office,
+                "in_directory": o.in_directory,
+                "leads_tasks": leads.get(o.id, []),
+            }
+        )
+    return out
+
+
+@cli.command("offices")
+@click.option("--json", "as_json", is_flag=True, help="Print the offices as JSON.")
+@pass_ctx
+def offices_cmd(ctx: Context, *, as_json: bool) -> None:
+    """List the offices: addresses, contact, supervising leader, the tasks each leads.
+
+    Offices marked "否" in 名录 were found only in the task table: import the directory to give them
+    an address.
+    """
+    from mailer.status import format_table
+    from mailer.store import atomic
+
+    with atomic(ctx.engine()) as session:
+        items = office_dicts(session)
+    if as_json:
+        echo_json(items)
+        return
+    if not items:
+        click.echo("No offices yet. Import the directory and the notice: duban import 名录.xlsx 通知.docx")
+        return
+    rows = [
+        [
+            o["name"],
+            "、".join(o["aliases"]),
+            " ".join(o["addresses"]),
+            o["contact"],
+            o["phone"],
+            o["leader"] or "",
+            "、".join(map(str, o["leads_tasks"])),
+            "局办公室" if o["is_bureau_office"] else "是" if o["in_directory"] else "否",
+        ]
+        for o in items
+    ]
+    click.echo(
+        format_table(
+            ["股室", "别名", "邮箱", "联系人", "电话", "分管负责同志", "牵头任务", "名录"],
+            rows,
+            max_width={2: 44, 6: 16},
+        )
+    )
+
+
+@cli.command("ledger")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of registry/ledger.xlsx.",
+)
+@pass_ctx
+def ledger_cmd(ctx: Context, output: Path | None) -> None:
+    """Write the work ledger (工作台账) registry/ledger.xlsx from the registry.
+
+    One row per milestone of every task, and one sheet per period with each office's report state.
+    """
+    from mailer.ledger import write_ledger
+
+    click.echo(f"Ledger written: {write_ledger(ctx.settings, ctx.engine(), output)}")
+
+
+@cli.command("status")
+@click.option("--period", "period_text", help="The period, e.g. 2022-06 (default: the newest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
+@pass_ctx
+def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
+    """Show where each lead office stands in a period: 未发送, 已发送, 格式有误, 待审定, 已退回, 已审定.
+
+    \b
+    Examples:
+        duban status
+        duban status --period 2022-06 --json
+    """
+    from sqlalchemy import select
+
+    from mailer.errors import RegistryError
+    from mailer.model import Period
+    from mailer.periods import parse_period, span_label
+    from mailer.status import office_states, render_status_table
+    from mailer.store import atomic
+
+    tz = ctx.settings.cycle.timezone
+    with atomic(ctx.engine()) as session:
+        query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
+        if period_text:
+            year, month = parse_period(period_text)
+            period = session.scalars(query.where(Period.year == year, Period.month == month)).first()
+            if period is None:
+                raise RegistryError(
+                    f"There is no period {year}-{month:02d} in the registry. See: duban status"
+                )
+        else:
+            period = session.scalars(query).first()
+        if period is None:
+            if as_json:
+                echo_json({"period": None, "offices": []})
+            else:
+                click.echo(
+                    "No period yet: no forms have been sent. The first period opens on its send day "
+                    "(duban run), after the notice and the directory are imported."
+                )
+            return
+        states = office_states(session, period, tz=tz)
+        label = (
+            f"{period.year}年{span_label(period.month)}（{period.key}，{period.state}，截止 {period.due_on}）"
+        )
+        key = period.key
+    if as_json:
+        echo_json({"period": key, "offices": [s.to_dict() for s in states]})
+        return
+    click.echo(label)
+    click.echo(render_status_table(states, tz=tz))

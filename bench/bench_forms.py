@@ -1,0 +1,204 @@
+"""Benchmark the progress form in both directions (not part of the test suite).
+
+    .venv/bin/python bench/bench_forms.py [--offices 2000] [--sample 200] [--big 100]
+
+1. Rendering: ``render_forms`` for N offices (3 tasks each, the seed's real plan texts, a previous approved
+   report to pre-fill), in forms/s; and on a sample, the same forms rendered the naive way — docxtpl loading
+   (and compiling) its template for every form — to give the ratio.
+2. Parsing: ``parse_form`` on every rendered form (filled in), in forms/s, against a naive python-docx walk
+   that finds the table and reads it with ``Table.cell(r, c)``; then one big form (``--big`` tasks), where
+   ``Table.cell`` turns quadratic; then ``parse_form_bounded`` (a worker process per form) on the sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+os.environ.setdefault("DUBAN_SECRET_KEY", "bench-secret-key")
+
+from docx import Document  # noqa: E402
+from docxcompose.properties import CustomProperties  # noqa: E402
+from docxtpl import DocxTemplate  # noqa: E402
+from form_factory import TASKS, fill  # noqa: E402
+
+from mailer.config import init_home, load_settings  # noqa: E402
+from mailer.formcheck import last_approved_entries, lead_tasks  # noqa: E402
+from mailer.formparse import parse_form  # noqa: E402
+from mailer.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms  # noqa: E402
+from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice  # noqa: E402
+from mailer.safety import parse_form_bounded  # noqa: E402
+from mailer.store import atomic, open_registry  # noqa: E402
+from mailer.templates import template_path  # noqa: E402
+from mailer.tokens import make_token  # noqa: E402
+
+
+def build_registry(engine, offices: int, tasks_each: int = 3) -> int:  # type: ignore[no-untyped-def]
+    """A plan with ``offices`` lead offices of ``tasks_each`` tasks each, and May approved for all."""
+    with atomic(engine) as s:
+        plan = Plan(year=2022, title="台山市教育系统2022年重点工作任务一览表", org_name="台山市教育系统", active=True)
+        s.add(plan)
+        period = Period(plan=plan, year=2022, month=5, state="published", send_on=dt.date(2022, 5, 10),
+                        due_on=dt.date(2022, 5, 20))
+        s.add(period)
+        s.flush()
+        seq = 0
+        for i in range(offices):
+            office = Office(name=f"第{i + 1:04d}股")
+            s.add(office)
+            sub = Submission(period=period, office=office, revision=1, state="approved")
+            for j in range(tasks_each):
+                seq += 1
+                _, name, paras, _, remark, milestones = TASKS[(i * tasks_each + j) % len(TASKS)]
+                task = Task(plan=plan, seq=seq, name=f"{name}（{seq}）", content="\n".join(paras), remark=remark)
+                task.offices = [TaskOffice(office=office, position=0, is_lead=True)]
+                task.milestones = [
+                    Milestone(position=k, label=label, due=dt.date(2022, month, 28), text=text)
+                    for k, (label, month, text) in enumerate(milestones)
+                ]
+                s.add(task)
+                sub.entries.append(Entry(task=task, progress="5月：已完成招标文件编制。\n正在准备施工招标。",
+                                         problems="资金未完全到位。", remark=""))
+            s.add(sub)
+        s.flush()
+        return plan.id
+
+
+def naive_render(template: Path, context: dict, out: Path, token: str) -> None:  # type: ignore[type-arg]
+    """What docxtpl does out of the box: load and compile the template for every form."""
+    tpl = DocxTemplate(template)
+    tpl.render(context, autoescape=True)
+    CustomProperties(tpl.docx)["duban_token"] = token
+    tpl.docx.core_properties.identifier = token
+    tpl.save(str(out))
+
+
+def naive_parse(data: bytes) -> list[list[str]]:
+    """The textbook python-docx walk: find the header by text, then Table.cell(r, c) for every cell."""
+    doc = Document(io.BytesIO(data))
+    for table in doc.tables:
+        header = [table.cell(0, c).text.strip() for c in range(len(table.columns))]
+        if "进展情况" in header:
+            return [[table.cell(r, c).text for c in range(len(table.columns))] for r in range(1, len(table.rows))]
+    return []
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:8.1f} forms/s  ({seconds * 1000 / n:7.2f} ms/form)"
+
+
+def bench_render(settings, engine, plan_id: int, sample: int) -> list[Path]:  # type: ignore[no-untyped-def]
+    with atomic(engine) as s:
+        plan = s.get(Plan, plan_id)
+    t = time.perf_counter()
+    forms = render_forms(settings, engine, plan, 2022, 6)
+    ours_all = time.perf_counter() - t
+    print(f"render_forms, {len(forms)} offices:          {rate(len(forms), ours_all)}")
+
+    # Like for like on a sample: the same contexts, cached template vs a template loaded per form.
+    template = template_path(settings.templates, TEMPLATE_NAME)
+    prepared = _prepare(template)
+    secret = settings.secret_key()
+    work = Path(tempfile.mkdtemp(prefix="bench-render-"))
+    with atomic(engine) as s:
+        plan = s.get(Plan, plan_id)
+        jobs = []
+        for office in s.query(Office).order_by(Office.id).limit(sample):
+            tasks = lead_tasks(plan, office)
+            token = make_token(secret, plan.id, 2022, 6, office.id)
+            prior = last_approved_entries(s, plan, office, 2022, 6)
+            jobs.append((form_context(plan, 2022, 6, office, token, tasks, prior), token))
+    t = time.perf_counter()
+    for i, (ctx, token) in enumerate(jobs):
+        _render(prepared, template, ctx, work / f"ours{i}.docx", token)
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    for i, (ctx, token) in enumerate(jobs):
+        naive_render(template, ctx, work / f"naive{i}.docx", token)
+    naive = time.perf_counter() - t
+    print(f"  sample {len(jobs)}: cached template:          {rate(len(jobs), ours)}")
+    print(f"  sample {len(jobs)}: docxtpl load per form:    {rate(len(jobs), naive)}")
+    print(f"  ratio (load per form / cached): {naive / ours:.2f}×")
+    return [f.path for f in forms]
+
+
+def bench_parse(paths: list[Path], sample: int, big_tasks: int, settings, engine) -> None:  # type: ignore[no-untyped-def]
+    values = {}
+    filled = []
+    for p in paths:
+        data = p.read_bytes()
+        rows = parse_form(data).rows
+        values = {r.number: {"progress": f"6月：{r.name}已完成。\n下一步按计划推进。"} for r in rows if r.number}
+        filled.append(fill(data, values))
+    t = time.perf_counter()
+    for data in filled:
+        parse_form(data)
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    for data in filled:
+        naive_parse(data)
+    naive = time.perf_counter() - t
+    print(f"parse_form, {len(filled)} filled forms:          {rate(len(filled), ours)}")
+    print(f"  naive python-docx + Table.cell:            {rate(len(filled), naive)}")
+    print(f"  ratio (naive / parse_form): {naive / ours:.2f}×")
+
+    big = _big_form(settings, big_tasks)
+    t = time.perf_counter()
+    rows = parse_form(big).rows
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    naive_rows = naive_parse(big)
+    naive = time.perf_counter() - t
+    assert len(rows) == big_tasks and len(naive_rows) == big_tasks
+    print(f"one form of {big_tasks} tasks: parse_form {ours * 1000:.0f} ms, naive Table.cell {naive * 1000:.0f} ms "
+          f"(ratio {naive / ours:.0f}×)")
+
+    chosen = filled[:sample]
+    parse_form_bounded(chosen[0])  # starts the fork server
+    t = time.perf_counter()
+    for data in chosen:
+        parse_form_bounded(data)
+    bounded = time.perf_counter() - t
+    print(f"parse_form_bounded (worker per form), {len(chosen)}:  {rate(len(chosen), bounded)}")
+
+
+def _big_form(settings, tasks: int) -> bytes:  # type: ignore[no-untyped-def]
+    """One office leading ``tasks`` tasks, rendered and filled."""
+    root = init_home(Path(tempfile.mkdtemp(prefix="bench-big-")) / "home")
+    big_settings = load_settings(root)
+    engine = open_registry(big_settings.database_url)
+    plan_id = build_registry(engine, 1, tasks)
+    with atomic(engine) as s:
+        plan = s.get(Plan, plan_id)
+    form = render_forms(big_settings, engine, plan, 2022, 6)[0]
+    data = form.path.read_bytes()
+    return fill(data, {n: {"progress": f"第{n}项已完成。"} for n in range(1, tasks + 1)})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--offices", type=int, default=2000)
+    ap.add_argument("--sample", type=int, default=200, help="forms for the naive render and the bounded parse")
+    ap.add_argument("--big", type=int, default=100, help="tasks in the one big form")
+    args = ap.parse_args()
+    root = init_home(Path(tempfile.mkdtemp(prefix="bench-forms-")) / "home")
+    settings = load_settings(root)
+    engine = open_registry(settings.database_url)
+    t = time.perf_counter()
+    plan_id = build_registry(engine, args.offices)
+    print(f"registry: {args.offices} offices × 3 tasks, May approved, built in {time.perf_counter() - t:.1f} s")
+    paths = bench_render(settings, engine, plan_id, args.sample)
+    bench_parse(paths, args.sample, args.big, settings, engine)
+    print(f"(files under {root})")
+
+
+if __name__ == "__main__":
+    main()

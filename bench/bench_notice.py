@@ -1,0 +1,236 @@
+"""Benchmark the consolidated notice: 19, 200, 2,000 and 20,000 task rows.
+
+    .venv/bin/python bench/bench_notice.py [--sizes 19,200,2000,20000] [--no-pdf] [--no-jinja]
+
+Each measurement runs in its own subprocess (a fresh interpreter, so ru_maxrss is that run's peak): a
+temporary home whose registry holds a plan of N tasks (the seed's 19 repeated, with their offices and
+milestones) and a June of approved reports (one office late, one silent). It times ``notice_data`` (the
+query), the render with duban's row cloning ("fast") and, for comparison, with docxtpl's own ``{%tr %}``
+loop ("jinja"), and the LibreOffice PDF conversion for 19 and 2,000 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seed(session, n: int):  # type: ignore[no-untyped-def]
+    """Plan, June period and reports for ``n`` tasks, inserted in bulk (the ORM would take minutes)."""
+    from notice_factory import JUNE_TEXT, SEED_TASKS, add_period, bj
+    from sqlalchemy import insert, select
+
+    from mailer.model import Entry, Milestone, Office, Plan, Submission, Task, TaskOffice
+    from mailer.periods import month_end
+
+    plan = Plan(
+        year=2022,
+        title="台山市教育系统2022年重点工作任务一览表",
+        org_name="台山市教育系统",
+        notice_title="关于印发台山市教育系统2022年重点工作任务的通知",
+        issuer="台山市教育局办公室",
+    )
+    session.add(plan)
+    session.flush()
+    names = sorted({o.lstrip("*") for _, _, offices, _, _ in SEED_TASKS for o in offices})
+    session.execute(insert(Office), [{"name": name} for name in names])
+    office_id = {o.name: o.id for o in session.scalars(select(Office))}
+    session.execute(
+        insert(Task),
+        [
+            {
+                "plan_id": plan.id,
+                "seq": i + 1,
+                "name": SEED_TASKS[i % 19][1] + (f"（{i + 1}）" if i >= 19 else ""),
+            }
+            for i in range(n)
+        ],
+    )
+    task_id = dict(session.execute(select(Task.seq, Task.id).where(Task.plan_id == plan.id)).all())
+    links, milestones = [], []
+    for i in range(n):
+        _, _, offices, ms, _ = SEED_TASKS[i % 19]
+        for pos, raw in enumerate(offices):
+            links.append(
+                {
+                    "task_id": task_id[i + 1],
+                    "office_id": office_id[raw.lstrip("*")],
+                    "position": pos,
+                    "is_lead": raw.startswith("*"),
+                }
+            )
+        for pos, (month, text) in enumerate(ms):
+            milestones.append(
+                {
+                    "task_id": task_id[i + 1],
+                    "position": pos,
+                    "label": "一二三四五六七八九十"[pos] + "是",
+                    "due": month_end(2022, month),
+                    "text": text,
+                }
+            )
+    session.execute(insert(TaskOffice), links)
+    session.execute(insert(Milestone), milestones)
+    june = add_period(session, plan, 6)
+    leads: dict[str, list[int]] = {}
+    for i in range(n):
+        for raw in SEED_TASKS[i % 19][2]:
+            if raw.startswith("*"):
+                leads.setdefault(raw[1:], []).append(i + 1)
+    for name, seqs in leads.items():
+        if name == "招考股":
+            continue  # silent
+        late = name == "督导室"
+        sub = Submission(
+            period_id=june.id,
+            office_id=office_id[name],
+            revision=1,
+            state="approved",
+            received_at=bj(2022, 6, 22 if late else 18),
+            late=late,
+        )
+        session.add(sub)
+        session.flush()
+        session.execute(
+            insert(Entry),
+            [
+                {
+                    "submission_id": sub.id,
+                    "task_id": task_id[s],
+                    "progress": JUNE_TEXT.get((s - 1) % 19 + 1, ("", ""))[0],
+                    "problems": JUNE_TEXT.get((s - 1) % 19 + 1, ("", ""))[1],
+                }
+                for s in seqs
+            ],
+        )
+    session.flush()
+    return june
+
+
+def child(n: int, mode: str, pdf: bool, trace: bool) -> dict[str, object]:
+    """One measurement in this process; returns the figures as a dict."""
+    from mailer.config import init_home, load_settings
+    from mailer.notice import TEMPLATE_NAME, render_notice
+    from mailer.notice_data import notice_data
+    from mailer.pdf import convert
+    from mailer.store import atomic, open_registry
+    from mailer.templates import template_path
+
+    out: dict[str, object] = {"n": n, "mode": mode}
+    with tempfile.TemporaryDirectory(prefix="duban-bench-") as tmp:
+        settings = load_settings(init_home(Path(tmp) / "home"))
+        engine = open_registry(settings.database_url)
+        with atomic(engine) as s:
+            t = time.perf_counter()
+            june = seed(s, n)
+            out["seed_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            data = notice_data(s, june)
+            out["query_s"] = time.perf_counter() - t
+        assert len(data.rows) == n
+        rss_before = _rss_mb()
+        template = template_path(settings.templates, TEMPLATE_NAME)
+        docx = Path(tmp) / "notice.docx"
+        if trace:
+            tracemalloc.start()
+        t = time.perf_counter()
+        render_notice(
+            template,
+            data,
+            docx,
+            issuer="台山市教育局办公室",
+            issued_on=dt.date(2022, 6, 24),
+            fast_rows=mode == "fast",
+        )
+        out["render_s"] = time.perf_counter() - t
+        if trace:
+            out["py_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+        out["rss_before_mb"] = rss_before
+        out["rss_peak_mb"] = _rss_mb()
+        out["docx_kb"] = docx.stat().st_size / 1024
+        if pdf:
+            t = time.perf_counter()
+            result = convert(docx, Path(tmp), "pdf", timeout=1800)
+            out["pdf_s"] = time.perf_counter() - t
+            pages = subprocess.run(
+                ["pdfinfo", str(result)], capture_output=True, text=True, check=True
+            ).stdout
+            out["pages"] = next((int(x.split()[-1]) for x in pages.splitlines() if x.startswith("Pages:")), 0)
+    return out
+
+
+def run(n: int, mode: str, *, pdf: bool, trace: bool) -> dict[str, object]:
+    cmd = (
+        [sys.executable, __file__, "--child", str(n), mode]
+        + (["--pdf"] if pdf else [])
+        + (["--trace"] if trace else [])
+    )
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        return {"n": n, "mode": mode, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="19,200,2000,20000")
+    ap.add_argument("--no-pdf", action="store_true")
+    ap.add_argument("--no-jinja", action="store_true")
+    ap.add_argument("--child", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--pdf", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(int(args.child[0]), args.child[1], args.pdf, args.trace)))
+        return
+    sizes = [int(x) for x in args.sizes.split(",")]
+    results = []
+    for n in sizes:
+        modes = ["fast"] if args.no_jinja else ["fast", "jinja"]
+        for mode in modes:
+            pdf = mode == "fast" and n in (19, 2000) and not args.no_pdf
+            results.append(run(n, mode, pdf=pdf, trace=False))
+            # tracemalloc slows rendering down, so its figure comes from a separate run.
+            traced = run(n, mode, pdf=False, trace=True)
+            results[-1]["py_peak_mb"] = traced.get("py_peak_mb")
+            print(f"  done: {n} rows, {mode}", file=sys.stderr)
+    head = (
+        f"{'rows':>6} {'render':>6} {'query':>7} {'render':>8} {'peak RSS':>9} {'RSS before':>10} "
+        f"{'py peak':>8} {'docx':>9} {'pdf':>7} {'pages':>5}"
+    )
+    print(head)
+    print(f"{'':>6} {'via':>6} {'s':>7} {'s':>8} {'MB':>9} {'render MB':>10} {'MB':>8} {'KB':>9} {'s':>7}")
+    for r in results:
+        if "error" in r:
+            print(f"{r['n']:>6} {r['mode']:>6}  failed: {r['error']}")
+            continue
+
+        def f(key: str, fmt: str, r: dict[str, object] = r) -> str:
+            v = r.get(key)
+            return format(v, fmt) if isinstance(v, int | float) else "—"
+
+        print(
+            f"{r['n']:>6} {r['mode']:>6} {f('query_s', '7.2f')} {f('render_s', '8.2f')} "
+            f"{f('rss_peak_mb', '9.0f')} {f('rss_before_mb', '10.0f')} {f('py_peak_mb', '8.0f')} "
+            f"{f('docx_kb', '9.0f')} {f('pdf_s', '7.1f')} {r.get('pages', '—'):>5}"
+        )
+
+
+if __name__ == "__main__":
+    main()

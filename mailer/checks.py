@@ -1,0 +1,100 @@
+"""`duban check`: everything that must be right before the service can run, one message per problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from mailer.config import Settings
+from mailer.errors import DubanError
+from mailer.model import Plan
+from mailer.offices import bureau_office, office_address, signer
+from mailer.periodinfo import lead_offices
+from mailer.store import atomic
+from mailer.templates import template_path
+
+WORD_TEMPLATES = ("progress_form.docx", "consolidated_notice.docx")
+MAIL_TEMPLATES = (
+    "form",
+    "reminder",
+    "escalation",
+    "receipt",
+    "error_reply",
+    "approval_request",
+    "approval_reminder",
+    "returned",
+    "approved_notice",
+    "not_understood",
+    "quarantine_notice",
+    "signoff_request",
+    "signoff_returned",
+    "published",
+)
+
+
+@dataclass
+class Problem:
+    level: str  # error | warning
+    message: str
+
+
+def check_templates(settings: Settings) -> list[Problem]:
+    from docxtpl import DocxTemplate
+
+    out = []
+    for name in WORD_TEMPLATES:
+        path = template_path(settings.templates, name)
+        if not path.exists():
+            out.append(Problem("error", f"模板缺失：templates/{name}"))
+            continue
+        try:
+            DocxTemplate(str(path)).get_undeclared_template_variables()
+        except Exception as e:  # noqa: BLE001 - any parse failure means the bureau's edit broke the template
+            out.append(Problem("error", f"模板 templates/{name} 无法解析：{e}"))
+    for name in MAIL_TEMPLATES:
+        if not template_path(settings.templates, f"mail/{name}.txt").exists():
+            out.append(Problem("error", f"邮件模板缺失：templates/mail/{name}.txt"))
+    return out
+
+
+def check_directory(engine: Engine) -> list[Problem]:
+    out = []
+    with atomic(engine) as s:
+        plans = list(s.scalars(select(Plan).where(Plan.active.is_(True))))
+        if not plans:
+            return [Problem("error", "登记簿中没有任务清单。请先 `duban import 通知.docx`。")]
+        if bureau_office(s) is None:
+            out.append(Problem("error", "名录中没有局办公室（is_bureau_office）。请导入名录。"))
+        if signer(s) is None:
+            out.append(Problem("error", "名录中没有签发人。请在名录“人员”表中标明签发人。"))
+        for plan in plans:
+            for office in lead_offices(s, plan):
+                if office_address(office) is None:
+                    out.append(Problem("error", f"牵头股室“{office.name}”没有登记邮箱，无法发送表格。"))
+                if office.leader is None:
+                    out.append(
+                        Problem("warning", f"牵头股室“{office.name}”没有分管负责同志，报告将由局办公室审定。")
+                    )
+                if not office.in_directory:
+                    out.append(Problem("warning", f"“{office.name}”只出现在任务清单中，名录里没有。"))
+    return out
+
+
+def check_mail(settings: Settings) -> list[Problem]:
+    from mailer.transport.base import open_transport
+
+    try:
+        with open_transport(settings) as t:
+            t.check()
+    except DubanError as e:
+        return [Problem("error", f"邮件服务器：{e}")]
+    return []
+
+
+def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list[Problem]:
+    """Every problem found, errors first."""
+    problems = check_templates(settings) + check_directory(engine)
+    if mail:
+        problems += check_mail(settings)
+    return sorted(problems, key=lambda p: p.level != "error")

@@ -1,0 +1,512 @@
+"""The monthly cycle as a reconciler (design principle 1).
+
+``tick(now)`` reads the registry and the calendar and does whatever is due and not yet done: open the
+period on the send day, send every lead office its form, remind before the due date, escalate after it,
+assemble the consolidated notice when every report is approved (or the grace days are over), send it for
+sign-off, publish it once signed. Every step is keyed (Dispatch.key) and recorded, so a tick can run any
+number of times and a missed day or week is caught up, never doubled. ``run_once`` = poll + tick + send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mailer import workdays
+from mailer.config import Settings
+from mailer.decisions import _bureau_addrs, current_draft
+from mailer.forms import render_form
+from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
+from mailer.notice import assemble_notice, publish_notice
+from mailer.offices import office_address, signer
+from mailer.outgoing import Mail, queue_mail, send_pending
+from mailer.periodinfo import (
+    approved_submission,
+    date_cn,
+    form_token,
+    latest_submission,
+    lead_offices,
+    local_date,
+    period_label,
+    period_token,
+)
+from mailer.periods import month_end
+from mailer.store import atomic
+from mailer.transport.base import Transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    opened: list[str] = field(default_factory=list)
+    queued: int = 0
+    sent: int = 0
+    steps: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        log.info("%s", text)
+        self.steps.append(text)
+
+
+def _workday(settings: Settings, d: dt.date) -> bool:
+    return workdays.is_workday(d) if settings.cycle.workdays_only else True
+
+
+def period_dates(settings: Settings, year: int, month: int, due_day: int) -> dict[str, dt.date]:
+    """The calendar of one period: send, due (last on-time day), remind, escalate, assemble-after."""
+    c = settings.cycle
+    send_on = dt.date(year, month, c.send_day)
+    due_on = dt.date(year, month, due_day)
+    if c.workdays_only:
+        send_on = workdays.add_workdays(send_on, 0)
+        remind_on = workdays.workdays_before(due_on, c.remind_days_before)
+        escalate_on = workdays.next_workday(due_on)
+        assemble_after = workdays.add_workdays(escalate_on, c.grace_days)
+    else:
+        remind_on = due_on - dt.timedelta(days=c.remind_days_before)
+        escalate_on = due_on + dt.timedelta(days=1)
+        assemble_after = escalate_on + dt.timedelta(days=c.grace_days)
+    return {
+        "send_on": send_on,
+        "due_on": due_on,
+        "remind_on": remind_on,
+        "escalate_on": escalate_on,
+        "assemble_after": assemble_after,
+    }
+
+
+def _open_period(
+    settings: Settings, engine: Engine, plan_id: int, today: dt.date, report: TickReport
+) -> None:
+    """Open this month's period of the plan when its send day has come (and the month is not over)."""
+    with atomic(engine) as s:
+        plan = s.get(Plan, plan_id)
+        assert plan is not None
+        if today.year != plan.year:
+            return
+        month = today.month
+        first = max(
+            plan.first_month, settings.cycle.first_month if plan.first_month is None else plan.first_month
+        )
+        if not first <= month <= settings.cycle.last_month:
+            return
+        if (
+            s.scalar(
+                select(Period.id).where(
+                    Period.plan_id == plan.id, Period.year == plan.year, Period.month == month
+                )
+            )
+            is not None
+        ):
+            return
+        dates = period_dates(settings, plan.year, month, plan.due_day or settings.cycle.due_day)
+        if today < dates["send_on"] or today > month_end(plan.year, month):
+            return
+        period = Period(plan_id=plan.id, year=plan.year, month=month, state="open", **dates)
+        s.add(period)
+        s.flush()
+        s.add(
+            Event(
+                kind="period_opened",
+                period_id=period.id,
+                detail=f"{period_label(period)} 期次开启，截止 {date_cn(period.due_on)}",
+            )
+        )
+        report.opened.append(period.key)
+        report.note(f"opened {period.key}")
+
+
+def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: TickReport) -> None:
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        offices = [o.id for o in lead_offices(s, period.plan)]
+    for office_id in offices:
+        # One transaction per office: a crash half-way resumes with the offices not yet done.
+        with atomic(engine) as s:
+            period, office = s.get(Period, period_id), s.get(Office, office_id)
+            assert period is not None and office is not None
+            key = f"form:{period.key}:{office.id}"
+            addr = office_address(office)
+            if addr is None:
+                if queue_mail(
+                    s,
+                    settings,
+                    f"no_address:{period.key}:{office.id}",
+                    "other",
+                    Mail(
+                        "escalation", _ctx(period, office, missing_address=True), _bureau_addrs(settings, s)
+                    ),
+                    period_id=period.id,
+                    office_id=office.id,
+                ):
+                    report.note(f"{office.name} has no address; bureau office told")
+                continue
+            if _queued(s, key):
+                continue
+            rendered = render_form(settings, s, period.plan, period.year, period.month, office)
+            s.add(
+                Document(
+                    kind="form",
+                    period_id=period.id,
+                    office_id=office.id,
+                    path=str(rendered.path.relative_to(settings.home)),
+                    token=rendered.token,
+                )
+            )
+            if queue_mail(
+                s,
+                settings,
+                key,
+                "form",
+                Mail(
+                    "form",
+                    {
+                        **_ctx(period, office),
+                        "tasks": rendered.task_seqs,
+                        "remind_on": date_cn(period.remind_on or period.due_on),
+                    },
+                    [addr],
+                    attachments=[(rendered.path.name, rendered.path.read_bytes())],
+                ),
+                token=rendered.token,
+                period_id=period.id,
+                office_id=office.id,
+            ):
+                report.queued += 1
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        period.state = "collecting"
+        report.note(f"{period.key}: forms queued for {len(offices)} office(s)")
+
+
+def _queued(s: Session, key: str) -> bool:
+    return s.scalar(select(Dispatch.id).where(Dispatch.key == key)) is not None
+
+
+def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[str, object]:
+    return {
+        "office": office.name if office else "",
+        "period_label": period_label(period),
+        "due_date": date_cn(period.due_on),
+        "due_day": workdays.describe(period.due_on),
+        "plan_title": period.plan.title,
+        "leader": office.leader.name if office and office.leader else "",
+        **extra,
+    }
+
+
+def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:
+    """Lead offices without an approved report, with their newest submission (if any)."""
+    out = []
+    for office in lead_offices(s, period.plan):
+        if approved_submission(s, period, office) is None:
+            out.append((office, latest_submission(s, period, office)))
+    return out
+
+
+def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, report: TickReport) -> None:
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        if period.state != "collecting" or not _workday(settings, today):
+            return
+        if period.remind_on and period.remind_on <= today <= period.due_on:
+            for office, sub in _open_offices(s, period):
+                if sub is not None and sub.state == "pending_approval":
+                    continue  # the office has done its part; its leader is reminded separately
+                if not _form_sent_before(s, settings, period, office, today):
+                    continue  # caught up after downtime: the form itself went out today
+                addr = office_address(office)
+                if addr and queue_mail(
+                    s,
+                    settings,
+                    f"reminder:{period.key}:{office.id}",
+                    "reminder",
+                    Mail(
+                        "reminder",
+                        _ctx(period, office, state=sub.state if sub else "", today=date_cn(today)),
+                        [addr],
+                    ),
+                    token=form_token(settings, period, office),
+                    period_id=period.id,
+                    office_id=office.id,
+                ):
+                    report.queued += 1
+                    report.note(f"{period.key}: reminded {office.name}")
+        _remind_leaders(settings, s, period, today, report)
+        if period.escalate_on and today >= period.escalate_on:
+            for office, sub in _open_offices(s, period):
+                to = [office.leader.email] if office.leader else []
+                if queue_mail(
+                    s,
+                    settings,
+                    f"escalation:{period.key}:{office.id}",
+                    "escalation",
+                    Mail(
+                        "escalation",
+                        _ctx(
+                            period,
+                            office,
+                            state=sub.state if sub else "",
+                            missing_address=False,
+                            today=date_cn(today),
+                        ),
+                        to or _bureau_addrs(settings, s),
+                        cc=_bureau_addrs(settings, s) if to else (),
+                    ),
+                    token=form_token(settings, period, office),
+                    period_id=period.id,
+                    office_id=office.id,
+                ):
+                    report.queued += 1
+                    report.note(f"{period.key}: escalated {office.name}")
+
+
+def _form_sent_before(s: Session, settings: Settings, period: Period, office: Office, today: dt.date) -> bool:
+    sent_at = s.scalar(select(Dispatch.sent_at).where(Dispatch.key == f"form:{period.key}:{office.id}"))
+    return sent_at is not None and local_date(settings, sent_at) < today
+
+
+def _remind_leaders(
+    settings: Settings, s: Session, period: Period, today: dt.date, report: TickReport
+) -> None:
+    """A report waiting for its leader longer than approval_remind_days working days gets a reminder."""
+    waiting = s.scalars(
+        select(Submission).where(Submission.period_id == period.id, Submission.state == "pending_approval")
+    )
+    for sub in waiting:
+        leader = sub.office.leader
+        received = local_date(settings, sub.received_at)
+        if leader is None or workdays.add_workdays(received, settings.cycle.approval_remind_days) > today:
+            continue
+        if queue_mail(
+            s,
+            settings,
+            f"approval_reminder:{sub.id}",
+            "approval_reminder",
+            Mail(
+                "approval_reminder",
+                _ctx(period, sub.office, revision=sub.revision, received=date_cn(received)),
+                [leader.email],
+            ),
+            token=form_token(settings, period, sub.office),
+            period_id=period.id,
+            office_id=sub.office_id,
+            person_id=leader.id,
+            submission_id=sub.id,
+        ):
+            report.queued += 1
+            report.note(f"{period.key}: reminded {leader.name} of {sub.office.name} rev {sub.revision}")
+
+
+def assemble_period(
+    settings: Settings, engine: Engine, period_id: int, report: TickReport | None = None
+) -> Document:
+    """Assemble a new draft of the period's consolidated notice and send it for sign-off.
+
+    Used by tick (when every report is approved or the grace days are over) and by `duban assemble`
+    (after the signer returned a draft).
+
+    :raises DubanError: when the directory names no signer
+    """
+    from mailer.errors import DubanError
+
+    report = report or TickReport()
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        the_signer = signer(s)
+        if the_signer is None:
+            raise DubanError("名录中没有签发人（人员表中角色为“签发人”），无法送签。请导入包含签发人的名录。")
+        old = current_draft(s, period)
+        version = (old.version + 1) if old else 1
+        if old is not None and old.state == "current":
+            old.state = "superseded"
+        assembled = assemble_notice(settings, s, period, version=version)
+        doc = Document(
+            kind="draft",
+            period_id=period.id,
+            version=version,
+            path=str(assembled.docx.relative_to(settings.home)),
+            pdf_path=str(assembled.pdf.relative_to(settings.home)) if assembled.pdf else "",
+            token=period_token(settings, period),
+        )
+        s.add(doc)
+        s.flush()
+        attachments = [(assembled.docx.name, assembled.docx.read_bytes())]
+        if assembled.pdf is not None:
+            attachments.append((assembled.pdf.name, assembled.pdf.read_bytes()))
+        summary = getattr(assembled.data, "summary_text", "")
+        queue_mail(
+            s,
+            settings,
+            f"signoff_request:{doc.id}",
+            "signoff_request",
+            Mail(
+                "signoff_request",
+                {
+                    **_ctx(period),
+                    "signer": the_signer.name,
+                    "version": version,
+                    "summary": summary,
+                    "pdf_error": assembled.pdf_error or "",
+                },
+                [the_signer.email],
+                cc=_bureau_addrs(settings, s),
+                attachments=attachments,
+            ),
+            token=period_token(settings, period),
+            period_id=period.id,
+            person_id=the_signer.id,
+            document_id=doc.id,
+        )
+        period.state = "awaiting_signoff"
+        s.add(
+            Event(
+                kind="assembled",
+                period_id=period.id,
+                detail=f"第{version}稿已生成并送 {the_signer.name} 签发",
+            )
+        )
+        report.queued += 1
+        report.note(f"{period.key}: draft {version} assembled and sent for sign-off")
+        return doc
+
+
+def _assemble_if_due(
+    settings: Settings, engine: Engine, period_id: int, today: dt.date, report: TickReport
+) -> None:
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        if period.state != "collecting":
+            return
+        all_in = not _open_offices(s, period)
+        if not all_in and (period.assemble_after is None or today < period.assemble_after):
+            return
+        if signer(s) is None:
+            if queue_mail(
+                s,
+                settings,
+                f"no_signer:{period.key}",
+                "other",
+                Mail("escalation", _ctx(period, None, missing_signer=True), _bureau_addrs(settings, s)),
+                period_id=period.id,
+            ):
+                report.note(f"{period.key}: no signer in the directory; bureau office told")
+            return
+    assemble_period(settings, engine, period_id, report)
+
+
+def _publish_if_signed(
+    settings: Settings, engine: Engine, period_id: int, now: dt.datetime, report: TickReport
+) -> None:
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        if period.state != "signed_off":
+            return
+        draft = current_draft(s, period)
+        assert draft is not None
+        dest = settings.outbox / "published" / period.key
+        pdf = settings.path(draft.pdf_path) if draft.pdf_path else None
+        files = publish_notice(settings.path(draft.path), pdf, dest)
+        docx = next(f for f in files if f.suffix == ".docx")
+        pdf_out = next((f for f in files if f.suffix == ".pdf"), None)
+        s.add(
+            Document(
+                kind="published",
+                period_id=period.id,
+                version=draft.version,
+                path=str(docx.relative_to(settings.home)),
+                pdf_path=str(pdf_out.relative_to(settings.home)) if pdf_out else "",
+                state="signed",
+            )
+        )
+        to = _bureau_addrs(settings, s)
+        cc = [r.email for r in s.scalars(select(Recipient).order_by(Recipient.id))]
+        queue_mail(
+            s,
+            settings,
+            f"published:{period.key}",
+            "published",
+            Mail(
+                "published",
+                {**_ctx(period), "version": draft.version, "has_pdf": pdf_out is not None},
+                to,
+                cc=cc,
+                attachments=[(f.name, f.read_bytes()) for f in files],
+            ),
+            token=period_token(settings, period),
+            period_id=period.id,
+        )
+        period.state, period.published_at = "published", now
+        s.add(Event(kind="published", period_id=period.id, detail=f"已发布：{docx.name}"))
+        report.queued += 1
+        report.note(f"{period.key}: published {docx.name}")
+
+
+def tick(
+    settings: Settings,
+    engine: Engine,
+    transport: Transport | None,
+    now: dt.datetime | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> TickReport:
+    """Do whatever is due at ``now`` and not yet done, then send what was queued (if a transport is given)."""
+    now = now or utcnow()
+    today = local_date(settings, now)
+    report = TickReport()
+    with atomic(engine) as s:
+        plan_ids = list(s.scalars(select(Plan.id).where(Plan.active.is_(True))))
+    for plan_id in plan_ids:
+        _open_period(settings, engine, plan_id, today, report)
+    with atomic(engine) as s:
+        period_ids = list(s.scalars(select(Period.id).where(Period.state != "published").order_by(Period.id)))
+    for pid in period_ids:
+        with atomic(engine) as s:
+            state = s.get(Period, pid).state  # type: ignore[union-attr]
+        if state == "open":
+            _dispatch_forms(settings, engine, pid, report)
+        _remind(settings, engine, pid, today, report)
+        _assemble_if_due(settings, engine, pid, today, report)
+        _publish_if_signed(settings, engine, pid, now, report)
+    if transport is not None:
+        report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
+    if report.steps:
+        _refresh_ledger(settings, engine)
+    return report
+
+
+def _refresh_ledger(settings: Settings, engine: Engine) -> Path | None:
+    from mailer.ledger import write_ledger
+
+    try:
+        return write_ledger(settings, engine)
+    except OSError as e:  # e.g. the ledger is open in Excel on Windows: try again next tick
+        log.warning("Ledger not refreshed: %s", e)
+        return None
+
+
+def run_once(
+    settings: Settings, engine: Engine, transport: Transport, now: dt.datetime | None = None
+) -> TickReport:
+    """One poll and one tick (`duban run --once`)."""
+    from mailer.intake import poll
+
+    polled = poll(settings, engine, transport, now=now)
+    report = tick(settings, engine, transport, now)
+    report.steps[:0] = polled.outcomes
+    if polled.outcomes and not report.steps[len(polled.outcomes) :]:
+        _refresh_ledger(settings, engine)
+    return report

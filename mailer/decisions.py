@@ -1,0 +1,252 @@
+"""Decisions taken by reply: a supervising leader on an office's report, the signer on the assembled
+notice. Only the newest, unquoted part of the reply counts; only that leader (or the signer) may decide.
+Runs inside intake's transaction; queues the answers, sends nothing itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.matching import Match
+from mailer.model import Approval, Document, Event, InboundMessage, Period, Person, Submission
+from mailer.offices import bureau_office, office_address
+from mailer.outgoing import Mail, queue_mail
+from mailer.periodinfo import date_cn, form_token, period_label, period_token
+from mailer.replies import classify_decision, newest_part
+
+log = logging.getLogger(__name__)
+
+
+def _bureau_addrs(settings: Settings, session: Session) -> list[str]:
+    bureau = bureau_office(session)
+    addr = office_address(bureau) if bureau is not None else None
+    return [addr or settings.mail.from_address]
+
+
+def find_submission(session: Session, person: Person, match: Match) -> Submission | None:
+    """The report this leader's reply decides on: the one named by the mail it answers, else the newest
+    report awaiting this leader's review for the matched office/period, else the only one waiting."""
+    if match.dispatch is not None and match.dispatch.submission_id:
+        sub = session.get(Submission, match.dispatch.submission_id)
+        if sub is not None and sub.state == "superseded":
+            # The office sent a newer revision after this request went out: decide on the newest.
+            newer = session.scalars(
+                select(Submission)
+                .where(
+                    Submission.period_id == sub.period_id,
+                    Submission.office_id == sub.office_id,
+                    Submission.state == "pending_approval",
+                )
+                .order_by(Submission.revision.desc())
+            ).first()
+            return newer or sub
+        return sub
+    q = select(Submission).where(Submission.state == "pending_approval").order_by(Submission.id.desc())
+    if match.period is not None:
+        q = q.where(Submission.period_id == match.period.id)
+    if match.office is not None:
+        q = q.where(Submission.office_id == match.office.id)
+    waiting = [s for s in session.scalars(q) if s.office.leader_id == person.id]
+    return waiting[0] if match.office is not None or len(waiting) == 1 else None
+
+
+def review(
+    settings: Settings, session: Session, inbound: InboundMessage, person: Person, sub: Submission, text: str
+) -> None:
+    """Apply a leader's 同意 / 退回 to ``sub``; anything else gets a polite 'not understood'."""
+    office, period = sub.office, sub.period
+    decision = classify_decision(newest_part(text))
+    token = form_token(settings, period, office)
+    ctx = {
+        "office": office.name,
+        "period_label": period_label(period),
+        "leader": person.name,
+        "revision": sub.revision,
+        "comment": decision.comment,
+        "due_date": date_cn(period.due_on),
+        "plan_title": period.plan.title,
+    }
+    links = {"period_id": period.id, "office_id": office.id, "submission_id": sub.id}
+    if sub.state != "pending_approval":
+        inbound.outcome = (
+            f"{person.name} 对 {office.name} 第{sub.revision}版的回复已忽略：该版本状态为 {sub.state}"
+        )
+        return
+    if decision.kind == "unknown":
+        session.add(
+            Approval(
+                kind="review",
+                submission_id=sub.id,
+                person_id=person.id,
+                decision="not_understood",
+                comment=newest_part(text)[:2000],
+                inbound_message_id=inbound.id,
+            )
+        )
+        queue_mail(
+            session,
+            settings,
+            f"not_understood:{inbound.id}",
+            "not_understood",
+            Mail(
+                "not_understood",
+                {**ctx, "reply_text": newest_part(text)[:500]},
+                [person.email],
+                cc=_bureau_addrs(settings, session),
+            ),
+            token=token,
+            reply_to=inbound,
+            person_id=person.id,
+            **links,
+        )
+        inbound.outcome = f"{person.name} 的回复无法识别为同意或退回，已请其明确"
+        return
+    approved = decision.kind == "approve"
+    session.add(
+        Approval(
+            kind="review",
+            submission_id=sub.id,
+            person_id=person.id,
+            decision="approved" if approved else "returned",
+            comment=decision.comment,
+            inbound_message_id=inbound.id,
+        )
+    )
+    sub.state, sub.decided_at = ("approved" if approved else "returned"), inbound.received_at
+    to = [a.email for a in office.addresses][:1]
+    if approved:
+        queue_mail(
+            session,
+            settings,
+            f"approved_notice:{sub.id}",
+            "approved_notice",
+            Mail("approved_notice", ctx, to),
+            token=token,
+            **links,
+        )
+        inbound.outcome = f"{person.name} 同意 {office.name} 第{sub.revision}版报告"
+    else:
+        form = settings.path(sub.form_path)
+        attachments = (
+            [(f"{period_label(period)}进展情况表-{office.name}（退回修改）.docx", form.read_bytes())]
+            if sub.form_path and form.exists()
+            else []
+        )
+        queue_mail(
+            session,
+            settings,
+            f"returned:{sub.id}",
+            "returned",
+            Mail("returned", ctx, to, attachments=attachments),
+            token=token,
+            **links,
+        )
+        inbound.outcome = f"{person.name} 退回 {office.name} 第{sub.revision}版报告：{decision.comment}"
+
+
+def current_draft(session: Session, period: Period) -> Document | None:
+    return session.scalars(
+        select(Document)
+        .where(Document.period_id == period.id, Document.kind == "draft")
+        .order_by(Document.version.desc())
+    ).first()
+
+
+def signoff(
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    period: Period,
+    text: str,
+    now: dt.datetime,
+) -> None:
+    """Apply the signer's decision on the period's newest draft."""
+    draft = current_draft(session, period)
+    decision = classify_decision(newest_part(text))
+    ctx = {
+        "period_label": period_label(period),
+        "signer": person.name,
+        "comment": decision.comment,
+        "version": draft.version if draft else 0,
+        "plan_title": period.plan.title,
+        "draft_name": Path(draft.path).name if draft else "",
+    }
+    token = period_token(settings, period)
+    if draft is None or period.state != "awaiting_signoff":
+        inbound.outcome = f"{person.name} 的签发回复已忽略：{period.key} 当前没有待签发的稿件"
+        return
+    if decision.kind == "unknown":
+        session.add(
+            Approval(
+                kind="signoff",
+                document_id=draft.id,
+                person_id=person.id,
+                decision="not_understood",
+                comment=newest_part(text)[:2000],
+                inbound_message_id=inbound.id,
+            )
+        )
+        queue_mail(
+            session,
+            settings,
+            f"not_understood:{inbound.id}",
+            "not_understood",
+            Mail(
+                "not_understood",
+                {**ctx, "office": "", "leader": person.name, "reply_text": newest_part(text)[:500]},
+                [person.email],
+                cc=_bureau_addrs(settings, session),
+            ),
+            token=token,
+            reply_to=inbound,
+            period_id=period.id,
+            person_id=person.id,
+        )
+        inbound.outcome = f"{person.name} 的签发回复无法识别，已请其明确"
+        return
+    approved = decision.kind == "approve"
+    session.add(
+        Approval(
+            kind="signoff",
+            document_id=draft.id,
+            person_id=person.id,
+            decision="approved" if approved else "returned",
+            comment=decision.comment,
+            inbound_message_id=inbound.id,
+        )
+    )
+    if approved:
+        draft.state = "signed"
+        period.state, period.signed_off_at = "signed_off", now
+        session.add(
+            Event(kind="signed_off", period_id=period.id, detail=f"{person.name} 同意签发第{draft.version}稿")
+        )
+        inbound.outcome = f"{person.name} 同意签发 {period.key} 第{draft.version}稿"
+    else:
+        draft.state = "returned"
+        period.state = "assembling"
+        session.add(
+            Event(
+                kind="signoff_returned",
+                period_id=period.id,
+                detail=f"{person.name} 退回第{draft.version}稿：{decision.comment}",
+            )
+        )
+        queue_mail(
+            session,
+            settings,
+            f"signoff_returned:{draft.id}",
+            "signoff_returned",
+            Mail("signoff_returned", ctx, _bureau_addrs(settings, session)),
+            token=token,
+            period_id=period.id,
+            document_id=draft.id,
+        )
+        inbound.outcome = f"{person.name} 退回 {period.key} 第{draft.version}稿：{decision.comment}"

@@ -1,0 +1,643 @@
+"""Reading incoming mail as Chinese offices really send it: headers, body text, attachments, auto-replies.
+
+Parsing uses the ``compat32`` tree and decodes everything here, because neither stdlib policy is right for
+Chinese mail (libraries.md §4): ``compat32`` returns RFC 2047 file names raw, ``policy.default`` silently
+turns GBK characters in parts labelled gb2312 into U+FFFD. So every gb2312/gbk/cp936 label is decoded as
+GB18030 (a superset), unlabelled or mislabelled 8-bit text is tried as UTF-8 and then GB18030, and file
+names are taken from RFC 2231 (with continuations), RFC 2047, or raw 8-bit parameters alike.
+
+Attachments are collected from the whole tree, including forwarded ``message/rfc822`` parts (marked
+``from_forward``) and Outlook's TNEF ``winmail.dat``. Their names are NFC-normalised and sanitised; a name
+never becomes a path. Anything over the size cap is dropped with a note.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import datetime as dt
+import email
+import logging
+import quopri
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+import pathvalidate
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 12  # nested forwards; deeper is not mail a person wrote
+MAX_ATTACHMENTS = 100
+_NAME_MAX_BYTES = 180
+_GB_CHARSETS = {
+    "gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "gb_2312-80", "gb_2312", "csgb2312", "euc-cn",
+    "x-euc-cn", "chinese", "csgbk", "gb18030", "iso-ir-58",
+}  # fmt: skip
+_EXTENSIONS = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/msword": ".doc",
+    "application/vnd.ms-excel": ".xls",
+    "application/pdf": ".pdf",
+    "application/zip": ".zip",
+    "application/vnd.ms-works": ".wps",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "message/rfc822": ".eml",
+}
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_MSGID = re.compile(r"<[^<>\s]+>")
+_AUTO_SUBJECT = re.compile(
+    r"自动回复|自动答复|自動回覆|自动应答|休假|不在办公室|auto[ -]?reply|automatic reply|autoreply|auto[ -]?response|"
+    r"out of (the )?office|abwesenheit",
+    re.IGNORECASE,
+)
+_BOUNCE_SENDERS = ("mailer-daemon", "mail-daemon", "postmaster", "mailerdaemon")
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery status notification|returned mail|delivery failure|failure notice|退信|未送达|无法投递|"
+    r"投递失败|发送失败",
+    re.IGNORECASE,
+)
+_TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
+_SKIPPED_LEAVES = ("message/delivery-status", "message/disposition-notification", "text/rfc822-headers")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file: a safe file name (never a path), its bytes and declared type."""
+
+    filename: str
+    data: bytes
+    content_type: str
+    from_forward: bool = False
+
+
+@dataclass
+class ReadMessage:
+    """What duban needs from one incoming message, all decoded.
+
+    ``auto`` is ``"auto_reply"`` (out-of-office, read receipts, anything RFC 3834 marks automatic),
+    ``"bounce"`` (delivery status reports, MAILER-DAEMON) or None for mail a person wrote.
+    ``is_ours`` is True for mail duban itself sent (our Auto-Submitted marker from our own address): a loop.
+    """
+
+    message_id: str = ""
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    from_addr: str = ""
+    from_name: str = ""
+    reply_to: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    subject: str = ""
+    date: dt.datetime | None = None
+    text: str = ""
+    html: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    auto: str | None = None
+    is_ours: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+# -- decoding helpers -------------------------------------------------------------------------------------
+
+
+def codec_for(charset: str | None) -> str | None:
+    """The Python codec for a MIME charset label: every GB label → gb18030; None if unknown or empty."""
+    cs = (charset or "").strip().strip('"').lower()
+    if "*" in cs:  # RFC 2231 language suffix: utf-8*zh-cn
+        cs = cs.split("*", 1)[0]
+    if not cs:
+        return None
+    if cs in _GB_CHARSETS or cs.startswith("gb"):
+        return "gb18030"
+    try:
+        return codecs.lookup(cs).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Text from bytes in the labelled charset; wrong or missing labels fall back to UTF-8, then GB18030."""
+    codec = codec_for(charset)
+    if codec and codec not in ("ascii", "us-ascii"):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if codec and codec not in ("ascii", "us-ascii"):
+        return data.decode(codec, errors="replace")
+    return data.decode("gb18030", errors="replace")
+
+
+def _raw_bytes(s: str) -> bytes:
+    """Bytes behind a header string parsed from bytes (8-bit bytes arrive as surrogate escapes)."""
+    try:
+        return s.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape")
+
+
+def _plain(s: str) -> str:
+    """Unencoded header text: raw 8-bit (UTF-8 or GBK sent without RFC 2047) decoded."""
+    if s.isascii():
+        return s
+    b = _raw_bytes(s)
+    return decode_bytes(b)
+
+
+def _word_bytes(enc: str, text: str) -> bytes:
+    if enc in "bB":
+        text = text.strip()
+        try:
+            return base64.b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            return binascii.a2b_base64(text.encode("ascii", "ignore") + b"===")
+    return quopri.decodestring(text.replace("_", " ").encode("ascii", "ignore"), header=True)
+
+
+def decode_header_text(value: str | None) -> str:
+    """A header value as text: RFC 2047 words (adjacent same-charset words joined before decoding, so a
+    character split across two words survives), GB labels as GB18030, raw 8-bit text decoded."""
+    if not value:
+        return ""
+    value = re.sub(r"\r?\n(?=[ \t])", "", str(value))
+    out: list[str] = []
+    pending: tuple[str, bytearray] | None = None  # charset, bytes of adjacent encoded words
+    pos = 0
+    for m in _ENCODED_WORD.finditer(value):
+        between = value[pos : m.start()]
+        if pending is not None and between.strip() == "":
+            between = ""  # whitespace between encoded words is not text (RFC 2047 §6.2)
+        if between:
+            if pending is not None:
+                out.append(decode_bytes(bytes(pending[1]), pending[0]))
+                pending = None
+            out.append(_plain(between))
+        charset, enc, text = m.group(1), m.group(2), m.group(3)
+        data = _word_bytes(enc, text)
+        if pending is not None and codec_for(pending[0]) == codec_for(charset):
+            pending[1].extend(data)
+        else:
+            if pending is not None:
+                out.append(decode_bytes(bytes(pending[1]), pending[0]))
+            pending = (charset, bytearray(data))
+        pos = m.end()
+    if pending is not None:
+        out.append(decode_bytes(bytes(pending[1]), pending[0]))
+    out.append(_plain(value[pos:]))
+    return "".join(out).strip()
+
+
+def _header(msg: Message, name: str) -> str | None:
+    """The raw (undecoded) first value of a header, or None."""
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _headers(msg: Message, name: str) -> list[str]:
+    return [str(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    """(decoded display name, lower-cased address) pairs of an address header (all its occurrences)."""
+    values = _headers(msg, name)
+    if not values:
+        return []
+    out = []
+    for display, addr in getaddresses([re.sub(r"\r?\n(?=[ \t])", "", v) for v in values]):
+        addr = _plain(addr).strip().strip("<>").lower()
+        if addr:
+            out.append((decode_header_text(display), addr))
+    return out
+
+
+def _message_ids(value: str | None) -> list[str]:
+    return _MSGID.findall(value or "")
+
+
+def _date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        d = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if d is None:
+        return None
+    return d if d.tzinfo is not None else d.replace(tzinfo=dt.UTC)
+
+
+# -- body text --------------------------------------------------------------------------------------------
+
+
+class _HtmlText(HTMLParser):
+    """HTML → plain text: tags dropped, <br>/<p>/<div>/rows/items → line breaks, scripts and styles gone."""
+
+    BLOCK = frozenset(
+        [
+            "p",
+            "div",
+            "tr",
+            "li",
+            "ul",
+            "ol",
+            "table",
+            "blockquote",
+            "pre",
+            "hr",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "dl",
+            "dt",
+            "dd",
+            "address",
+            "center",
+        ]
+    )
+    SKIP = frozenset({"script", "style", "head", "title", "xml"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skip += 1
+        elif tag == "br" or tag in self.BLOCK:
+            self.out.append("\n")
+        elif tag in ("td", "th"):
+            self.out.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br" or tag in self.BLOCK:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCK:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(re.sub(r"[ \t\r\n]+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """The readable text of an HTML body (for mail that comes as HTML only)."""
+    parser = _HtmlText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):  # HTMLParser on badly broken markup
+        return re.sub(r"<[^>]*>", " ", html)
+    return _tidy("".join(parser.out))
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    text = "\n".join(line.lstrip(" ") if line.startswith(" ") and line.strip() else line for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _unflow(text: str, *, delsp: bool) -> str:
+    """Undo RFC 3676 format=flowed soft line breaks (Thunderbird, Apple Mail)."""
+    out: list[str] = []
+    buf = ""
+    for line in text.split("\n"):
+        if line.endswith(" ") and line != "-- ":
+            buf += line[:-1] if delsp else line
+        else:
+            out.append(buf + line)
+            buf = ""
+    if buf:
+        out.append(buf)
+    return "\n".join(out)
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    text = decode_bytes(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    if part.get_content_type() == "text/plain" and (part.get_param("format") or "").lower() == "flowed":
+        text = _unflow(text, delsp=(part.get_param("delsp") or "").lower() == "yes")
+    return text
+
+
+# -- attachments ------------------------------------------------------------------------------------------
+
+
+def _param(part: Message, name: str, header: str) -> str | None:
+    raw = _header(part, header)
+    if raw is not None and not raw.isascii():
+        # Raw 8-bit parameters (GBK or UTF-8 without any encoding): compat32 would turn them into U+FFFD.
+        tmp = Message()
+        tmp[header] = _plain(raw)
+        value = tmp.get_param(name, header=header)
+    else:
+        value = part.get_param(name, header=header)
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded latin-1 text)
+        charset, _, text = value
+        try:
+            data = text.encode("latin-1")
+        except UnicodeEncodeError:
+            data = _raw_bytes(text)
+        return decode_bytes(data, charset or None)
+    return decode_header_text(str(value))
+
+
+def raw_filename(part: Message) -> str:
+    """The attachment name as the sender wrote it, decoded (may be empty or contain a path)."""
+    for name, header in (("filename", "content-disposition"), ("name", "content-type")):
+        value = _param(part, name, header)
+        if value and value.strip():
+            return value.strip()
+    return ""
+
+
+def safe_filename(name: str, content_type: str = "application/octet-stream") -> str:
+    """A file name safe to store: NFC, last path component only, sanitised, short; "附件.docx"-style fallback.
+
+    A name without an extension gets the one its content type implies (``进展表`` + docx → ``进展表.docx``).
+    """
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    name = pathvalidate.sanitize_filename(name, platform="universal", replacement_text="_")
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not ext or len(ext) > 10 or " " in ext:
+        stem, ext = name, ""
+    else:
+        ext = "." + ext
+    stem = stem.strip().lstrip(".").rstrip(" .")
+    while len(stem.encode("utf-8")) > _NAME_MAX_BYTES:
+        stem = stem[:-1]
+    result = f"{stem or '附件'}{ext or _EXTENSIONS.get(content_type.lower(), '')}"
+    # Once more: the stem may have become a reserved name (CON, NUL…) only now.
+    return pathvalidate.sanitize_filename(result, platform="universal", replacement_text="_") or "附件"
+
+
+def _tnef_files(data: bytes) -> tuple[list[tuple[str, bytes]], str]:
+    """(name, bytes) of each file inside a TNEF winmail.dat, and its plain body if any.
+
+    :raises ValueError: not TNEF, or too broken to read
+    """
+    from tnefparse.properties import MAPI_ATTACH_LONG_FILENAME
+    from tnefparse.tnef import TNEF
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+    except Exception as e:
+        raise ValueError(f"unreadable TNEF ({type(e).__name__}: {e})") from e
+    # tnefparse strips trailing NUL bytes from MAPI data objects (a .docx's zip directory ends in NULs), so
+    # take each file's bytes from its attAttachData object where there is one.
+    raw: list[bytes | None] = []
+    for obj in tnef.objects:
+        if obj.name == TNEF.ATTATTACHRENDDATA:
+            raw.append(None)
+        elif obj.name == TNEF.ATTATTACHDATA and obj.level == TNEF.LVL_ATTACHMENT and raw:
+            raw[-1] = bytes(obj.data)
+    files = []
+    codec = codec_for(tnef.codepage) if isinstance(tnef.codepage, str) else None
+    for i, att in enumerate(tnef.attachments):
+        names = [a.data for a in att.mapi_attrs if a.name == MAPI_ATTACH_LONG_FILENAME]
+        name = names[0] if names and isinstance(names[0], str) else ""
+        if not name:
+            short = att._name  # the 8.3 title; tnefparse's .name assumes UTF-8, Chinese Outlook writes cp936
+            name = decode_bytes(short.rstrip(b"\0"), codec) if isinstance(short, bytes) else str(short)
+        body = raw[i] if i < len(raw) and raw[i] is not None else att.data
+        if isinstance(body, bytes) and body:
+            files.append((name.strip("\x00"), body))
+    text = tnef.body if isinstance(tnef.body, str) else decode_bytes(tnef.body, codec) if tnef.body else ""
+    return files, text
+
+
+class _Reader:
+    def __init__(self, max_attachment_bytes: int) -> None:
+        self.cap = max_attachment_bytes
+        self.text: str | None = None
+        self.html: str | None = None
+        self.tnef_text = ""
+        self.attachments: list[Attachment] = []
+        self.notes: list[str] = []
+        self.bounce = False
+        self.receipt = False
+        self._names: set[str] = set()
+
+    def add(self, name: str, data: bytes, content_type: str, *, forwarded: bool) -> None:
+        filename = safe_filename(name, content_type)
+        if len(data) > self.cap:
+            self.notes.append(
+                f"附件“{filename}”大小 {len(data) / 2**20:.1f} MB，超过 {self.cap / 2**20:.0f} MB 的上限，已忽略。"
+            )
+            return
+        if len(self.attachments) >= MAX_ATTACHMENTS:
+            self.notes.append(f"附件超过 {MAX_ATTACHMENTS} 个，“{filename}”及其后的附件已忽略。")
+            return
+        stem, dot, ext = filename.rpartition(".")
+        base, suffix = (stem, dot + ext) if dot else (filename, "")
+        n = 1
+        while filename.lower() in self._names:
+            n += 1
+            filename = f"{base}({n}){suffix}"
+        self._names.add(filename.lower())
+        self.attachments.append(Attachment(filename, data, content_type, forwarded))
+
+    def walk(self, part: Message, *, forwarded: bool = False, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            self.notes.append("邮件嵌套层次过深，其余部分已忽略。")
+            return
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "message/global"):
+            for sub in _inner_messages(part):
+                self.walk(sub, forwarded=True, depth=depth + 1)
+            return
+        if ctype == "multipart/report":
+            report = (part.get_param("report-type") or "").lower()
+            self.bounce = self.bounce or report == "delivery-status"
+            self.receipt = self.receipt or report == "disposition-notification"
+        if part.is_multipart():
+            for sub in part.get_payload():
+                if isinstance(sub, Message):
+                    self.walk(sub, forwarded=forwarded, depth=depth + 1)
+            return
+        if ctype in _SKIPPED_LEAVES:
+            return
+        name = raw_filename(part)
+        disposition = (part.get_content_disposition() or "").lower()
+        if ctype in ("text/plain", "text/html") and not name and disposition != "attachment":
+            if not forwarded:
+                if ctype == "text/plain" and self.text is None:
+                    self.text = _part_text(part)
+                elif ctype == "text/html" and self.html is None:
+                    self.html = _part_text(part)
+            return
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            return
+        if ctype in _TNEF_TYPES or name.lower() == "winmail.dat":
+            self.tnef(data, name or "winmail.dat", forwarded=forwarded)
+            return
+        if name.lower().endswith(".eml") and len(data) <= self.cap:
+            inner = email.message_from_bytes(data, policy=compat32)
+            if inner.keys():  # a message forwarded as an .eml file: look inside, as for message/rfc822
+                self.walk(inner, forwarded=True, depth=depth + 1)
+                return
+        self.add(name, data, ctype, forwarded=forwarded)
+
+    def tnef(self, data: bytes, name: str, *, forwarded: bool) -> None:
+        if len(data) > self.cap:
+            self.add(name, data, "application/ms-tnef", forwarded=forwarded)  # dropped with a note
+            return
+        try:
+            files, text = _tnef_files(data)
+        except ValueError as e:
+            self.notes.append(f"Outlook 附件包 {name} 无法解开（{e}），按原样保留。")
+            self.add(name, data, "application/ms-tnef", forwarded=forwarded)
+            return
+        for fname, fdata in files:
+            self.add(fname, fdata, _type_for(fname), forwarded=forwarded)
+        if text and not forwarded:
+            self.tnef_text = self.tnef_text or text
+
+
+def _inner_messages(part: Message) -> list[Message]:
+    """The message(s) inside a message/rfc822 part, also when a client base64-encoded it (not allowed by
+    RFC 2046, but done): then the parser saw no headers, only the encoded text."""
+    inner = [
+        m
+        for m in (part.get_payload() if isinstance(part.get_payload(), list) else [])
+        if isinstance(m, Message)
+    ]
+    cte = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if cte in ("base64", "quoted-printable") and len(inner) == 1 and not inner[0].keys():
+        text = inner[0].get_payload()
+        if isinstance(text, str):
+            data = text.encode("ascii", "ignore")
+            raw = binascii.a2b_base64(data) if cte == "base64" else quopri.decodestring(data)
+            return [email.message_from_bytes(raw, policy=compat32)]
+    return inner
+
+
+def _type_for(filename: str) -> str:
+    ext = "." + filename.rpartition(".")[2].lower() if "." in filename else ""
+    for ctype, e in _EXTENSIONS.items():
+        if e == ext:
+            return ctype
+    return "application/octet-stream"
+
+
+def _auto_kind(msg: Message, reader: _Reader, from_addr: str, from_name: str, subject: str) -> str | None:
+    local = from_addr.split("@", 1)[0]
+    if reader.bounce or _header(msg, "X-Failed-Recipients") is not None:
+        return "bounce"
+    if local in _BOUNCE_SENDERS and (local != "postmaster" or _BOUNCE_SUBJECT.search(subject)):
+        return "bounce"
+    if "mail delivery" in from_name.lower() and _BOUNCE_SUBJECT.search(subject):
+        return "bounce"
+    auto_submitted = (_header(msg, "Auto-Submitted") or "").split(";")[0].strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return "auto_reply"
+    if any(_header(msg, h) is not None for h in ("X-Autoreply", "X-Autorespond", "X-Autoresponder")):
+        return "auto_reply"
+    if (_header(msg, "Precedence") or "").strip().lower() in ("bulk", "junk", "auto_reply"):
+        return "auto_reply"
+    if reader.receipt or _AUTO_SUBJECT.search(subject[:60]):
+        return "auto_reply"
+    return None
+
+
+def read_message(raw: bytes, *, max_attachment_bytes: int, own_address: str = "") -> ReadMessage:
+    """Decode one raw RFC 822 message into a :class:`ReadMessage`.
+
+    Never raises on malformed mail: what cannot be read is left empty and explained in ``notes``.
+
+    :param raw: the message exactly as fetched
+    :param max_attachment_bytes: attachments (and TNEF packages) larger than this are dropped with a note
+    :param own_address: duban's own from_address; mail from it carrying our Auto-Submitted marker is
+        ``is_ours`` (without it, our X-Mailer marks it)
+    """
+    msg = email.message_from_bytes(raw, policy=compat32)
+    reader = _Reader(max_attachment_bytes)
+    try:
+        reader.walk(msg)
+    except (LookupError, ValueError, TypeError, AttributeError, IndexError) as e:
+        log.warning("Part of a message could not be read: %s", e)
+        reader.notes.append(f"邮件的部分内容无法解析（{type(e).__name__}）。")
+    for defect in msg.defects[:3]:
+        reader.notes.append(f"邮件格式有缺陷：{type(defect).__name__}")
+
+    senders = _addresses(msg, "From") or _addresses(msg, "Sender")
+    from_name, from_addr = senders[0] if senders else ("", "")
+    if not from_addr:
+        raw_from = decode_header_text(_header(msg, "From"))
+        from_addr = raw_from.strip().lower()
+    subject = decode_header_text(_header(msg, "Subject"))
+    html = reader.html or ""
+    text = reader.text if reader.text is not None and reader.text.strip() else ""
+    if not text and html:
+        text = html_to_text(html)
+    if not text and reader.tnef_text:
+        text = reader.tnef_text
+    text = text.replace("\r\n", "\n").strip("\n")
+    message_ids = _message_ids(_header(msg, "Message-ID"))
+    in_reply_to = _message_ids(_header(msg, "In-Reply-To"))
+    references = _message_ids(" ".join(_headers(msg, "References")))
+    reply_to = _addresses(msg, "Reply-To")
+
+    marker = (_header(msg, "Auto-Submitted") or "").split(";")[0].strip().lower() == "auto-generated"
+    if own_address:
+        is_ours = marker and from_addr == own_address.strip().lower()
+    else:
+        is_ours = marker and (_header(msg, "X-Mailer") or "").startswith("duban")
+
+    return ReadMessage(
+        message_id=message_ids[0] if message_ids else "",
+        in_reply_to=in_reply_to[0] if in_reply_to else None,
+        references=references,
+        from_addr=from_addr,
+        from_name=from_name,
+        reply_to=reply_to[0][1] if reply_to else "",
+        to=[a for _, a in _addresses(msg, "To")],
+        cc=[a for _, a in _addresses(msg, "Cc")],
+        subject=subject,
+        date=_date(_header(msg, "Date")),
+        text=text,
+        html=html,
+        attachments=reader.attachments,
+        auto=_auto_kind(msg, reader, from_addr, from_name, subject),
+        is_ours=is_ours,
+        notes=reader.notes,
+    )
+
+
+__all__ = ["Attachment", "ReadMessage", "decode_header_text", "html_to_text", "read_message", "safe_filename"]

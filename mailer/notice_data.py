@@ -1,0 +1,493 @@
+"""What the consolidated notice (通报) says, read from the registry: one row per task, and the summary.
+
+A pure query (``notice_data``) plus the Chinese prose built from its result. Nothing here writes.
+
+Rules (stated once, used by the notice, the sign-off mail and the tests):
+- a task's text comes from the newest *approved* submission of each of its lead offices for the period;
+  with several leads, each office's text is prefixed with its name ("机关党委：…");
+- an office reported on time (按时报送) when that submission was received by the end of the period's due
+  day in the bureau's timezone and intake did not mark it late; otherwise late (逾期报送); an office
+  without an approved submission has not reported (未报送), even if a submission awaits its leader;
+- a task takes the worst status of its leads (未报送 over 逾期报送 over 按时报送);
+- a milestone is due this month (本月到期) when its date falls in month N, already due (已到期) when it
+  falls before month N; undated milestones (年内) are neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mailer.errors import RegistryError
+from mailer.model import Entry, Milestone, Period, Plan, Submission, Task, TaskOffice
+from mailer.periods import span_label
+from mailer.text import clean
+
+ON_TIME, LATE, MISSING = "按时报送", "逾期报送", "未报送"
+STATUS_ORDER = {ON_TIME: 0, LATE: 1, MISSING: 2}
+DEFAULT_TZ = "Asia/Shanghai"
+_CN_NUM = "一二三四五六七八九十"
+
+
+@dataclass(frozen=True)
+class OfficeReport:
+    """How one lead office reported for the period."""
+
+    office: str
+    status: str  # ON_TIME | LATE | MISSING
+    received_on: dt.date | None  # local date of the approved submission
+    pending: bool  # a submission exists but is not approved (awaiting its leader, or returned)
+    tasks: tuple[int, ...]  # seq of the tasks it leads
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """One task's row of the annex table."""
+
+    seq: int
+    name: str
+    leads: tuple[str, ...]
+    progress: str
+    problems: str
+    status: str  # the task's status: the worst of its leads'
+    office_status: tuple[tuple[str, str], ...]  # (office, status) per lead
+    due_this_month: tuple[str, ...]  # "二是6月底前开展施工招标"
+    overdue: tuple[str, ...]  # due before month N
+
+    @property
+    def leads_text(self) -> str:
+        return "\n".join(self.leads)
+
+    @property
+    def status_text(self) -> str:
+        """The cell text: one status, or one line per lead when the leads differ."""
+        if len({s for _, s in self.office_status}) <= 1:
+            return self.status
+        return "\n".join(f"{office}：{status}" for office, status in self.office_status)
+
+    @property
+    def milestones_text(self) -> str:
+        lines = []
+        if self.due_this_month:
+            lines.append("本月到期：" + _join_items(self.due_this_month))
+        if self.overdue:
+            lines.append("已到期：" + _join_items(self.overdue))
+        return "\n".join(lines) if lines else "本月无到期节点"
+
+
+@dataclass(frozen=True)
+class OfficeMilestones:
+    office: str
+    due_this_month: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class NoticeSummary:
+    """The counts the notice's prose is made of."""
+
+    total: int
+    on_time: int  # tasks
+    late: int
+    missing: int
+    on_time_offices: tuple[str, ...]
+    late_offices: tuple[str, ...]
+    missing_offices: tuple[str, ...]  # did not report (no approved submission)
+    pending_offices: tuple[str, ...]  # of the missing: a submission awaits approval
+    milestones_due: int  # due in month N
+    milestones_overdue: int  # due before month N
+    tasks_with_due: int
+    by_office: tuple[OfficeMilestones, ...]
+
+
+@dataclass(frozen=True)
+class NoticeData:
+    """Everything the consolidated notice shows, in the order it shows it."""
+
+    org_name: str
+    year: int
+    month: int
+    span: str  # "1—6月"
+    due_on: dt.date
+    plan_title: str
+    notice_title: str  # 关于印发…的通知 (the plan's notice), may be empty
+    issuer: str
+    due_day: int
+    rows: tuple[NoticeRow, ...]
+    offices: tuple[OfficeReport, ...]
+    summary: NoticeSummary
+    tz: str = DEFAULT_TZ
+
+    @property
+    def title(self) -> str:
+        return f"关于{self.org_name}{self.year}年重点工作任务{self.span}进展情况的通报"
+
+    @property
+    def annex_title(self) -> str:
+        return f"{self.org_name}{self.year}年重点工作任务进展情况汇总表（{self.span}）"
+
+    @property
+    def summary_text(self) -> str:
+        """The overview paragraph and the milestone paragraph, as the sign-off mail quotes them."""
+        return overview_text(self) + milestone_overview_text(self)
+
+
+# --- the query ---------------------------------------------------------------------------------------------
+
+
+def _local_date(when: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return when.astimezone(tz).date()
+
+
+def _milestone_text(m: Milestone) -> str:
+    text = clean(m.text).strip()
+    label = clean(m.label).strip()
+    return text if not label or text.startswith(label) else f"{label}{text}"
+
+
+def _join_items(items: Iterable[str]) -> str:
+    """ "一是…；二是…。": items joined the way a 公文 lists them."""
+    parts = [i.rstrip("。；;，, ") for i in items]
+    return "；".join(parts) + "。"
+
+
+def _newest_approved(session: Session, period: Period) -> dict[int, Submission]:
+    subs = session.scalars(
+        select(Submission)
+        .where(Submission.period_id == period.id, Submission.state == "approved")
+        .options(selectinload(Submission.entries))
+        .order_by(Submission.office_id, Submission.revision)
+    )
+    newest: dict[int, Submission] = {}
+    for sub in subs:
+        newest[sub.office_id] = sub  # ordered by revision: the last one wins
+    return newest
+
+
+def _pending_offices(session: Session, period: Period) -> set[int]:
+    return set(
+        session.scalars(
+            select(Submission.office_id).where(
+                Submission.period_id == period.id, Submission.state.in_(("pending_approval", "returned"))
+            )
+        )
+    )
+
+
+def _office_status(sub: Submission | None, period: Period, tz: ZoneInfo) -> tuple[str, dt.date | None]:
+    if sub is None:
+        return MISSING, None
+    received = _local_date(sub.received_at, tz)
+    return (LATE if sub.late or received > period.due_on else ON_TIME), received
+
+
+def _texts(
+    leads: Sequence[TaskOffice], task_id: int, entries: dict[tuple[int, int], Entry]
+) -> tuple[str, str]:
+    """Progress and problems of a task: one office's text, or each lead's text under its name."""
+    progress: list[str] = []
+    problems: list[str] = []
+    prefixed = len(leads) > 1
+    for lead in leads:
+        entry = entries.get((lead.office_id, task_id))
+        if entry is None:
+            continue
+        for out, text in ((progress, entry.progress), (problems, entry.problems)):
+            text = clean(text).strip()
+            if text:
+                out.append(f"{clean(lead.office.name)}：{text}" if prefixed else text)
+    return "\n".join(progress), "\n".join(problems)
+
+
+def _month_split(task: Task, period: Period) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    first = dt.date(period.year, period.month, 1)
+    this_month: list[str] = []
+    before: list[str] = []
+    for m in task.milestones:
+        if m.due is None:
+            continue
+        if m.due.year == period.year and m.due.month == period.month:
+            this_month.append(_milestone_text(m))
+        elif m.due < first:
+            before.append(_milestone_text(m))
+    return tuple(this_month), tuple(before)
+
+
+def _leads(task: Task) -> list[TaskOffice]:
+    leads = [to for to in task.offices if to.is_lead]
+    # A task without a marked lead is led by its first office (the notice lists the lead first).
+    return leads or task.offices[:1]
+
+
+def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> NoticeData:
+    """Read what the consolidated notice of ``period`` shows: every task of the plan that is not removed,
+    in 编号 order, with the approved text of its lead offices, its report status and its milestones,
+    and the summary counts.
+
+    :param tz: the bureau's timezone; the due day ends at midnight there
+    :raises RegistryError: when the period's plan has no tasks
+    """
+    zone = ZoneInfo(tz)
+    plan: Plan = period.plan
+    tasks = list(
+        session.scalars(
+            select(Task)
+            .where(Task.plan_id == plan.id, Task.removed.is_(False))
+            .options(
+                selectinload(Task.offices).selectinload(TaskOffice.office), selectinload(Task.milestones)
+            )
+            .order_by(Task.seq)
+        )
+    )
+    if not tasks:
+        raise RegistryError(f"计划“{plan.title}”没有任务，无法生成{period.key}的通报。请先导入任务一览表。")
+    approved = _newest_approved(session, period)
+    pending = _pending_offices(session, period)
+    entries = {(sub.office_id, e.task_id): e for sub in approved.values() for e in sub.entries}
+
+    rows: list[NoticeRow] = []
+    office_tasks: dict[int, list[int]] = defaultdict(list)
+    office_names: dict[int, str] = {}
+    for task in tasks:
+        leads = _leads(task)
+        statuses = []
+        for lead in leads:
+            office_tasks[lead.office_id].append(task.seq)
+            office_names[lead.office_id] = clean(lead.office.name)
+            statuses.append(
+                (office_names[lead.office_id], _office_status(approved.get(lead.office_id), period, zone)[0])
+            )
+        status = max((s for _, s in statuses), key=STATUS_ORDER.__getitem__, default=MISSING)
+        progress, problems = _texts(leads, task.id, entries)
+        due, overdue = _month_split(task, period)
+        rows.append(
+            NoticeRow(
+                seq=task.seq,
+                name=clean(task.name),
+                leads=tuple(n for n, _ in statuses),
+                progress=progress,
+                problems=problems,
+                status=status,
+                office_status=tuple(statuses),
+                due_this_month=due,
+                overdue=overdue,
+            )
+        )
+
+    offices = []
+    for office_id, seqs in office_tasks.items():
+        status, received = _office_status(approved.get(office_id), period, zone)
+        offices.append(
+            OfficeReport(
+                office=office_names[office_id],
+                status=status,
+                received_on=received,
+                pending=status == MISSING and office_id in pending,
+                tasks=tuple(seqs),
+            )
+        )
+
+    return NoticeData(
+        org_name=clean(plan.org_name) or _org_from_title(clean(plan.title)),
+        year=plan.year,
+        month=period.month,
+        span=span_label(period.month),
+        due_on=period.due_on,
+        plan_title=clean(plan.title),
+        notice_title=clean(plan.notice_title),
+        issuer=clean(plan.issuer),
+        due_day=plan.due_day,
+        rows=tuple(rows),
+        offices=tuple(offices),
+        summary=summarize(rows, offices),
+        tz=tz,
+    )
+
+
+def _org_from_title(title: str) -> str:
+    """ "台山市教育系统2022年重点工作任务一览表" → "台山市教育系统" (a plan imported without org_name)."""
+    for i, ch in enumerate(title):
+        if ch.isdigit():
+            return title[:i]
+    return title
+
+
+def summarize(rows: Sequence[NoticeRow], offices: Sequence[OfficeReport]) -> NoticeSummary:
+    """The counts of a notice: tasks by status, offices by status, milestones by lead office."""
+    count = {ON_TIME: 0, LATE: 0, MISSING: 0}
+    for row in rows:
+        count[row.status] += 1
+    due: dict[str, int] = defaultdict(int)
+    overdue: dict[str, int] = defaultdict(int)
+    order: list[str] = []
+    for row in rows:
+        for office in row.leads:
+            if office not in due:
+                order.append(office)
+            due[office] += len(row.due_this_month)
+            overdue[office] += len(row.overdue)
+    by_office = tuple(OfficeMilestones(o, due[o], overdue[o]) for o in order if due[o] or overdue[o])
+
+    def names(status: str) -> tuple[str, ...]:
+        return tuple(o.office for o in offices if o.status == status)
+
+    return NoticeSummary(
+        total=len(rows),
+        on_time=count[ON_TIME],
+        late=count[LATE],
+        missing=count[MISSING],
+        on_time_offices=names(ON_TIME),
+        late_offices=names(LATE),
+        missing_offices=names(MISSING),
+        pending_offices=tuple(o.office for o in offices if o.pending),
+        milestones_due=sum(len(r.due_this_month) for r in rows),
+        milestones_overdue=sum(len(r.overdue) for r in rows),
+        tasks_with_due=sum(1 for r in rows if r.due_this_month),
+        by_office=by_office,
+    )
+
+
+# --- the prose ------------------------------------------------------------------------------------------
+
+
+def cn_index(n: int) -> str:
+    """1 → "一", 12 → "十二" (for "（一）" headings)."""
+    if n <= 10:
+        return _CN_NUM[n - 1]
+    if n < 20:
+        return "十" + _CN_NUM[n - 11]
+    tens, ones = divmod(n, 10)
+    return _CN_NUM[tens - 1] + "十" + (_CN_NUM[ones - 1] if ones else "")
+
+
+def md(d: dt.date) -> str:
+    return f"{d.month}月{d.day}日"
+
+
+def ymd(d: dt.date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _names(names: Sequence[str], limit: int = 12) -> str:
+    """ "基财股、人事股" — long lists are cut with "等N个股室" so a 2,000-office plan stays readable."""
+    if len(names) <= limit:
+        return "、".join(names)
+    return "、".join(names[:limit]) + f"等{len(names)}个股室"
+
+
+def _seqs(seqs: Sequence[int], limit: int = 8) -> str:
+    """[9, 10, 11, 12, 15] → "第9—12、15项": runs of consecutive numbers as ranges."""
+    runs: list[list[int]] = []
+    for n in sorted(set(seqs)):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = [f"{r[0]}—{r[-1]}" if len(r) > 2 else "、".join(map(str, r)) for r in runs]
+    return "第" + "、".join(parts[:limit]) + "项" + ("等" if len(parts) > limit else "")
+
+
+def opening_text(d: NoticeData) -> str:
+    basis = f"根据《{d.notice_title}》要求，" if d.notice_title else ""
+    return (
+        f"{basis}各牵头股室对{d.org_name}{d.year}年重点工作任务{d.span}落实情况进行了报送，"
+        "局办公室进行了汇总梳理。现将有关情况通报如下："
+    )
+
+
+def overview_text(d: NoticeData) -> str:
+    s = d.summary
+    head = f"截至{md(d.due_on)}，{s.total}项重点工作任务中，"
+    if s.late == 0 and s.missing == 0:
+        return head + "各牵头股室均已按时报送进展情况。"
+    parts = [f"按时报送{s.on_time}项"] if s.on_time else []
+    if s.late:
+        parts.append(f"逾期报送{s.late}项（{_names(s.late_offices)}）")
+    if s.missing:
+        parts.append(f"未报送{s.missing}项（{_names(s.missing_offices)}）")
+    return head + "，".join(parts) + "。"
+
+
+def milestone_overview_text(d: NoticeData) -> str:
+    s = d.summary
+    if not s.milestones_due and not s.milestones_overdue:
+        return f"按照任务一览表确定的关键时间节点，{d.month}月无到期节点。"
+    due = (
+        f"{d.month}月到期节点{s.milestones_due}个，涉及{s.tasks_with_due}项任务"
+        if s.milestones_due
+        else f"{d.month}月无到期节点"
+    )
+    before = f"；此前月份已到期节点{s.milestones_overdue}个" if s.milestones_overdue else ""
+    return f"按照任务一览表确定的关键时间节点，{due}{before}（详见附件）。"
+
+
+def milestone_offices_text(d: NoticeData) -> str:
+    """ "基财股本月到期2个、此前到期3个；人事股…。" — one clause per lead office with due milestones."""
+    clauses = []
+    for m in d.summary.by_office:
+        bits = []
+        if m.due_this_month:
+            bits.append(f"本月到期{m.due_this_month}个")
+        if m.overdue:
+            bits.append(f"此前到期{m.overdue}个")
+        clauses.append(m.office + "、".join(bits))
+    return ("各牵头股室到期节点情况：" + "；".join(clauses) + "。") if clauses else ""
+
+
+def reporting_items(d: NoticeData) -> list[dict[str, str]]:
+    """The "（一）按时报送。…" paragraphs, one per status that occurs."""
+    by_status: dict[str, list[OfficeReport]] = defaultdict(list)
+    for o in d.offices:
+        by_status[o.status].append(o)
+    items: list[tuple[str, str]] = []
+    if by_status[ON_TIME]:
+        offs = by_status[ON_TIME]
+        text = f"{_names([o.office for o in offs])}{_count(offs)}按时报送，涉及任务{_task_count(offs)}项。"
+        items.append(("按时报送。", text))
+    if by_status[LATE]:
+        offs = by_status[LATE]
+        clauses = [
+            f"{o.office}于{md(o.received_on)}报送（{_seqs(o.tasks)}任务），逾期{_days_late(o, d)}天"
+            for o in offs[:12]
+            if o.received_on
+        ]
+        more = f"等{len(offs)}个股室" if len(offs) > 12 else ""
+        items.append(("逾期报送。", "；".join(clauses) + more + "。"))
+    if by_status[MISSING]:
+        offs = by_status[MISSING]
+        text = f"{_names([o.office for o in offs])}{_count(offs)}未报送，涉及{_seqs(_all_tasks(offs))}任务。"
+        pending = [o.office for o in offs if o.pending]
+        if pending:
+            text += f"其中，{_names(pending)}报表已提交，尚待分管负责同志审定。"
+        text += "请上述股室抓紧补报。"
+        items.append(("未报送。", text))
+    return [{"head": f"（{cn_index(i)}）{head}", "text": text} for i, (head, text) in enumerate(items, 1)]
+
+
+def _count(offs: Sequence[OfficeReport]) -> str:
+    return f"共{len(offs)}个股室" if len(offs) > 1 else ""
+
+
+def _all_tasks(offs: Sequence[OfficeReport]) -> list[int]:
+    return sorted({seq for o in offs for seq in o.tasks})
+
+
+def _task_count(offs: Sequence[OfficeReport]) -> int:
+    return len(_all_tasks(offs))
+
+
+def _days_late(o: OfficeReport, d: NoticeData) -> int:
+    return max(1, ((o.received_on or d.due_on) - d.due_on).days)
+
+
+def annex_note_text(d: NoticeData) -> str:
+    return (
+        f"说明：报送情况以各牵头股室经分管负责同志审定的报表为准，报送截止时间为{ymd(d.due_on)}；"
+        "节点情况按任务一览表所列关键时间节点统计，“本月到期”指本月到期的节点，“已到期”指此前月份已到期的节点。"
+    )

@@ -1,0 +1,72 @@
+"""Facts about a period the service layer asks for again and again: its lead offices, labels, tokens,
+and the bureau's local clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.model import Office, Period, Plan, Submission, Task, TaskOffice
+from mailer.periods import span_label
+from mailer.tokens import make_token
+
+
+def tz(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.cycle.timezone)
+
+
+def local_date(settings: Settings, when: dt.datetime) -> dt.date:
+    return when.astimezone(tz(settings)).date()
+
+
+def lead_offices(session: Session, plan: Plan) -> list[Office]:
+    """Offices that lead at least one current task of the plan, in the order of their first task."""
+    rows = session.execute(
+        select(Office, Task.seq)
+        .join(TaskOffice, TaskOffice.office_id == Office.id)
+        .join(Task, Task.id == TaskOffice.task_id)
+        .where(Task.plan_id == plan.id, Task.removed.is_(False), TaskOffice.is_lead.is_(True))
+        .order_by(Task.seq)
+    ).all()
+    return list(dict.fromkeys(office for office, _ in rows))
+
+
+def period_label(period: Period) -> str:
+    """ "2022年1—6月", as the form's title and the mails say it."""
+    return f"{period.year}年{span_label(period.month)}"
+
+
+def form_token(settings: Settings, period: Period, office: Office) -> str:
+    return make_token(settings.secret_key(), period.plan_id, period.year, period.month, office.id)
+
+
+def period_token(settings: Settings, period: Period) -> str:
+    return make_token(settings.secret_key(), period.plan_id, period.year, period.month, 0)
+
+
+def latest_submission(session: Session, period: Period, office: Office) -> Submission | None:
+    return session.scalars(
+        select(Submission)
+        .where(Submission.period_id == period.id, Submission.office_id == office.id)
+        .order_by(Submission.revision.desc())
+    ).first()
+
+
+def approved_submission(session: Session, period: Period, office: Office) -> Submission | None:
+    return session.scalars(
+        select(Submission)
+        .where(
+            Submission.period_id == period.id,
+            Submission.office_id == office.id,
+            Submission.state == "approved",
+        )
+        .order_by(Submission.revision.desc())
+    ).first()
+
+
+def date_cn(d: dt.date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"

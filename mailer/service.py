@@ -1,0 +1,155 @@
+"""`duban serve`: the scheduled service. It only calls ``run_once`` (poll + tick + send) every few minutes
+and as soon as IMAP IDLE reports new mail; all state lives in the registry, so a restart after any downtime
+simply catches up (design principle 1).
+
+One instance per home (an exclusive lock on registry/duban.lock); SIGTERM/SIGINT stop it cleanly between
+steps; a job that fails is logged and retried at the next interval, never in a tight loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import schedule
+
+from mailer.config import Settings
+from mailer.cycle import run_once
+from mailer.errors import ServiceLocked, TransportError
+from mailer.store import open_registry
+from mailer.transport.base import Transport, open_transport
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+
+
+@contextmanager
+def home_lock(settings: Settings) -> Iterator[IO[str]]:
+    """Hold the home's service lock for the duration.
+
+    :raises ServiceLocked: when another `duban serve` holds it
+    """
+    settings.registry.mkdir(parents=True, exist_ok=True)
+    path = settings.registry / "duban.lock"
+    fh = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise ServiceLocked(f"Another duban service (pid {holder}) already runs on {settings.home}.") from e
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    try:
+        yield fh
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+class Service:
+    """The loop. ``clock`` is injectable so that tests and the demo can run a month in seconds."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, interval_s: float | None = None
+    ) -> None:
+        self.settings = settings
+        self.engine = open_registry(settings.database_url)
+        self.clock: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.interval_s = interval_s if interval_s is not None else settings.service.poll_minutes * 60
+        self.stop = threading.Event()
+        self.runs = 0
+        self._transport: Transport | None = None
+        self._transport_cm: object | None = None
+
+    def _open(self) -> Transport:
+        if self._transport is None:
+            cm = open_transport(self.settings)
+            self._transport = cm.__enter__()
+            self._transport_cm = cm
+        return self._transport
+
+    def _close(self) -> None:
+        cm, self._transport, self._transport_cm = self._transport_cm, None, None
+        if cm is not None:
+            try:
+                cm.__exit__(None, None, None)  # type: ignore[attr-defined]
+            except Exception as e:  # noqa: BLE001 - clean-up must not hide why we are closing
+                log.info("Closing the transport: %s", e)
+
+    def job(self) -> None:
+        """One poll + tick + send; failures are logged and left for the next run (never re-raised,
+        since `schedule` would then re-run the job on every loop iteration)."""
+        try:
+            report = run_once(self.settings, self.engine, self._open(), self.clock())
+            self.runs += 1
+            for step in report.steps:
+                log.info("%s", step)
+        except TransportError as e:
+            log.warning("Mail server problem, will retry: %s", e)
+            self._close()
+        except Exception:
+            log.exception("Run failed; will retry at the next interval")
+
+    def serve(self, *, max_runs: int | None = None) -> None:
+        """Run until stopped (signal, ``stop`` set, or ``max_runs`` reached)."""
+        sched = schedule.Scheduler()
+        sched.every(max(self.interval_s, 1)).seconds.do(self.job)
+        self.job()  # at start: catch up whatever was missed while we were down
+        try:
+            while not self.stop.is_set() and (max_runs is None or self.runs < max_runs):
+                sched.run_pending()
+                wait = max(0.05, min(sched.idle_seconds or self.interval_s, 60.0))
+                try:
+                    woke = self._open().wait(wait) if self.settings.mail.transport != "folder" else False
+                except TransportError as e:
+                    log.warning("Waiting for mail failed: %s", e)
+                    self._close()
+                    woke = False
+                if woke and not self.stop.is_set():
+                    self.job()
+                elif not woke:
+                    self.stop.wait(wait if self.settings.mail.transport == "folder" else 0)
+        finally:
+            self._close()
+
+
+def serve(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    interval_s: float | None = None,
+    max_runs: int | None = None,
+) -> Service:
+    """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock."""
+    with home_lock(settings):
+        svc = Service(settings, clock=clock, interval_s=interval_s)
+
+        def _stop(signum: int, _frame: object) -> None:
+            log.warning("Signal %d received; stopping after the current step", signum)
+            svc.stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+        log.info(
+            "duban serving %s (transport %s, every %.0fs)",
+            settings.home,
+            settings.mail.transport,
+            svc.interval_s,
+        )
+        started = time.monotonic()
+        svc.serve(max_runs=max_runs)
+        log.info("duban stopped after %d run(s), %.0fs", svc.runs, time.monotonic() - started)
+        return svc

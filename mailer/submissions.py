@@ -1,0 +1,239 @@
+"""A returned form, taken into the registry: a new revision for (period, office), its entries, and the
+answers it calls for — a receipt and an approval request to the office's leader, or an error reply listing
+every finding with the form attached back. Runs inside intake's transaction; sends nothing itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.formparse import ParsedForm, check_form
+from mailer.model import Entry, InboundMessage, Office, Period, Submission
+from mailer.offices import bureau_office, office_address
+from mailer.outgoing import Mail, queue_mail
+from mailer.periodinfo import date_cn, form_token, local_date, period_label
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FormFile:
+    """A form attachment that passed the safety checks and was parsed (outside the transaction)."""
+
+    filename: str
+    data: bytes  # plain .docx bytes (legacy formats converted)
+    parsed: ParsedForm
+
+
+def _save_attachment(settings: Settings, data: bytes) -> tuple[str, str]:
+    sha = hashlib.sha256(data).hexdigest()
+    folder = settings.inbox / "attachments"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha}.docx"
+    if not path.exists():
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return str(path.relative_to(settings.home)), sha
+
+
+def _common(period: Period, office: Office) -> dict[str, Any]:
+    return {
+        "office": office.name,
+        "period_label": period_label(period),
+        "due_date": date_cn(period.due_on),
+        "plan_title": period.plan.title,
+    }
+
+
+def take_form(
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    form: FormFile,
+    period: Period,
+    office: Office,
+    *,
+    submitted_at: dt.datetime,
+) -> Submission:
+    """Record ``form`` as the next revision for (period, office) and queue the answers it calls for."""
+    check = check_form(
+        session, form.parsed, plan=period.plan, year=period.year, month=period.month, office=office
+    )
+    revision = (
+        session.scalar(
+            select(func.max(Submission.revision)).where(
+                Submission.period_id == period.id, Submission.office_id == office.id
+            )
+        )
+        or 0
+    ) + 1
+    for older in session.scalars(
+        select(Submission).where(
+            Submission.period_id == period.id,
+            Submission.office_id == office.id,
+            Submission.state == "pending_approval",
+        )
+    ):
+        older.state = "superseded"
+    path, sha = _save_attachment(settings, form.data)
+    late = local_date(settings, submitted_at) > period.due_on
+    findings = [f.to_dict() for f in check.findings]
+    sub = Submission(
+        period_id=period.id,
+        office_id=office.id,
+        revision=revision,
+        inbound_message_id=inbound.id,
+        state="pending_approval" if check.ok else "invalid",
+        form_path=path,
+        form_sha256=sha,
+        token=check.token or "",
+        filled_by=check.filled_by or "",
+        filled_on=check.filled_on or "",
+        findings=findings,
+        received_at=submitted_at,
+        late=late,
+    )
+    session.add(sub)
+    session.flush()
+    token = form_token(settings, period, office)
+    ctx = {
+        **_common(period, office),
+        "revision": revision,
+        "late": late,
+        "filled_by": sub.filled_by,
+        "findings": findings,
+        "errors": [f for f in findings if f.get("level") == "error"],
+        "warnings": [f for f in findings if f.get("level") != "error"],
+    }
+    links = {"period_id": period.id, "office_id": office.id, "submission_id": sub.id}
+    sender = inbound.from_addr
+    if not check.ok:
+        queue_mail(
+            session,
+            settings,
+            f"error_reply:{sub.id}",
+            "error_reply",
+            Mail("error_reply", ctx, [sender], attachments=[(form.filename, form.data)]),
+            token=token,
+            reply_to=inbound,
+            **links,
+        )
+        inbound.outcome = f"{office.name} 第{revision}版表格有 {len(ctx['errors'])} 处错误，已退回发件人修改"
+        return sub
+    for e in check.entries:
+        session.add(
+            Entry(
+                submission_id=sub.id,
+                task_id=e.task_id,
+                progress=e.progress,
+                problems=e.problems,
+                remark=e.remark,
+            )
+        )
+    session.flush()
+    queue_mail(
+        session,
+        settings,
+        f"receipt:{sub.id}",
+        "receipt",
+        Mail("receipt", ctx, [sender]),
+        token=token,
+        reply_to=inbound,
+        **links,
+    )
+    _request_approval(settings, session, sub, form, ctx, token)
+    inbound.outcome = f"{office.name} 第{revision}版表格有效，已送分管负责同志审定"
+    return sub
+
+
+def entry_rows(sub: Submission) -> list[dict[str, Any]]:
+    """The submission's entries as rows for the approval summary table."""
+    return [
+        {
+            "seq": e.task.seq,
+            "name": e.task.name,
+            "progress": e.progress,
+            "problems": e.problems,
+            "remark": e.remark,
+        }
+        for e in sorted(sub.entries, key=lambda e: e.task.seq)
+    ]
+
+
+def _request_approval(
+    settings: Settings, session: Session, sub: Submission, form: FormFile, ctx: dict[str, Any], token: str
+) -> None:
+    office = sub.office
+    leader = office.leader
+    to = [leader.email] if leader is not None else []
+    if not to:
+        # No supervising leader in the directory: the bureau office reviews instead, and knows why.
+        bureau = bureau_office(session)
+        to = [a for a in [office_address(bureau) if bureau else None, settings.mail.from_address] if a][:1]
+    session.refresh(sub, ["entries"])
+    queue_mail(
+        session,
+        settings,
+        f"approval_request:{sub.id}",
+        "approval_request",
+        Mail(
+            "approval_request",
+            {
+                **ctx,
+                "leader": leader.name if leader else "",
+                "leader_title": leader.title if leader else "",
+                "no_leader": leader is None,
+                "rows": entry_rows(sub),
+            },
+            to,
+            attachments=[(form.filename, form.data)],
+        ),
+        token=token,
+        period_id=sub.period_id,
+        office_id=office.id,
+        person_id=leader.id if leader else None,
+        submission_id=sub.id,
+    )
+
+
+def no_attachment(
+    settings: Settings, session: Session, inbound: InboundMessage, period: Period, office: Office
+) -> None:
+    """An office answered a form mail without a form: tell it what is missing."""
+    ctx = {
+        **_common(period, office),
+        "revision": 0,
+        "late": False,
+        "filled_by": "",
+        "findings": [
+            {
+                "level": "error",
+                "message": "邮件中没有找到进展情况表附件（.docx）。请将填好的表格作为附件回复本邮件。",
+                "seq": None,
+                "name": "",
+                "column": "",
+            }
+        ],
+    }
+    ctx["errors"], ctx["warnings"] = ctx["findings"], []
+    queue_mail(
+        session,
+        settings,
+        f"error_reply:msg{inbound.id}",
+        "error_reply",
+        Mail("error_reply", ctx, [inbound.from_addr]),
+        token=form_token(settings, period, office),
+        reply_to=inbound,
+        period_id=period.id,
+        office_id=office.id,
+    )
+    inbound.outcome = f"{office.name} 来信未附表格，已回复提醒"

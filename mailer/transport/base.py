@@ -1,0 +1,119 @@
+"""The one mail transport interface, and the factory that picks an implementation from the settings.
+
+Every transport does the same four things for the service: send a finished RFC 822 message, tell whether a
+message with a given Message-ID was already sent (where it can), list and fetch what came in, and acknowledge
+a message once the registry has recorded it (design principle 2: archive → record → acknowledge). Nothing
+here parses mail; ``mailer.mailread`` does that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
+
+from mailer.config import Settings
+from mailer.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A mailbox to send from and read from.
+
+    ``source`` names the mailbox for the registry (``folder:/abs/inbox/drop``, ``imap:host:993/INBOX``,
+    ``ews:bgs@example.gov.cn``); uids are only meaningful together with it (and, for IMAP, ``uidvalidity``).
+    Connections are opened lazily, on the first call that needs one.
+    """
+
+    source: str
+
+    @property
+    def uidvalidity(self) -> int | None:
+        """IMAP UIDVALIDITY of the inbox folder as last seen (None for transports without it)."""
+        ...
+
+    def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:
+        """Send ``raw`` (a complete RFC 822 message carrying ``message_id``) from ``sender`` to ``recipients``.
+
+        :raises LoginError: the server rejected the credentials
+        :raises TransportError: the message was not accepted (nothing was sent)
+        """
+        ...
+
+    def was_sent(self, message_id: str) -> bool | None:
+        """Whether a message with this Message-ID was sent: True/False where the transport can tell, else None."""
+        ...
+
+    def list_new(self) -> list[str]:
+        """The uids of the messages not yet acknowledged, oldest first."""
+        ...
+
+    def fetch(self, uid: str) -> bytes:
+        """The raw RFC 822 bytes of one message, without changing its state (no \\Seen).
+
+        :raises TransportError: the message is gone or cannot be read
+        """
+        ...
+
+    def acknowledge(self, uid: str) -> None:
+        """Take the message out of what ``list_new`` returns (moved to the processed folder). Idempotent."""
+        ...
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` seconds for new mail; True when something may have arrived."""
+        ...
+
+    def check(self) -> str:
+        """Connect and log in, and describe the mailbox in a few lines for a person.
+
+        :raises LoginError: the credentials were rejected
+        :raises TransportError: the server cannot be reached or refuses the operation
+        """
+        ...
+
+    def close(self) -> None:
+        """Log out and close connections; never raises."""
+        ...
+
+
+def make_transport(settings: Settings) -> Transport:
+    """The transport that ``settings.mail.transport`` names, not yet connected.
+
+    :raises ConfigError: the transport name is not known
+    """
+    kind = settings.mail.transport
+    if kind == "folder":
+        from mailer.transport.folder import FolderTransport
+
+        return FolderTransport(settings)
+    if kind == "imap":
+        from mailer.transport.imap_smtp import ImapSmtpTransport
+
+        return ImapSmtpTransport(settings)
+    if kind == "exchange":
+        # exchangelib takes half a second to import; only a home that uses Exchange pays for it.
+        from mailer.transport.exchange import ExchangeTransport
+
+        return ExchangeTransport(settings)
+    raise ConfigError(f'mail.transport = "{kind}" is not known. Use "folder", "imap" or "exchange".')
+
+
+@contextmanager
+def open_transport(settings: Settings) -> Iterator[Transport]:
+    """Open the configured transport for a block of work and close it afterwards.
+
+    A failure while closing is logged, never raised, and never hides an exception raised inside the block.
+
+    :raises ConfigError: the transport name is not known
+    """
+    transport = make_transport(settings)
+    try:
+        yield transport
+    finally:
+        try:
+            transport.close()
+        except Exception as e:  # noqa: BLE001 - closing must not mask the block's own exception
+            log.info("Closing %s failed: %s", transport.source, e)
