@@ -90,7 +90,7 @@ def _encoded(text: str, name: str) -> str | Header:
     # Keep a leading ASCII part such as the "[DB-2206-7KQ3MX2A]" token readable in the raw header, for
     # server-side searches and for clients that mangle encoded-words when replying.
     m = re.match(r"[\x21-\x7e][\x20-\x7e]*?(?= +[^\x20-\x7e])", text)
-    if m is None:
+    if m is None or len(m.group(0)) > 40:  # a long ASCII run would be folded onto a line of its own
         return Header(text, "utf-8", header_name=name)
     header = Header(m.group(0), "us-ascii", header_name=name)
     header.append(text[m.end() :].lstrip(" "), "utf-8")

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TickReport:
     opened: list[str] = field(default_factory=list)
+    taken: int = 0  # messages taken in by the poll before the tick
     queued: int = 0
     sent: int = 0
     steps: list[str] = field(default_factory=list)
@@ -321,23 +322,30 @@ def assemble_period(
     from mailer.errors import DubanError
 
     report = report or TickReport()
+    # Render (and convert to PDF, which can take a while) in a read-only session, so the registry is not
+    # write-locked meanwhile; then record the draft and queue its mail in one short transaction.
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        the_signer = signer(s)
-        if the_signer is None:
+        if signer(s) is None:
             raise DubanError("名录中没有签发人（人员表中角色为“签发人”），无法送签。请导入包含签发人的名录。")
         old = current_draft(s, period)
         version = (old.version + 1) if old else 1
+        assembled = assemble_notice(settings, s, period, version=version)
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        the_signer = signer(s)
+        assert period is not None and the_signer is not None
+        old = current_draft(s, period)
         if old is not None and old.state == "current":
             old.state = "superseded"
-        assembled = assemble_notice(settings, s, period, version=version)
         doc = Document(
             kind="draft",
             period_id=period.id,
             version=version,
             path=str(assembled.docx.relative_to(settings.home)),
             pdf_path=str(assembled.pdf.relative_to(settings.home)) if assembled.pdf else "",
+            sha256=assembled.sha256,
             token=period_token(settings, period),
         )
         s.add(doc)
@@ -345,7 +353,7 @@ def assemble_period(
         attachments = [(assembled.docx.name, assembled.docx.read_bytes())]
         if assembled.pdf is not None:
             attachments.append((assembled.pdf.name, assembled.pdf.read_bytes()))
-        summary = getattr(assembled.data, "summary_text", "")
+        summary = assembled.data.summary_text
         queue_mail(
             s,
             settings,
@@ -507,6 +515,7 @@ def run_once(
     polled = poll(settings, engine, transport, now=now)
     report = tick(settings, engine, transport, now)
     report.steps[:0] = polled.outcomes
+    report.taken = polled.taken
     if polled.outcomes and not report.steps[len(polled.outcomes) :]:
         _refresh_ledger(settings, engine)
     return report

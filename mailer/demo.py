@@ -233,7 +233,7 @@ def run_demo(
     def day(when: dt.datetime, what: str) -> None:
         with open_transport(settings) as t:
             rep = run_once(settings, engine, t, when)
-        echo(f"{when:%m-%d %H:%M}  {what}: queued {rep.queued}, sent {rep.sent}")
+        echo(f"{when:%m-%d %H:%M}  {what}: took in {rep.taken}, sent {rep.sent}")
 
     day(at(10), "send day: forms go out")
     for o in on_time[: len(on_time) // 2]:

@@ -339,7 +339,10 @@ class MailServers:
             }
             smtp_port, smtps_port = free_port(), free_port()
             plain = Controller(relay, port=smtp_port, tls_context=server_ctx, **common)
-            implicit = Controller(relay, port=smtps_port, ssl_context=server_ctx, **common)
+            # aiosmtpd only counts STARTTLS as TLS for AUTH; on the implicit-TLS port everything is TLS.
+            implicit = Controller(
+                relay, port=smtps_port, ssl_context=server_ctx, **{**common, "auth_require_tls": False}
+            )
             for c in (plain, implicit):
                 c.start()
                 controllers.append(c)

@@ -55,7 +55,9 @@ def test_new_message_id(home: Settings) -> None:
     assert len(ids) == 200
     for mid in ids:
         assert re.fullmatch(r"<duban\.\d{8}T\d{6}\.[0-9a-f]{16}@jyj\.example\.gov\.cn>", mid)
-    other = dataclasses.replace(home, mail=dataclasses.replace(home.mail, message_id_domain="duban.jyj.local"))
+    other = dataclasses.replace(
+        home, mail=dataclasses.replace(home.mail, message_id_domain="duban.jyj.local")
+    )
     assert new_message_id(other).endswith("@duban.jyj.local>")
 
 
@@ -78,7 +80,10 @@ def test_parsed_back_with_the_modern_policy(home: Settings) -> None:
     assert msg["Date"].datetime.tzinfo is not None
     assert msg.get_content_type() == "multipart/mixed"
     body = msg.get_body(("plain",))
-    assert body is not None and body.get_content().replace("\r\n", "\n") == "基财股：\n\n　　请于6月20日前报送。\n"
+    assert (
+        body is not None
+        and body.get_content().replace("\r\n", "\n") == "基财股：\n\n　　请于6月20日前报送。\n"
+    )
     html = msg.get_body(("html",))
     assert html is not None and "<p>基财股：</p>" in html.get_content()
     atts = list(msg.iter_attachments())
@@ -100,7 +105,10 @@ def test_attachment_names_in_both_rfc2231_and_rfc2047(home: Settings) -> None:
     name = docx.get_param("name")
     assert isinstance(name, str) and name.startswith("=?utf-8?b?") and name.endswith("?=")
     assert str(make_header(decode_header(name))) == DOCX_NAME
-    assert email.utils.collapse_rfc2231_value(docx.get_param("filename", header="content-disposition")) == DOCX_NAME
+    assert (
+        email.utils.collapse_rfc2231_value(docx.get_param("filename", header="content-disposition"))
+        == DOCX_NAME
+    )
     # one encoded-word, not split: some clients do not join a name split over several
     assert name.count("?=") == 1
 
@@ -112,7 +120,9 @@ def test_wire_format(home: Settings) -> None:
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     head = raw.split(b"\r\n\r\n", 1)[0].decode()
     subject = re.search(r"^Subject: (.*(?:\r\n[ \t].*)*)", head, re.M)
-    assert subject is not None and subject.group(1).startswith(f"[{TOKEN}] =?utf-8?b?")  # the token stays ASCII
+    assert subject is not None and subject.group(1).startswith(
+        f"[{TOKEN}] =?utf-8?b?"
+    )  # the token stays ASCII
 
 
 def test_read_back_by_our_own_reader(home: Settings) -> None:
@@ -125,7 +135,14 @@ def test_read_back_by_our_own_reader(home: Settings) -> None:
 
 
 @pytest.mark.parametrize(
-    "subject", ["请审核", "Re: 回复 [DB-2206-7KQ3MX2A] 请审核", "[DB-2206-7KQ3MX2A]  两个空格", "A B C 中文 D", "x" * 90 + " 中文"]
+    "subject",
+    [
+        "请审核",
+        "Re: 回复 [DB-2206-7KQ3MX2A] 请审核",
+        "[DB-2206-7KQ3MX2A]  两个空格",
+        "A B C 中文 D",
+        "x" * 90 + " 中文",
+    ],
 )
 def test_subjects_round_trip(home: Settings, subject: str) -> None:
     raw = build_message(home, to=["x@y.cn"], subject=subject, text="t", message_id="<a@b.cn>")
@@ -136,7 +153,12 @@ def test_subjects_round_trip(home: Settings, subject: str) -> None:
 
 def test_plain_message_without_auto_submitted(home: Settings) -> None:
     raw = build_message(
-        home, to=["x@y.cn"], subject="Plain\r\nBcc: evil@x.cn", text="hi", message_id="<a@b.cn>", auto_submitted=False
+        home,
+        to=["x@y.cn"],
+        subject="Plain\r\nBcc: evil@x.cn",
+        text="hi",
+        message_id="<a@b.cn>",
+        auto_submitted=False,
     )
     msg = email.message_from_bytes(raw, policy=policy.default)
     assert msg.get_content_type() == "text/plain"
@@ -246,7 +268,9 @@ def test_a_missing_variable_names_the_template(home: Settings) -> None:
 def test_the_bureau_can_replace_a_template(home: Settings) -> None:
     own = home.templates / MAIL_TEMPLATES
     own.mkdir(parents=True, exist_ok=True)
-    (own / "form.txt").write_text("Subject: 【{{ office }}】{{ token }}\n各位好：{{ period_label }}\n", encoding="utf-8")
+    (own / "form.txt").write_text(
+        "Subject: 【{{ office }}】{{ token }}\n各位好：{{ period_label }}\n", encoding="utf-8"
+    )
     subject, text, html = render_mail(home, "form", **CONTEXTS["form"])
     assert subject == f"【基财股】{TOKEN}" and text == "各位好：2022年1—6月\n"
     assert "基财股" in html  # the shipped .html is still used

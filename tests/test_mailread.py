@@ -157,7 +157,9 @@ def test_outlook_tnef_winmail_dat() -> None:
     WHEN  read
     THEN  the .docx comes out under its long Chinese name, byte for byte"""
     m = read("outlook_tnef.eml")
-    assert [(a.filename, a.content_type) for a in m.attachments] == [("附件2：进展情况表（基财股）.docx", DOCX_TYPE)]
+    assert [(a.filename, a.content_type) for a in m.attachments] == [
+        ("附件2：进展情况表（基财股）.docx", DOCX_TYPE)
+    ]
     assert m.attachments[0].data == DOCX
     assert m.text == "请查收附件。"
 
@@ -199,7 +201,9 @@ def test_every_sample_reads_cleanly(name: str) -> None:
     assert m.from_addr and m.subject and m.message_id
     assert "\ufffd" not in m.subject + m.from_name + m.text
     for a in m.attachments:
-        assert "/" not in a.filename and "\\" not in a.filename and unicodedata.is_normalized("NFC", a.filename)
+        assert (
+            "/" not in a.filename and "\\" not in a.filename and unicodedata.is_normalized("NFC", a.filename)
+        )
 
 
 # -- built edge cases -----------------------------------------------------------------------------------
@@ -209,7 +213,9 @@ def test_gbk_character_in_a_gb2312_labelled_word_and_a_character_split_across_wo
     gbk = base64.b64encode("朱镕基".encode("gbk")).decode()
     assert decode_header_text(f"=?gb2312?B?{gbk}?=") == "朱镕基"
     data = "进展情况".encode()
-    split = f"=?utf-8?B?{base64.b64encode(data[:4]).decode()}?= =?utf-8?B?{base64.b64encode(data[4:]).decode()}?="
+    split = (
+        f"=?utf-8?B?{base64.b64encode(data[:4]).decode()}?= =?utf-8?B?{base64.b64encode(data[4:]).decode()}?="
+    )
     assert decode_header_text(split) == "进展情况"
     assert decode_header_text("Re: =?utf-8?q?=E5=90=8C=E6=84=8F?= ok") == "Re: 同意 ok"
 
@@ -232,7 +238,8 @@ def test_auto_headers(header: str, expected: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "subject", ["自动回复：[DB-2206-7KQ3MX2A] 请报送", "Automatic reply: 请审核", "Out of Office: x", "Auto Reply"]
+    "subject",
+    ["自动回复：[DB-2206-7KQ3MX2A] 请报送", "Automatic reply: 请审核", "Out of Office: x", "Auto Reply"],
 )
 def test_auto_reply_subjects(subject: str) -> None:
     raw = mime(f"From: a@b.cn\nSubject: {Header(subject, 'utf-8').encode()}", "x\n")
@@ -248,7 +255,9 @@ def test_a_person_replying_is_not_automatic() -> None:
 def test_postmaster_needs_a_bounce_subject() -> None:
     plain = mime("From: postmaster@jyj.example.gov.cn\nSubject: hello", "x\n")
     assert read_message(plain, max_attachment_bytes=CAP).auto is None
-    bounce = mime("From: postmaster@jyj.example.gov.cn\nSubject: =?utf-8?b?57O757uf6YCA5L+h?=", "x\n")  # 系统退信
+    bounce = mime(
+        "From: postmaster@jyj.example.gov.cn\nSubject: =?utf-8?b?57O757uf6YCA5L+h?=", "x\n"
+    )  # 系统退信
     assert read_message(bounce, max_attachment_bytes=CAP).auto == "bounce"
 
 
@@ -347,7 +356,9 @@ def test_tnef_without_long_name_uses_the_gbk_title_and_broken_tnef_is_kept() -> 
 def test_missing_and_broken_headers_never_raise() -> None:
     m = read_message(b"this is not a mail at all", max_attachment_bytes=CAP)
     assert m.message_id == "" and m.from_addr == "" and m.date is None
-    m = read_message(mime("From: a@b.cn\nDate: Tue, 21 Jun 2022 16:20:00 -0000\nSubject: x", "y"), max_attachment_bytes=1)
+    m = read_message(
+        mime("From: a@b.cn\nDate: Tue, 21 Jun 2022 16:20:00 -0000\nSubject: x", "y"), max_attachment_bytes=1
+    )
     assert m.date == dt.datetime(2022, 6, 21, 16, 20, tzinfo=dt.UTC)
     m = read_message(mime("From: a@b.cn\nDate: 2022年6月21日\nSubject: x", "y"), max_attachment_bytes=1)
     assert m.date is None
@@ -361,7 +372,9 @@ def test_html_to_text() -> None:
 def test_is_ours_needs_our_marker_and_our_address(home) -> None:  # type: ignore[no-untyped-def]
     from mailer.compose import build_message, new_message_id
 
-    raw = build_message(home, to=["jcg@jyj.example.gov.cn"], subject="测试", text="x", message_id=new_message_id(home))
+    raw = build_message(
+        home, to=["jcg@jyj.example.gov.cn"], subject="测试", text="x", message_id=new_message_id(home)
+    )
     own = home.mail.from_address
     assert read_message(raw, max_attachment_bytes=CAP, own_address=own).is_ours is True
     assert read_message(raw, max_attachment_bytes=CAP).is_ours is True  # our X-Mailer marks it

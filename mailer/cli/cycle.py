@@ -44,7 +44,7 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
         report = run_once(settings, ctx.engine(), transport, _parse_now(now_text))
     for step in report.steps:
         click.echo(step)
-    click.echo(f"queued {report.queued}, sent {report.sent}")
+    click.echo(f"took in {report.taken}, queued {report.queued}, sent {report.sent}")
 
 
 @cli.command("serve")

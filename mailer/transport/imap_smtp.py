@@ -197,13 +197,17 @@ class ImapSmtpTransport:
         return n
 
     # -- receiving ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _unprocessed(client: IMAPClient) -> list[int]:
+        # NOOP first: servers (dovecot among them) may only notice newly delivered mail at a check point,
+        # and SEARCH alone is not one.
+        client.noop()
+        return sorted(client.search(["NOT", "DELETED", "UNKEYWORD", PROCESSED_FLAG]))
+
     def list_new(self) -> list[str]:
         """UIDs in the inbox folder that are neither deleted nor flagged processed, oldest first."""
 
-        def op(client: IMAPClient) -> list[int]:
-            return sorted(client.search(["NOT", "DELETED", "UNKEYWORD", PROCESSED_FLAG]))
-
-        uids = self._run("SEARCH", op)
+        uids = self._run("SEARCH", self._unprocessed)
         self._listed = set(uids)
         self._listed_validity = self._uidvalidity
         return [str(u) for u in uids]
@@ -263,10 +267,7 @@ class ImapSmtpTransport:
             time.sleep(max(0.0, timeout_s))
             return True
         # Something may have come between the caller's list_new() and now: IDLE would not report it.
-        current = self._run(
-            "SEARCH", lambda c: set(c.search(["NOT", "DELETED", "UNKEYWORD", PROCESSED_FLAG]))
-        )
-        if current - self._listed:
+        if set(self._run("SEARCH", self._unprocessed)) - self._listed:
             return True
         try:
             return self._idle(client, deadline)

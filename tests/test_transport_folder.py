@@ -1,0 +1,145 @@
+"""The folder transport end to end, and the transport factory."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mailer.compose import build_message, new_message_id
+from mailer.config import Settings
+from mailer.errors import ConfigError, TransportError
+from mailer.mailread import read_message
+from mailer.transport import Transport, make_transport, open_transport
+from mailer.transport.folder import FolderTransport, eml_name, sent_path
+
+
+def drop(settings: Settings, name: str, raw: bytes, mtime: float | None = None) -> Path:
+    folder = settings.inbox / "drop"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(raw)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_folder_transport_end_to_end(home: Settings) -> None:
+    """GIVEN a home with the default folder transport
+    WHEN  a message is sent, and two replies are dropped into inbox/drop/
+    THEN  the message is in outbox/mail/, the replies are listed oldest first, fetched intact, and
+          acknowledged into inbox/drop/processed/"""
+    with open_transport(home) as t:
+        assert isinstance(t, FolderTransport) and isinstance(t, Transport)
+        assert t.source == f"folder:{home.inbox / 'drop'}" and t.uidvalidity is None
+        mid = new_message_id(home)
+        raw = build_message(home, to=["jcg@jyj.example.gov.cn"], subject="请报送", text="x", message_id=mid)
+        assert t.was_sent(mid) is False
+        t.send(raw, sender=home.mail.from_address, recipients=["jcg@jyj.example.gov.cn"], message_id=mid)
+        assert t.was_sent(mid) is True
+        assert sent_path(home, mid).read_bytes() == raw
+        assert sent_path(home, mid).parent == home.outbox / "mail"
+
+        now = time.time()
+        drop(home, "b-newer.eml", b"Subject: newer\r\n\r\n2\r\n", now - 10)
+        drop(home, "a-older.eml", b"Subject: older\r\n\r\n1\r\n", now - 100)
+        drop(home, "notes.txt", b"not mail")
+        drop(home, ".hidden.eml", b"not yet complete")
+        assert t.list_new() == ["a-older.eml", "b-newer.eml"]
+        assert read_message(t.fetch("a-older.eml"), max_attachment_bytes=10).subject == "older"
+        t.acknowledge("a-older.eml")
+        t.acknowledge("a-older.eml")  # again: a crash after the move must not fail the retry
+        assert t.list_new() == ["b-newer.eml"]
+        assert (home.inbox / "drop" / "processed" / "a-older.eml").exists()
+
+
+def test_acknowledging_the_same_name_twice_keeps_both(home: Settings) -> None:
+    t = FolderTransport(home)
+    drop(home, "r.eml", b"one")
+    t.acknowledge("r.eml")
+    drop(home, "r.eml", b"two")
+    t.acknowledge("r.eml")
+    done = sorted(p.read_bytes() for p in (home.inbox / "drop" / "processed").iterdir())
+    assert done == [b"one", b"two"]
+
+
+@pytest.mark.parametrize("uid", ["../duban.toml", "processed/x.eml", "", "..", "a\\b.eml"])
+def test_a_uid_is_never_a_path(home: Settings, uid: str) -> None:
+    with pytest.raises(TransportError):
+        FolderTransport(home).fetch(uid)
+
+
+def test_missing_file_is_a_transport_error(home: Settings) -> None:
+    with pytest.raises(TransportError, match="gone"):
+        FolderTransport(home).acknowledge("nothing.eml")
+
+
+def test_wait_returns_when_a_file_arrives(home: Settings) -> None:
+    t = FolderTransport(home)
+    start = time.monotonic()
+    assert t.wait(0.3) is False
+    assert 0.25 < time.monotonic() - start < 2
+    timer = threading.Timer(0.3, drop, (home, "late.eml", b"x"))
+    timer.start()
+    start = time.monotonic()
+    assert t.wait(10) is True
+    assert time.monotonic() - start < 3
+    timer.join()
+
+
+def test_check_creates_the_folders(home: Settings) -> None:
+    text = FolderTransport(home).check()
+    assert "inbox/drop" in text and "outbox/mail" in text
+    assert (home.inbox / "drop" / "processed").is_dir() and (home.outbox / "mail").is_dir()
+
+
+def test_eml_name() -> None:
+    assert eml_name("<duban.20220610T010000.1a2b@jyj.example.gov.cn>") == (
+        "duban.20220610T010000.1a2b@jyj.example.gov.cn.eml"
+    )
+    assert "/" not in eml_name("<../../x@y>")
+    with pytest.raises(TransportError):
+        eml_name("<>")
+
+
+def test_factory(home: Settings) -> None:
+    imap = dataclasses.replace(home, mail=dataclasses.replace(home.mail, transport="imap"))
+    assert make_transport(imap).source == "imap:localhost:993/INBOX"
+    bad = dataclasses.replace(home, mail=dataclasses.replace(home.mail, transport="pigeon"))
+    with pytest.raises(ConfigError, match="pigeon"):
+        make_transport(bad)
+
+
+def test_closing_errors_never_hide_the_blocks_own_error(
+    home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_close(self: FolderTransport) -> None:
+        raise OSError("close failed")
+
+    monkeypatch.setattr(FolderTransport, "close", broken_close)
+    with pytest.raises(KeyError, match="inner"), open_transport(home):
+        raise KeyError("inner")
+    with open_transport(home):  # and alone it is only logged
+        pass
+
+
+def test_exchangelib_is_imported_only_when_exchange_is_chosen(home: Settings) -> None:
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from mailer.config import Settings\n"
+        "from mailer.transport import open_transport\n"
+        f"with open_transport(Settings(home=Path({str(home.home)!r}))) as t:\n"
+        "    t.list_new()\n"
+        "assert 'exchangelib' not in sys.modules, 'exchangelib was imported'\n"
+        "import mailer.cli\n"
+        "assert 'exchangelib' not in sys.modules, 'the CLI imported exchangelib'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
