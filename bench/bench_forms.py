@@ -25,20 +25,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("DUBAN_SECRET_KEY", "bench-secret-key")
 
-from docx import Document  # noqa: E402
-from docxcompose.properties import CustomProperties  # noqa: E402
-from docxtpl import DocxTemplate  # noqa: E402
-from form_factory import TASKS, fill  # noqa: E402
+from docx import Document
+from docxcompose.properties import CustomProperties
+from docxtpl import DocxTemplate
+from form_factory import TASKS, fill
 
-from mailer.config import init_home, load_settings  # noqa: E402
-from mailer.formcheck import last_approved_entries, lead_tasks  # noqa: E402
-from mailer.formparse import parse_form  # noqa: E402
-from mailer.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms  # noqa: E402
-from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice  # noqa: E402
-from mailer.safety import parse_form_bounded  # noqa: E402
-from mailer.store import atomic, open_registry  # noqa: E402
-from mailer.templates import template_path  # noqa: E402
-from mailer.tokens import make_token  # noqa: E402
+from mailer.config import init_home, load_settings
+from mailer.formcheck import last_approved_entries, lead_tasks
+from mailer.formparse import parse_form
+from mailer.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms
+from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
+from mailer.safety import parse_form_bounded
+from mailer.store import atomic, open_registry
+from mailer.templates import template_path
+from mailer.tokens import make_token
 
 
 def build_registry(engine, offices: int, tasks_each: int = 3) -> int:  # type: ignore[no-untyped-def]

@@ -177,7 +177,7 @@ def build_message(
     msg["To"] = _addresses(to)
     if cc:
         msg["Cc"] = _addresses(cc)
-    msg["Subject"] = _encoded(subject, "Subject")
+    msg["Subject"] = _encoded(subject, "Subject")  # type: ignore[assignment]  # compat32 takes a Header
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = message_id
     if in_reply_to:

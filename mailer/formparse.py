@@ -196,7 +196,7 @@ def _field_of(text: str) -> tuple[str, int] | None:
         return "progress", 1
     if k in ("序", "编", "no", "序列号"):
         return "number", 1
-    if k.endswith("名称") or k in ("项目", "任务", "重点工作"):
+    if k.endswith(("名称", "任务")) or k in ("项目", "重点工作"):
         return "name", 1
     if "股室" in k or "责任单位" in k or "牵头单位" in k or "责任部门" in k:
         return "offices", 1

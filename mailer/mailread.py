@@ -341,13 +341,19 @@ def _unflow(text: str, *, delsp: bool) -> str:
     return "\n".join(out)
 
 
+def _simple_param(part: Message, name: str) -> str:
+    """A plain Content-Type parameter (format, delsp, report-type…), lower-cased; "" when absent."""
+    value = part.get_param(name)
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
 def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
     text = decode_bytes(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
-    if part.get_content_type() == "text/plain" and (part.get_param("format") or "").lower() == "flowed":
-        text = _unflow(text, delsp=(part.get_param("delsp") or "").lower() == "yes")
+    if part.get_content_type() == "text/plain" and _simple_param(part, "format") == "flowed":
+        text = _unflow(text, delsp=_simple_param(part, "delsp") == "yes")
     return text
 
 
@@ -482,13 +488,14 @@ class _Reader:
                 self.walk(sub, forwarded=True, depth=depth + 1)
             return
         if ctype == "multipart/report":
-            report = (part.get_param("report-type") or "").lower()
+            report = _simple_param(part, "report-type")
             self.bounce = self.bounce or report == "delivery-status"
             self.receipt = self.receipt or report == "disposition-notification"
         if part.is_multipart():
-            for sub in part.get_payload():
-                if isinstance(sub, Message):
-                    self.walk(sub, forwarded=forwarded, depth=depth + 1)
+            subs = part.get_payload()
+            for child in subs if isinstance(subs, list) else []:
+                if isinstance(child, Message):
+                    self.walk(child, forwarded=forwarded, depth=depth + 1)
             return
         if ctype in _SKIPPED_LEAVES:
             return

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from docx import Document
 from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
 from sqlalchemy.orm import Session
 
 from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
@@ -284,4 +283,4 @@ def docx_bytes(doc: Document) -> bytes:
 
 
 __all__ = ["COLUMN", "HEADER", "PlanIds", "add_approved", "docx_bytes", "fill", "form_table", "make_plan",
-           "notice_form", "qn", "row_of", "type_into", "wrap_in_sdt"]
+           "notice_form", "row_of", "type_into", "wrap_in_sdt"]

@@ -208,7 +208,9 @@ service doveadm {{
         conf = r / "dovecot.conf"
         conf.write_text(self.config(), encoding="utf-8")
         self.proc = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [DOVECOT, "-F", "-c", str(conf)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -566,7 +568,7 @@ class EwsServer:
         httpd = ThreadingHTTPServer((HOST, 0), Handler)
         httpd.daemon_threads = True
         self.port = int(httpd.server_address[1])
-        thread = threading.Thread(target=httpd.serve_forever, name="ews-server", daemon=True)
+        thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="ews-server", daemon=True)
         thread.start()
         try:
             yield self
@@ -590,6 +592,27 @@ class EwsServer:
         )
         mail = replace(base.mail, transport="exchange", from_address=f"bgs@{DOMAIN}", exchange=ex)
         return dataclasses.replace(base, mail=mail)
+
+
+@contextlib.contextmanager
+def from_other_address(source: str = "127.0.0.2") -> Iterator[None]:
+    """Make new TCP connections come from ``source`` (another loopback address).
+
+    dovecot penalises failed logins per client address (each next login from it waits seconds), so tests
+    that log in wrongly on purpose do it from here, not from 127.0.0.1 where every other test logs in.
+    """
+    real = socket.create_connection
+
+    def create_connection(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        kwargs.pop("source_address", None)
+        timeout = args[0] if args else kwargs.pop("timeout", socket.getdefaulttimeout())
+        return real(address, timeout, (source, 0))
+
+    socket.create_connection = create_connection  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.create_connection = real
 
 
 def dovecot_available() -> str | None:

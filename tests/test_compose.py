@@ -100,15 +100,13 @@ def test_attachment_names_in_both_rfc2231_and_rfc2047(home: Settings) -> None:
     THEN  Content-Disposition has filename*=utf-8'' and Content-Type has name="=?utf-8?b?…?=" """
     raw = full_message(home, new_message_id(home))
     msg = email.message_from_bytes(raw, policy=policy.compat32)
-    docx = [p for p in msg.walk() if p.get_content_type() == DOCX_TYPE][0]
+    docx = next(p for p in msg.walk() if p.get_content_type() == DOCX_TYPE)
     assert "filename*=utf-8''" in docx["Content-Disposition"]
     name = docx.get_param("name")
     assert isinstance(name, str) and name.startswith("=?utf-8?b?") and name.endswith("?=")
     assert str(make_header(decode_header(name))) == DOCX_NAME
-    assert (
-        email.utils.collapse_rfc2231_value(docx.get_param("filename", header="content-disposition"))
-        == DOCX_NAME
-    )
+    filename = docx.get_param("filename", header="content-disposition")
+    assert filename is not None and email.utils.collapse_rfc2231_value(filename) == DOCX_NAME
     # one encoded-word, not split: some clients do not join a name split over several
     assert name.count("?=") == 1
 
@@ -119,7 +117,7 @@ def test_wire_format(home: Settings) -> None:
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only, no bare LF
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     head = raw.split(b"\r\n\r\n", 1)[0].decode()
-    subject = re.search(r"^Subject: (.*(?:\r\n[ \t].*)*)", head, re.M)
+    subject = re.search(r"^Subject: (.*(?:\r\n[ \t].*)*)", head, re.MULTILINE)
     assert subject is not None and subject.group(1).startswith(
         f"[{TOKEN}] =?utf-8?b?"
     )  # the token stays ASCII

@@ -268,8 +268,10 @@ def test_attachments_over_the_cap_are_dropped_with_a_note() -> None:
         parts=[
             "Content-Type: text/plain; charset=utf-8\n\nhello",
             f'Content-Type: application/pdf; name="small.pdf"\nContent-Transfer-Encoding: base64\n\n{b64(small)}',
-            "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-            f"Content-Disposition: attachment; filename*=utf-8''%E5%A4%A7.docx\n\n{b64(big)}",
+            (
+                "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+                f"Content-Disposition: attachment; filename*=utf-8''%E5%A4%A7.docx\n\n{b64(big)}"
+            ),
         ],
     )
     m = read_message(raw, max_attachment_bytes=1000)
@@ -345,8 +347,8 @@ def test_tnef_without_long_name_uses_the_gbk_title_and_broken_tnef_is_kept() -> 
 
     broken = mime(
         "From: a@b.cn\nSubject: x",
-        parts=[f'Content-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n\n'
-               f"{b64(b'not tnef at all')}"],
+        parts=['Content-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n\n'
+               + b64(b"not tnef at all")],
     )  # fmt: skip
     m = read_message(broken, max_attachment_bytes=CAP)
     assert [a.filename for a in m.attachments] == ["winmail.dat"]

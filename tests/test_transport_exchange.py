@@ -71,7 +71,8 @@ def test_processed_folder_is_created_when_missing(home: Settings, ews: EwsServer
         t.acknowledge(EWS_INBOX_ITEMS[1])
     create = ews.last("CreateFolder").body
     assert "<t:DisplayName>已处理</t:DisplayName>" in create
-    assert '<m:ParentFolderId><t:FolderId Id="' in create  # under the inbox (by its id)
+    assert '<m:ParentFolderId><t:DistinguishedFolderId Id="inbox">' in create  # directly under the inbox
+    assert "GetFolder" not in ews.operations()[2:]  # no walk over the whole folder tree
     assert ews.operations().index("CreateFolder") < ews.operations().index("MoveItem")
 
 

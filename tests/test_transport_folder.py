@@ -141,5 +141,41 @@ def test_exchangelib_is_imported_only_when_exchange_is_chosen(home: Settings) ->
         "import mailer.cli\n"
         "assert 'exchangelib' not in sys.modules, 'the CLI imported exchangelib'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
+
+
+def test_cli_mail_check_and_send_test(home: Settings) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(home.home), "mail", "check"])
+    assert result.exit_code == 0, result.output
+    assert "folder transport" in result.output
+    result = runner.invoke(cli, ["--home", str(home.home), "mail", "send-test", "jcg@jyj.example.gov.cn"])
+    assert result.exit_code == 0, result.output
+    [sent] = (home.outbox / "mail").iterdir()
+    m = read_message(sent.read_bytes(), max_attachment_bytes=10**6)
+    assert m.subject == "督办系统测试邮件（请勿回复）" and m.to == ["jcg@jyj.example.gov.cn"]
+    assert [a.filename for a in m.attachments] == ["测试附件：进展情况表（示例）.txt"]
+    assert f"Sent {m.message_id} to jcg@jyj.example.gov.cn" in result.output
+    result = runner.invoke(cli, ["--home", str(home.home), "mail", "send-test", "not-an-address"])
+    assert result.exit_code == 2 and "not an email address" in result.output
+
+
+def test_cli_mail_check_reports_a_transport_error(home: Settings) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    (home.home / "duban.toml").write_text(
+        '[mail]\ntransport = "imap"\n[mail.imap]\nhost = "127.0.0.1"\nport = 1\nsecurity = "none"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["--home", str(home.home), "mail", "check"])
+    assert result.exit_code == 1
+    assert "Error: Cannot connect to the IMAP server 127.0.0.1:1 (security=none)" in result.output

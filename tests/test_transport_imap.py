@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from mailserver import DOMAIN, MailServers
+from mailserver import DOMAIN, MailServers, from_other_address
 
 from mailer.compose import build_message, new_message_id
 from mailer.config import Settings
@@ -175,7 +175,7 @@ def test_idle_wakes_on_delivery(home: Settings, servers: MailServers) -> None:
 def test_bad_imap_password_is_a_login_error_quickly(home: Settings, servers: MailServers) -> None:
     settings = servers.settings(home, user=BGS, password="wrong-password-123")
     start = time.monotonic()
-    with pytest.raises(LoginError) as info, open_transport(settings) as t:
+    with from_other_address(), pytest.raises(LoginError) as info, open_transport(settings) as t:
         t.list_new()
     assert time.monotonic() - start < 10  # dovecot delays failed logins by 2 s; no retries on our side
     message = str(info.value)
@@ -189,9 +189,9 @@ def test_bad_smtp_password_is_a_login_error(home: Settings, servers: MailServers
 
     settings = dataclasses.replace(settings, mail=dataclasses.replace(settings.mail, smtp=smtp))
     mid, raw = reply(settings)
-    with pytest.raises(LoginError, match=f"SMTP login to 127.0.0.1:{servers.smtp_port} as {JCG}") as info:
-        with open_transport(settings) as t:
-            t.send(raw, sender=JCG, recipients=[BGS], message_id=mid)
+    expected = f"SMTP login to 127.0.0.1:{servers.smtp_port} as {JCG}"
+    with pytest.raises(LoginError, match=expected) as info, open_transport(settings) as t:
+        t.send(raw, sender=JCG, recipients=[BGS], message_id=mid)
     assert "nope-456" not in str(info.value)
 
 
@@ -229,3 +229,57 @@ def test_unreachable_server_is_a_transport_error(home: Settings, servers: MailSe
         open_transport(settings) as t,
     ):
         t.list_new()
+
+
+def test_processed_folder_deleted_meanwhile_is_made_again(home: Settings, servers: MailServers) -> None:
+    with open_transport(servers.settings(home, user=BGS)) as t:
+        servers.deliver(reply(home)[1], to=BGS)
+        [first] = t.list_new()
+        t.acknowledge(first)
+        client = servers.imap_client(BGS)
+        client.delete_folder("已处理")  # a colleague tidies up the mailbox
+        client.logout()
+        servers.deliver(reply(home)[1], to=BGS)
+        [second] = t.list_new()
+        t.acknowledge(second)
+        assert t.list_new() == []
+    assert len(folder_uids(servers, BGS, "已处理")) == 1
+
+
+def test_no_second_copy_when_the_server_keeps_sent_mail_itself(home: Settings, servers: MailServers) -> None:
+    settings = servers.settings(home, user=JCG, sent_folder="Sent")
+    mid, raw = reply(settings)
+    client = servers.imap_client(JCG)
+    client.create_folder("Sent")
+    client.append("Sent", raw)  # as a server that saves SMTP-submitted mail would
+    client.logout()
+    with open_transport(settings) as t:
+        t.send(raw, sender=JCG, recipients=[BGS], message_id=mid)
+        assert t.was_sent(mid) is True
+    assert len(folder_uids(servers, JCG, "Sent")) == 1
+
+
+def test_uidvalidity_change_neither_loses_nor_repeats(home: Settings, servers: MailServers) -> None:
+    """GIVEN a folder whose UIDVALIDITY changes (deleted and re-created by an admin, mail restored)
+    WHEN  the transport lists it again
+    THEN  it sees exactly the unacknowledged mail under the new uids; old uids are refused, not misapplied"""
+    folder = "督办收件"
+    first, second = reply(home, subject="first")[1], reply(home, subject="second")[1]
+    admin = servers.imap_client(BGS)
+    admin.create_folder(folder)
+    admin.append(folder, first)
+    admin.append(folder, second)
+    with open_transport(servers.settings(home, user=BGS, folder=folder)) as t:
+        old = t.list_new()
+        validity = t.uidvalidity
+        t.acknowledge(old[0])  # "first" is done
+        admin.delete_folder(folder)
+        admin.create_folder(folder)
+        admin.append(folder, second)  # restored from a backup: same mail, new uids
+        admin.logout()
+        t._drop_connection()  # the next call reconnects, as after a dropped connection
+        with pytest.raises(TransportError, match="UIDVALIDITY"):
+            t.fetch(old[1])  # an old uid under the new UIDVALIDITY could be another message: refused
+        new = t.list_new()
+        assert t.uidvalidity != validity
+        assert [read_message(t.fetch(u), max_attachment_bytes=10**6).subject for u in new] == ["second"]

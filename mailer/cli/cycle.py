@@ -49,8 +49,12 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
 
 @cli.command("serve")
 @click.option("--interval", type=float, help="Seconds between runs (default: service.poll_minutes).")
+@click.option("--clock-from", "clock_from", hidden=True,
+              help="Simulated clock: start at this local time (demos and end-to-end tests).")
+@click.option("--clock-speed", "clock_speed", type=float, default=1.0, hidden=True,
+              help="Simulated clock: seconds of service time per real second.")
 @pass_ctx
-def serve_cmd(ctx: Context, interval: float | None) -> None:
+def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, clock_speed: float) -> None:
     """Run the scheduled service until stopped (SIGTERM / Ctrl-C): poll, tick, send every few minutes,
     and at once when IMAP IDLE reports new mail. One instance per home.
 
@@ -58,10 +62,20 @@ def serve_cmd(ctx: Context, interval: float | None) -> None:
     Example:
         duban serve -v
     """
+    import time
+
     from mailer.service import serve
 
     ctx.engine()
-    serve(ctx.settings, interval_s=interval)
+    clock = None
+    start = _parse_now(clock_from)
+    if start is not None:
+        t0 = time.monotonic()
+
+        def clock() -> dt.datetime:
+            return start + dt.timedelta(seconds=(time.monotonic() - t0) * clock_speed)
+
+    serve(ctx.settings, interval_s=interval, clock=clock)
 
 
 @cli.command("assemble")

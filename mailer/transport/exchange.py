@@ -28,6 +28,7 @@ import requests
 from exchangelib import (
     BASIC,
     DELEGATE,
+    IMPERSONATION,
     NTLM,
     OAUTH2,
     Account,
@@ -45,6 +46,7 @@ from exchangelib import errors as ews
 from exchangelib.ewsdatetime import EWSTimeZone
 from exchangelib.folders import SHALLOW, Folder, SingleFolderQuerySet
 from exchangelib.protocol import BaseProtocol, FailFast
+from exchangelib.services import CreateFolder
 
 from mailer.config import ExchangeSettings, Settings
 from mailer.errors import LoginError, TransportError
@@ -154,7 +156,8 @@ class ExchangeTransport:
                 primary_smtp_address=self.address,
                 config=config,
                 autodiscover=False,
-                access_type=DELEGATE,
+                # Client-credentials OAuth2 is an application acting for the mailbox: impersonation.
+                access_type=IMPERSONATION if self.cfg.auth == "oauth2" else DELEGATE,
                 default_timezone=tz,
             )
             # exchangelib caches one Protocol per (endpoint, credentials) across the process, with its
@@ -193,7 +196,10 @@ class ExchangeTransport:
                 "it is tried again at the next poll."
             ) from e
         except ews.ErrorTimeoutExpired as e:
-            raise TransportError(f"Exchange {what} timed out on the server: {e}") from e
+            # exchangelib also reports refused and dropped connections so ("Reraised from ConnectionError").
+            raise TransportError(
+                f"Cannot reach Exchange at {self.endpoint}, or it did not answer in time ({what}): {e}"
+            ) from e
         except requests.exceptions.Timeout as e:
             raise TransportError(f"Exchange {self.endpoint} did not answer in time during {what}: {e}") from e
         except requests.exceptions.SSLError as e:
@@ -213,19 +219,26 @@ class ExchangeTransport:
         if self._processed is not None:
             return self._processed
         name = self.cfg.processed_folder or "已处理"
-        found = list(
-            SingleFolderQuerySet(account=acc, folder=self._inbox)
-            .depth(SHALLOW)
-            .only("name")
-            .filter(name=name)
-        )
-        folders = [f for f in found if not isinstance(f, Exception)]
-        if folders:
-            self._processed = folders[0]
-        else:
-            self._processed = Folder(parent=self._inbox, name=name).save()
+
+        def find() -> Any:
+            query = SingleFolderQuerySet(account=acc, folder=self._inbox).depth(SHALLOW).only("name")
+            return next((f for f in query.filter(name=name) if not isinstance(f, Exception)), None)
+
+        folder = find()
+        if folder is None:
+            # CreateFolder directly: Folder.save() would also map the whole folder tree into exchangelib's
+            # cache (a GetFolder of every well-known folder and a deep FindFolder) for nothing.
+            CreateFolder(account=acc).get(
+                parent_folder=self._inbox, folders=[Folder(parent=self._inbox, name=name)]
+            )
             log.info('Created Exchange folder "%s" under the inbox of %s', name, self.address)
-        return self._processed
+            folder = find()
+            if folder is None:
+                raise TransportError(
+                    f'Exchange folder "{name}" was created but cannot be found under the inbox.'
+                )
+        self._processed = folder
+        return folder
 
     # -- receiving ----------------------------------------------------------------------------------------
     def list_new(self) -> list[str]:

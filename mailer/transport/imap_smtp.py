@@ -17,6 +17,8 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
@@ -151,9 +153,8 @@ class ImapSmtpTransport:
     def _run(self, what: str, fn: Callable[[IMAPClient], T]) -> T:
         """Run ``fn`` on a logged-in client with the inbox folder selected; reconnect once if dropped."""
         for attempt in (1, 2):
-            client = self._ensure()
             try:
-                return fn(client)
+                return fn(self._ensure())
             except TransportError:
                 raise
             except _DROPPED as e:
@@ -218,8 +219,12 @@ class ImapSmtpTransport:
         :raises TransportError: the uid is not in the folder (any more), or UIDVALIDITY changed
         """
         n = self._check_listing(uid)
-        data = self._run("FETCH", lambda c: c.fetch([n], ["BODY.PEEK[]"]))
-        self._check_listing(uid)  # a reconnect inside _run may have brought a new UIDVALIDITY
+
+        def op(client: IMAPClient) -> Any:
+            self._check_listing(uid)  # again: a reconnect may have brought a new UIDVALIDITY
+            return client.fetch([n], ["BODY.PEEK[]"])
+
+        data = self._run("FETCH", op)
         body = data.get(n, {}).get(b"BODY[]")
         if body is None:
             raise TransportError(f"Message uid {uid} is no longer in {self.source}.")
@@ -231,6 +236,7 @@ class ImapSmtpTransport:
         folder = self.imap.processed_folder
 
         def op(client: IMAPClient) -> None:
+            self._check_listing(uid)  # again: a reconnect may have brought a new UIDVALIDITY
             if not self._flag_mode and not self._processed_ready:
                 try:
                     self._ensure_folder(client, folder)
@@ -248,13 +254,27 @@ class ImapSmtpTransport:
                     self._flag_mode = True
             if self._flag_mode:
                 client.add_flags([n], [PROCESSED_FLAG], silent=True)
-            elif self._capable(client, "MOVE"):
-                client.move([n], folder)
-            else:
-                move_by_copy(client, n, folder, uidplus=self._capable(client, "UIDPLUS"))
+                return
+            try:
+                self._move(client, n, folder)
+            except imap_errors.IMAPClientAbortError:
+                raise
+            except imaplib.IMAP4.error as e:
+                if "TRYCREATE" not in _text(e).upper():
+                    raise
+                # Someone deleted the processed folder since we made sure of it: make it again, once.
+                self._known_folders.discard(folder)
+                self._ensure_folder(client, folder)
+                self._move(client, n, folder)
 
         self._run("acknowledge", op)
         self._listed.discard(n)
+
+    def _move(self, client: IMAPClient, uid: int, folder: str) -> None:
+        if self._capable(client, "MOVE"):
+            client.move([uid], folder)
+        else:
+            move_by_copy(client, uid, folder, uidplus=self._capable(client, "UIDPLUS"))
 
     def wait(self, timeout_s: float) -> bool:
         """IMAP IDLE on the inbox folder until something arrives (True) or the timeout passes (False).
@@ -406,11 +426,22 @@ class ImapSmtpTransport:
     def _append_sent(self, raw: bytes) -> None:
         folder = self.imap.sent_folder
 
+        message_id = _header_message_id(raw)
+
         def op(client: IMAPClient) -> None:
             self._ensure_folder(client, folder)
+            if message_id and self._in_folder(client, folder, message_id):
+                return  # the server keeps SMTP-sent mail in this folder itself (Coremail can): no second copy
             client.append(folder, raw, flags=[b"\\Seen"])
 
         self._run("APPEND", op)
+
+    def _in_folder(self, client: IMAPClient, folder: str, message_id: str) -> bool:
+        self._select(client, folder, readonly=True)
+        try:
+            return bool(client.search(["HEADER", "Message-ID", message_id]))
+        finally:
+            self._select(client, self.imap.folder)
 
     def was_sent(self, message_id: str) -> bool | None:
         """Look for the Message-ID in ``imap.sent_folder``; None when no sent folder is configured."""
@@ -421,11 +452,7 @@ class ImapSmtpTransport:
         def op(client: IMAPClient) -> bool:
             if folder not in self._known_folders and not client.folder_exists(folder):
                 return False
-            self._select(client, folder, readonly=True)
-            try:
-                return bool(client.search(["HEADER", "Message-ID", message_id]))
-            finally:
-                self._select(client, self.imap.folder)
+            return self._in_folder(client, folder, message_id)
 
         return self._run("SEARCH in sent folder", op)
 
@@ -466,6 +493,11 @@ class ImapSmtpTransport:
             _quiet_quit(self._smtp)
             self._smtp = None
         self._drop_connection()
+
+
+def _header_message_id(raw: bytes) -> str:
+    head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    return str(head.get("Message-ID") or "").strip()
 
 
 def _quiet_logout(client: IMAPClient) -> None:

@@ -19,7 +19,9 @@ Template variables: org_name, year, span, office, token, month, due_day, rows (e
 
 from __future__ import annotations
 
+import io
 import sys
+import zipfile
 from pathlib import Path
 
 from docx import Document
@@ -253,10 +255,24 @@ def build(out: Path) -> Path:
     props.identifier = ""
     props.comments = "duban 督办 progress form template; rebuilt by templates/src/make_progress_form.py"
     out.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    doc.save(buf)
     tmp = out.with_name(out.name + ".part")
-    doc.save(str(tmp))
+    tmp.write_bytes(_reproducible(buf.getvalue()))
     tmp.replace(out)
     return out
+
+
+def _reproducible(data: bytes) -> bytes:
+    """The same package with fixed entry timestamps, so that re-running the script changes the committed
+    file only when its content changes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2022, 6, 2, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(fixed, src.read(info))
+    return out.getvalue()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""`duban serve` as a real process on a simulated clock (a day every two seconds): June runs by itself while
+offices, leaders and the signer answer by mail; the service is stopped with SIGTERM, stays down for a week,
+is restarted, catches up once, and ends with the notice published. One instance per home."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailer.demo import EXAMPLES, TZ, People
+from mailer.model import Dispatch, Office, Period, Person, Submission
+from mailer.plan_import import import_file
+from mailer.store import atomic, close_all, open_registry
+
+SPEED = 43200.0  # service seconds per real second: one day every two seconds
+
+
+class Sim:
+    """The service process and the people around it, on the same simulated clock."""
+
+    def __init__(self, settings, start: dt.datetime) -> None:
+        self.settings, self.start = settings, start
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mailer", "--home", str(settings.home), "-v", "serve", "--interval", "0.3",
+             "--clock-from", start.strftime("%Y-%m-%dT%H:%M"), "--clock-speed", str(SPEED)],
+            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.t0 = time.monotonic()
+
+    def now(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=(time.monotonic() - self.t0) * SPEED)
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, err.decode(errors="replace")
+
+
+def play(sim: Sim, people: People, offices: dict[str, tuple[str, str]], reporters: list[str], leaders: list[str],
+         signer: str, until: dt.datetime, *, timeout: float = 40) -> None:
+    """The people answer whatever reached them, until the simulated ``until`` (or the real timeout)."""
+    deadline = time.monotonic() + timeout
+    while sim.now() < until and time.monotonic() < deadline:
+        when = sim.now()
+        for o in reporters:
+            people.office_reports(offices[o][0], when)
+        for addr in leaders:
+            people.leader_decides(addr, when)
+        people.signer_decides(signer, when)
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def home_with_plan(home):
+    engine = open_registry(home.database_url)
+    for name in ("notice-2022.docx", "directory-2022.xlsx"):
+        import_file(home, engine, EXAMPLES / name)
+    with atomic(engine) as s:
+        offices = {o.name: (o.addresses[0].email if o.addresses else "", o.leader.email if o.leader else "")
+                   for o in s.scalars(select(Office))}
+        signer = s.scalars(select(Person).where(Person.is_signer.is_(True))).one().email
+    close_all()
+    return home, offices, signer
+
+
+def test_june_runs_by_itself_under_serve_through_a_missed_week(home_with_plan):
+    settings, offices, signer = home_with_plan
+    engine = open_registry(settings.database_url)
+    from mailer.model import Plan
+    from mailer.periodinfo import lead_offices
+
+    with atomic(engine) as s:
+        leads = [o.name for o in lead_offices(s, s.scalars(select(Plan)).one())]
+    early, late = leads[:6], leads[6:]
+    leaders = sorted({offices[o][1] for o in leads})
+    people = People(settings.home, engine, settings.mail.from_address)
+
+    sim = Sim(settings, dt.datetime(2022, 6, 9, 8, 0, tzinfo=TZ))
+    play(sim, people, offices, early, leaders, signer, until=dt.datetime(2022, 6, 14, 12, 0, tzinfo=TZ))
+    code, err = sim.stop()
+    assert code == 0, err[-3000:]
+    assert "stopping" in err
+
+    with atomic(engine) as s:
+        assert Counter(s.scalars(select(Dispatch.kind)))["form"] == 10
+        approved = {sub.office.name for sub in s.scalars(select(Submission).where(Submission.state == "approved"))}
+    assert approved == set(early)
+
+    # Down from the 14th to the 21st; the late offices only answer after the escalation reaches them.
+    sim = Sim(settings, dt.datetime(2022, 6, 21, 8, 0, tzinfo=TZ))
+    time.sleep(1.0)
+    second = subprocess.run([sys.executable, "-m", "mailer", "--home", str(settings.home), "serve"],
+                            env=dict(os.environ), capture_output=True, timeout=60, check=False)
+    assert second.returncode == 1 and "already runs" in second.stderr.decode()
+    play(sim, people, offices, late, leaders, signer, until=dt.datetime(2022, 6, 25, 12, 0, tzinfo=TZ))
+    code, err = sim.stop()
+    assert code == 0, err[-3000:]
+
+    with atomic(engine) as s:
+        period = s.scalars(select(Period)).one()
+        assert period.state == "published", err[-3000:]
+        kinds = Counter(s.scalars(select(Dispatch.kind)))
+        rows = s.scalars(select(Dispatch)).all()
+        subs = s.scalars(select(Submission).where(Submission.state == "approved")).all()
+        late_offices = {sub.office.name for sub in subs if sub.late}
+    assert kinds["form"] == 10, "the restart did not send the forms again"
+    assert kinds["escalation"] == len(late)
+    assert kinds["published"] == 1
+    assert all(d.state == "sent" for d in rows)
+    assert len(list(Path(settings.outbox / "mail").glob("*.eml"))) == len(rows)
+    assert late_offices == set(late)
