@@ -107,6 +107,24 @@ def _addresses(addrs: Iterable[str]) -> str:
     return ", ".join(out)
 
 
+class _Folded:
+    """A header value written exactly as Outlook folds parameters: one per line after the first ``;``.
+
+    compat32 would fold a long ``Content-Type`` right after the colon (legal, but an empty first line
+    trips some old clients). It calls ``encode()`` on non-str values; ``str()`` gives the unfolded value,
+    which is all that Message's own parameter parsing needs.
+    """
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return self.value
+
+    def encode(self, linesep: str = "\n", maxlinelen: int | None = None) -> str:
+        return re.sub(r";\s*", ";" + linesep + "\t", self.value)
+
+
 def attachment_part(filename: str, data: bytes) -> MIMEBase:
     """One attachment, base64, with the Chinese name in both RFC 2231 and RFC 2047 form."""
     filename = _one_line(filename)
@@ -121,6 +139,9 @@ def attachment_part(filename: str, data: bytes) -> MIMEBase:
         part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
         # maxlinelen keeps it one encoded-word: some clients do not join a name split over several.
         part.set_param("name", Header(filename, "utf-8").encode(maxlinelen=10000))
+    for header in ("Content-Type", "Content-Disposition"):
+        value = str(part[header])
+        part.replace_header(header, _Folded(value))  # type: ignore[arg-type]
     return part
 
 

@@ -87,6 +87,7 @@ def review(
                 decision="not_understood",
                 comment=newest_part(text)[:2000],
                 inbound_message_id=inbound.id,
+                decided_at=inbound.received_at,
             )
         )
         queue_mail(
@@ -116,6 +117,7 @@ def review(
             decision="approved" if approved else "returned",
             comment=decision.comment,
             inbound_message_id=inbound.id,
+            decided_at=inbound.received_at,
         )
     )
     sub.state, sub.decided_at = ("approved" if approved else "returned"), inbound.received_at
@@ -191,6 +193,7 @@ def signoff(
                 decision="not_understood",
                 comment=newest_part(text)[:2000],
                 inbound_message_id=inbound.id,
+                decided_at=inbound.received_at,
             )
         )
         queue_mail(
@@ -220,6 +223,7 @@ def signoff(
             decision="approved" if approved else "returned",
             comment=decision.comment,
             inbound_message_id=inbound.id,
+            decided_at=inbound.received_at,
         )
     )
     if approved:

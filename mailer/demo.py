@@ -165,8 +165,11 @@ def fill_form(data: bytes, *, mistake: bool = False) -> bytes:
             _set_cell(cells[col_q].tc, "存在问题：暂无。\n下一步：继续按节点推进，确保按期完成。")  # type: ignore[union-attr]
             first = False
     for p in doc.paragraphs:
-        if p.text.strip().startswith("填报人"):
-            p.add_run("张晓明")
+        for run in p.runs:  # typed right after the label, as a person clicking there would
+            if run.text.rstrip().endswith("填报人："):
+                run.text = run.text.rstrip() + "张晓明"
+            elif "填报日期：" in run.text and "年" in run.text:
+                run.text = run.text.split("填报日期：")[0] + "填报日期：2022年6月13日"
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()

@@ -109,6 +109,9 @@ def test_attachment_names_in_both_rfc2231_and_rfc2047(home: Settings) -> None:
     assert filename is not None and email.utils.collapse_rfc2231_value(filename) == DOCX_NAME
     # one encoded-word, not split: some clients do not join a name split over several
     assert name.count("?=") == 1
+    # folded as Outlook does: the type on the header line, each parameter on its own line
+    assert f'\r\nContent-Type: {DOCX_TYPE};\r\n\tname="=?utf-8?b?'.encode() in raw
+    assert b"\r\nContent-Disposition: attachment;\r\n\tfilename*=utf-8''%E9%99%84" in raw
 
 
 def test_wire_format(home: Settings) -> None:
