@@ -44,7 +44,7 @@ def main() -> None:
         annex = next(p for p in range(1, pages + 1) if _page_text(notice_pdf, p).lstrip().startswith("附件"))
         png(notice_pdf, annex, "notice-annex.png")
         (OUT / "status.txt").write_text(result.status_table + "\n", encoding="utf-8")
-    print(f"pictures written to {OUT}")  # noqa: T201 - a script for people
+    print(f"pictures written to {OUT}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 
 from mailer.config import Settings
 from mailer.errors import DubanError
-from mailer.model import Plan
+from mailer.model import Dispatch, Plan
 from mailer.offices import bureau_office, office_address, signer
 from mailer.periodinfo import lead_offices
 from mailer.store import atomic
@@ -81,6 +81,14 @@ def check_directory(engine: Engine) -> list[Problem]:
     return out
 
 
+def check_outbox(engine: Engine) -> list[Problem]:
+    """Messages that could not be delivered: the office or leader never got them."""
+    with atomic(engine) as s:
+        failed = list(s.scalars(select(Dispatch).where(Dispatch.state == "failed")))
+    return [Problem("warning", f"邮件未能发出：{d.subject}（{', '.join(d.to_addrs)}）：{d.error[:200]}")
+            for d in failed]
+
+
 def check_mail(settings: Settings) -> list[Problem]:
     from mailer.transport.base import open_transport
 
@@ -94,7 +102,7 @@ def check_mail(settings: Settings) -> list[Problem]:
 
 def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list[Problem]:
     """Every problem found, errors first."""
-    problems = check_templates(settings) + check_directory(engine)
+    problems = check_templates(settings) + check_directory(engine) + check_outbox(engine)
     if mail:
         problems += check_mail(settings)
     return sorted(problems, key=lambda p: p.level != "error")

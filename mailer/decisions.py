@@ -72,7 +72,6 @@ def review(
         "due_date": date_cn(period.due_on),
         "plan_title": period.plan.title,
     }
-    links = {"period_id": period.id, "office_id": office.id, "submission_id": sub.id}
     if sub.state != "pending_approval":
         inbound.outcome = (
             f"{person.name} 对 {office.name} 第{sub.revision}版的回复已忽略：该版本状态为 {sub.state}"
@@ -104,7 +103,9 @@ def review(
             token=token,
             reply_to=inbound,
             person_id=person.id,
-            **links,
+            period_id=period.id,
+            office_id=office.id,
+            submission_id=sub.id,
         )
         inbound.outcome = f"{person.name} 的回复无法识别为同意或退回，已请其明确"
         return
@@ -130,7 +131,9 @@ def review(
             "approved_notice",
             Mail("approved_notice", ctx, to),
             token=token,
-            **links,
+            period_id=period.id,
+            office_id=office.id,
+            submission_id=sub.id,
         )
         inbound.outcome = f"{person.name} 同意 {office.name} 第{sub.revision}版报告"
     else:
@@ -147,7 +150,9 @@ def review(
             "returned",
             Mail("returned", ctx, to, attachments=attachments),
             token=token,
-            **links,
+            period_id=period.id,
+            office_id=office.id,
+            submission_id=sub.id,
         )
         inbound.outcome = f"{person.name} 退回 {office.name} 第{sub.revision}版报告：{decision.comment}"
 

@@ -102,11 +102,10 @@ class People:
             return False
         d = pending[-1]
         msg = read_message((self.home / d.eml_path).read_bytes(), max_attachment_bytes=50 * 2**20)
-        form = next((a for a in msg.attachments if a.filename.endswith(".docx")), None)
-        if form is None:  # a returned report carries its form; an error reply may not
-            form = self._last_form(office_addr)
-        filled = fill_form(form[1] if isinstance(form, tuple) else form.data, mistake=mistake)
-        name = form[0] if isinstance(form, tuple) else form.filename
+        att = next((a for a in msg.attachments if a.filename.endswith(".docx")), None)
+        # A returned report and an error reply carry the form back; otherwise use the month's form.
+        name, data = (att.filename, att.data) if att is not None else self._last_form(office_addr)
+        filled = fill_form(data, mistake=mistake)
         self._reply(
             d, office_addr, "局办公室：\n\n本股室本月进展情况表已填好，见附件，请审核。", when, (name, filled)
         )

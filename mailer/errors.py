@@ -37,6 +37,11 @@ class LoginError(TransportError):
     """Connected, but the server rejected the credentials."""
 
 
+class DeliveryRefused(TransportError):
+    """The server refused this message for good (a 5xx answer: unknown recipient, rejected content);
+    sending it again cannot help."""
+
+
 class ConversionError(DubanError):
     """LibreOffice is missing, timed out, or produced no output."""
 

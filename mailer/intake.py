@@ -329,6 +329,14 @@ def _record_failure(
             )
 
 
+def _remember_uid(engine: Engine, row_id: int, source: str, key: str) -> None:
+    """A message left alone came back under a new UID (UIDVALIDITY changed): skip it by that one now."""
+    with atomic(engine) as s:
+        row = s.get(InboundMessage, row_id)
+        if row is not None:
+            row.source, row.source_uid = source, key
+
+
 def poll(
     settings: Settings, engine: Engine, transport: Transport, *, now: dt.datetime | None = None
 ) -> PollReport:
@@ -340,6 +348,9 @@ def poll(
     :raises TransportError: when the mailbox cannot be listed (a message-level failure never raises)
     """
     report = PollReport()
+    # A UID means something only within its UIDVALIDITY; remembering both keeps a reset mailbox from
+    # hiding a new message behind the UID of an old one.
+    uv = transport.uidvalidity
     with atomic(engine) as s:
         left_alone = set(
             s.scalars(
@@ -349,20 +360,21 @@ def poll(
             )
         )
     for uid in transport.list_new():
-        if uid in left_alone:
+        key = f"{uv}:{uid}" if uv is not None else uid
+        if key in left_alone:
             report.skipped += 1
             continue
         raw = transport.fetch(uid)
         when = now or utcnow()
         try:
-            row, new = take_in(settings, engine, raw, source=transport.source, uid=uid, now=when)
+            row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
         except TransportError:
             raise
         except Exception:
             # A bug or a message we cannot handle: archived and recorded as failed, never lost, never
             # blocking the messages behind it.
             log.exception("Message %s from %s could not be processed", uid, transport.source)
-            _record_failure(settings, engine, raw, transport.source, uid, when, traceback.format_exc())
+            _record_failure(settings, engine, raw, transport.source, key, when, traceback.format_exc())
             report.failed += 1
             transport.acknowledge(uid)
             continue
@@ -371,6 +383,8 @@ def poll(
             report.outcomes.append(f"{row.from_addr}: {row.outcome}")
         else:
             report.duplicates += 1
+            if row.kind == "unrelated" and row.source_uid != key:
+                _remember_uid(engine, row.id, transport.source, key)
         if row.kind != "unrelated":
             transport.acknowledge(uid)
     return report

@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session
 
 from mailer.compose import build_message, new_message_id, render_mail
 from mailer.config import Settings
-from mailer.errors import TransportError
-from mailer.model import Dispatch, InboundMessage, utcnow
+from mailer.errors import DeliveryRefused, TransportError
+from mailer.model import Dispatch, Event, InboundMessage, utcnow
 from mailer.store import atomic
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -153,8 +154,11 @@ def send_pending(
                 d = s.get(Dispatch, did)
                 assert d is not None
                 d.error = str(e)[:1000]
-                if d.attempts >= 5:
+                # A 5xx refusal cannot succeed later; anything else gets a few more tries (one per run).
+                if isinstance(e, DeliveryRefused) or d.attempts >= MAX_ATTEMPTS:
                     d.state = "failed"
+                    s.add(Event(kind="delivery_failed", period_id=d.period_id, office_id=d.office_id,
+                                detail=f"{d.subject} → {', '.join(d.to_addrs)}：{e}"[:2000]))
             continue
         with atomic(engine) as s:
             d = s.get(Dispatch, did)

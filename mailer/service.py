@@ -105,7 +105,8 @@ class Service:
     def serve(self, *, max_runs: int | None = None) -> None:
         """Run until stopped (signal, ``stop`` set, or ``max_runs`` reached)."""
         sched = schedule.Scheduler()
-        sched.every(max(self.interval_s, 1)).seconds.do(self.job)
+        # schedule takes float seconds (a timedelta) although typed int; tests run sub-second intervals.
+        sched.every(max(self.interval_s, 0.1)).seconds.do(self.job)  # type: ignore[arg-type]
         self.job()  # at start: catch up whatever was missed while we were down
         try:
             while not self.stop.is_set() and (max_runs is None or self.runs < max_runs):

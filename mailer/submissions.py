@@ -114,7 +114,6 @@ def take_form(
         "errors": [f for f in findings if f.get("level") == "error"],
         "warnings": [f for f in findings if f.get("level") != "error"],
     }
-    links = {"period_id": period.id, "office_id": office.id, "submission_id": sub.id}
     sender = inbound.from_addr
     if not check.ok:
         queue_mail(
@@ -125,7 +124,9 @@ def take_form(
             Mail("error_reply", ctx, [sender], attachments=[(form.filename, form.data)]),
             token=token,
             reply_to=inbound,
-            **links,
+            period_id=period.id,
+            office_id=office.id,
+            submission_id=sub.id,
         )
         inbound.outcome = f"{office.name} 第{revision}版表格有 {len(ctx['errors'])} 处错误，已退回发件人修改"
         return sub
@@ -148,7 +149,9 @@ def take_form(
         Mail("receipt", ctx, [sender]),
         token=token,
         reply_to=inbound,
-        **links,
+        period_id=period.id,
+        office_id=office.id,
+        submission_id=sub.id,
     )
     _request_approval(settings, session, sub, form, ctx, token)
     inbound.outcome = f"{office.name} 第{revision}版表格有效，已送分管负责同志审定"

@@ -19,16 +19,22 @@ def default_templates_dir() -> Path:
 
 
 def install_default_templates(target: Path) -> list[str]:
-    """Copy every shipped template missing from ``target``; never overwrite the bureau's own."""
+    """Copy every shipped template missing from ``target`` (mail templates included); never overwrite the
+    bureau's own. The generator scripts in ``src/`` stay with the code."""
     target.mkdir(parents=True, exist_ok=True)
     src = default_templates_dir()
-    copied = []
+    copied: list[str] = []
     if src.resolve() == target.resolve():
         return copied
-    for f in sorted(src.iterdir()):
-        if f.is_file() and not f.name.startswith(".") and not (target / f.name).exists():
-            shutil.copy2(f, target / f.name)
-            copied.append(f.name)
+    for f in sorted(src.rglob("*")):
+        rel = f.relative_to(src)
+        if not f.is_file() or rel.parts[0] == "src" or any(p.startswith((".", "__")) for p in rel.parts):
+            continue
+        dest = target / rel
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
+            copied.append(rel.as_posix())
     return copied
 
 

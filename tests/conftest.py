@@ -52,4 +52,4 @@ def has_soffice() -> bool:
 IN_CI = os.environ.get("CI") == "true"
 
 # Real mail servers on loopback (dovecot + SMTP) for @pytest.mark.imap tests: tests/mailserver.py.
-from mailserver import mail_servers  # noqa: E402, F401
+from mailserver import mail_servers  # noqa: F401

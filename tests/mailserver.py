@@ -54,7 +54,7 @@ LMTP_BINARY = "/usr/lib/dovecot/lmtp"
 DOMAIN = "jyj.example.gov.cn"
 USERS: dict[str, str] = {
     f"bgs@{DOMAIN}": "bgs-secret-1",  # 局办公室: duban's own mailbox
-    f"jcg@{DOMAIN}": "jcg-secret-2",  # a lead office (基建股)
+    f"jcg@{DOMAIN}": "jcg-secret-2",  # a lead office (基财股 in the tests)
     f"leader@{DOMAIN}": "leader-secret-3",  # a supervising leader
     f"signer@{DOMAIN}": "signer-secret-4",  # the signer (局长)
 }
@@ -275,8 +275,20 @@ class LmtpRelay:
         return "250 OK"
 
     def _deliver(self, sender: str, rcpts: list[str], content: bytes) -> dict[str, Any]:
-        with smtplib.LMTP(str(self.lmtp_socket), timeout=30) as lmtp:
-            return lmtp.sendmail(sender, rcpts, content)
+        # One LMTP transaction per recipient: LMTP answers DATA once per recipient, which smtplib reads as
+        # one reply, so a multi-recipient transaction looks failed although every copy was saved.
+        refused: dict[str, Any] = {}
+        for rcpt in rcpts:
+            try:
+                with smtplib.LMTP(str(self.lmtp_socket), timeout=30) as lmtp:
+                    refused.update(lmtp.sendmail(sender, [rcpt], content))
+            except smtplib.SMTPRecipientsRefused as e:
+                if len(rcpts) == 1:
+                    raise
+                refused.update(e.recipients)
+        if refused and len(refused) == len(rcpts):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        return refused
 
 
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:

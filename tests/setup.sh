@@ -10,6 +10,7 @@ fc-list 2>/dev/null | grep -q "Noto Serif CJK" || need+=(fonts-noto-cjk)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 command -v pdffonts >/dev/null 2>&1 || need+=(poppler-utils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the test mail servers' certificate
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/setup.sh: installing ${need[*]}"
     apt-get update -qq

@@ -268,3 +268,46 @@ def test_unrelated_mail_is_left_on_the_server_and_not_fetched_again(sent):
     assert (second.taken, second.skipped) == (0, 1)
     with atomic(engine) as s:
         assert s.scalars(select(InboundMessage)).one().kind == "unrelated"
+
+
+class ResettableMailbox:
+    """An IMAP-like mailbox (UIDs valid within a UIDVALIDITY) that the server can renumber."""
+
+    source = "imap:test/INBOX"
+
+    def __init__(self) -> None:
+        self.uidvalidity: int | None = 1
+        self.messages: dict[str, bytes] = {}
+
+    def list_new(self) -> list[str]:
+        return sorted(self.messages, key=int)
+
+    def fetch(self, uid: str) -> bytes:
+        return self.messages[uid]
+
+    def acknowledge(self, uid: str) -> None:
+        self.messages.pop(uid, None)
+
+
+def test_a_uidvalidity_reset_never_hides_a_new_message_behind_an_old_uid(sent):
+    """
+    GIVEN an unrelated message left alone at UID 1
+    WHEN  the server resets UIDVALIDITY, the old message becomes UID 7 and a new reply gets UID 1
+    THEN  the new reply is taken in and the old one is recognised, not processed again
+    """
+    settings, engine = sent
+    box = ResettableMailbox()
+    box.messages["1"] = mail("news@example.org", "教育简报", "本期内容")
+    assert poll(settings, engine, box, now=at(13, 12)).taken == 1  # type: ignore[arg-type]
+    d = form_dispatch(engine, "基财股")
+    name, data = the_form(settings, d)
+    box.uidvalidity = 2
+    box.messages = {"7": box.messages["1"],
+                    "1": mail("jcg@jyj.example.gov.cn", "回复：" + d.subject, "见附件", in_reply_to=d.message_id,
+                              attachment=(name, fill_form(data)))}
+    report = poll(settings, engine, box, now=at(13, 13))  # type: ignore[arg-type]
+    assert (report.taken, report.duplicates) == (1, 1)
+    assert list(box.messages) == ["7"]  # the reply acknowledged, the newsletter left alone
+    assert poll(settings, engine, box, now=at(13, 14)).skipped == 1  # type: ignore[arg-type]
+    with atomic(engine) as s:
+        assert s.scalars(select(Submission)).one().office.name == "基财股"

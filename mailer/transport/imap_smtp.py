@@ -25,7 +25,7 @@ from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
 
 from mailer.config import ImapSettings, Settings, SmtpSettings
-from mailer.errors import LoginError, TransportError
+from mailer.errors import DeliveryRefused, LoginError, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +390,8 @@ class ImapSmtpTransport:
             refused = conn.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as e:
             detail = "; ".join(f"{a}: {c} {_smtp_text(m)}" for a, (c, m) in e.recipients.items())
-            raise TransportError(
+            permanent = all(c >= 500 for c, _ in e.recipients.values())
+            raise (DeliveryRefused if permanent else TransportError)(
                 f"SMTP server {self._smtp_where()} refused every recipient ({detail})."
             ) from e
         except smtplib.SMTPSenderRefused as e:
@@ -399,7 +400,7 @@ class ImapSmtpTransport:
                 f"{_smtp_text(e.smtp_error)}. Is mail.from_address the account's own address?"
             ) from e
         except smtplib.SMTPResponseException as e:
-            raise TransportError(
+            raise (DeliveryRefused if e.smtp_code >= 500 else TransportError)(
                 f"SMTP server {self._smtp_where()} did not accept {message_id}: {e.smtp_code} "
                 f"{_smtp_text(e.smtp_error)}"
             ) from e
