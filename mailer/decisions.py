@@ -56,6 +56,61 @@ def find_submission(session: Session, person: Person, match: Match) -> Submissio
     return waiting[0] if match.office is not None or len(waiting) == 1 else None
 
 
+def _record(
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    kind: str,
+    decision: str,
+    comment: str,
+    *,
+    submission_id: int | None = None,
+    document_id: int | None = None,
+) -> None:
+    """The decision as an Approval row, timed by the message (not by when we happened to read it)."""
+    session.add(
+        Approval(
+            kind=kind,
+            submission_id=submission_id,
+            document_id=document_id,
+            person_id=person.id,
+            decision=decision,
+            comment=comment[:2000],
+            inbound_message_id=inbound.id,
+            decided_at=inbound.received_at,
+        )
+    )
+
+
+def _ask_again(
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    ctx: dict[str, object],
+    text: str,
+    token: str,
+    **links: int,
+) -> None:
+    """A reply that is neither 同意 nor 退回: ask its author, with the bureau office in copy."""
+    queue_mail(
+        session,
+        settings,
+        f"not_understood:{inbound.id}",
+        "not_understood",
+        Mail(
+            "not_understood",
+            {**ctx, "reply_text": newest_part(text)[:500]},
+            [person.email],
+            cc=_bureau_addrs(settings, session),
+        ),
+        token=token,
+        reply_to=inbound,
+        person_id=person.id,
+        **links,
+    )  # type: ignore[arg-type]
+
+
 def review(
     settings: Settings, session: Session, inbound: InboundMessage, person: Person, sub: Submission, text: str
 ) -> None:
@@ -78,31 +133,15 @@ def review(
         )
         return
     if decision.kind == "unknown":
-        session.add(
-            Approval(
-                kind="review",
-                submission_id=sub.id,
-                person_id=person.id,
-                decision="not_understood",
-                comment=newest_part(text)[:2000],
-                inbound_message_id=inbound.id,
-                decided_at=inbound.received_at,
-            )
-        )
-        queue_mail(
-            session,
+        _record(session, inbound, person, "review", "not_understood", newest_part(text), submission_id=sub.id)
+        _ask_again(
             settings,
-            f"not_understood:{inbound.id}",
-            "not_understood",
-            Mail(
-                "not_understood",
-                {**ctx, "reply_text": newest_part(text)[:500]},
-                [person.email],
-                cc=_bureau_addrs(settings, session),
-            ),
-            token=token,
-            reply_to=inbound,
-            person_id=person.id,
+            session,
+            inbound,
+            person,
+            ctx,
+            text,
+            token,
             period_id=period.id,
             office_id=office.id,
             submission_id=sub.id,
@@ -110,16 +149,14 @@ def review(
         inbound.outcome = f"{person.name} 的回复无法识别为同意或退回，已请其明确"
         return
     approved = decision.kind == "approve"
-    session.add(
-        Approval(
-            kind="review",
-            submission_id=sub.id,
-            person_id=person.id,
-            decision="approved" if approved else "returned",
-            comment=decision.comment,
-            inbound_message_id=inbound.id,
-            decided_at=inbound.received_at,
-        )
+    _record(
+        session,
+        inbound,
+        person,
+        "review",
+        "approved" if approved else "returned",
+        decision.comment,
+        submission_id=sub.id,
     )
     sub.state, sub.decided_at = ("approved" if approved else "returned"), inbound.received_at
     to = [a.email for a in office.addresses][:1]
@@ -190,46 +227,30 @@ def signoff(
         inbound.outcome = f"{person.name} 的签发回复已忽略：{period.key} 当前没有待签发的稿件"
         return
     if decision.kind == "unknown":
-        session.add(
-            Approval(
-                kind="signoff",
-                document_id=draft.id,
-                person_id=person.id,
-                decision="not_understood",
-                comment=newest_part(text)[:2000],
-                inbound_message_id=inbound.id,
-                decided_at=inbound.received_at,
-            )
+        _record(
+            session, inbound, person, "signoff", "not_understood", newest_part(text), document_id=draft.id
         )
-        queue_mail(
-            session,
+        _ask_again(
             settings,
-            f"not_understood:{inbound.id}",
-            "not_understood",
-            Mail(
-                "not_understood",
-                {**ctx, "office": "", "leader": person.name, "reply_text": newest_part(text)[:500]},
-                [person.email],
-                cc=_bureau_addrs(settings, session),
-            ),
-            token=token,
-            reply_to=inbound,
+            session,
+            inbound,
+            person,
+            {**ctx, "office": "", "leader": person.name},
+            text,
+            token,
             period_id=period.id,
-            person_id=person.id,
         )
         inbound.outcome = f"{person.name} 的签发回复无法识别，已请其明确"
         return
     approved = decision.kind == "approve"
-    session.add(
-        Approval(
-            kind="signoff",
-            document_id=draft.id,
-            person_id=person.id,
-            decision="approved" if approved else "returned",
-            comment=decision.comment,
-            inbound_message_id=inbound.id,
-            decided_at=inbound.received_at,
-        )
+    _record(
+        session,
+        inbound,
+        person,
+        "signoff",
+        "approved" if approved else "returned",
+        decision.comment,
+        document_id=draft.id,
     )
     if approved:
         draft.state = "signed"

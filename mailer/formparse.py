@@ -25,7 +25,7 @@ from lxml import etree
 from mailer.docxgrid import Cell, Grid, body_paragraphs, build_grid, iter_tables, paragraph_text
 from mailer.errors import FormParseError
 from mailer.formcheck import EntryData, Finding, FormCheck, check_form
-from mailer.text import clean, halfwidth, key, squash
+from mailer.text import clean, cn_number, halfwidth, key, squash
 from mailer.tokens import find_tokens
 
 __all__ = [
@@ -226,22 +226,13 @@ def _header_map(grid: Grid, r: int) -> dict[str, range] | None:
 
 # --- rows ------------------------------------------------------------------------------------------------
 
-_CN_NUM = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-
-
 def parse_number(text: str) -> int | None:
     """ "3", "３", "3.", "（3）", "三", "十二" → 3 / 3 / 3 / 3 / 3 / 12; anything else → None."""
     s = "".join(ch for ch in halfwidth(text) if not ch.isspace())
     s = s.strip(".、,，:：()（）[]【】")
     if s.isdigit() and len(s) <= 4:
         return int(s)
-    if s and len(s) <= 3 and all(ch in _CN_NUM for ch in s):
-        if len(s) == 1:
-            return _CN_NUM[s]
-        tens, _, ones = s.partition("十")
-        if "十" in s:
-            return (_CN_NUM.get(tens, 1) if tens else 1) * 10 + (_CN_NUM.get(ones, 0) if ones else 0)
-    return None
+    return cn_number(s) if len(s) <= 3 else None
 
 
 def _field_text(s: str) -> str:

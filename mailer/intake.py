@@ -7,7 +7,6 @@ recognised; one bad message never stops a run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import traceback
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailer import decisions, submissions
 from mailer.config import Settings
 from mailer.errors import DubanError, FormParseError, TransportError, UnsafeAttachment
+from mailer.files import store_by_hash
 from mailer.mailread import ReadMessage, read_message
 from mailer.matching import Match, match_message
 from mailer.model import Event, InboundMessage, Office, Period, Person, utcnow
@@ -44,15 +44,7 @@ class PollReport:
 
 def archive(settings: Settings, raw: bytes) -> tuple[str, Path]:
     """Write the raw message under inbox/archive/ab/<sha256>.eml (once); returns (sha256, path)."""
-    sha = hashlib.sha256(raw).hexdigest()
-    folder = settings.inbox / "archive" / sha[:2]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{sha}.eml"
-    if not path.exists():
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(raw)
-        tmp.replace(path)
-    return sha, path
+    return store_by_hash(settings.inbox / "archive", raw, ".eml", fan_out=True)
 
 
 def _forms(settings: Settings, msg: ReadMessage) -> tuple[list[submissions.FormFile], list[str]]:

@@ -9,13 +9,14 @@ another), None when the text names no date.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
 
-_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+from mailer.periods import month_end
+from mailer.text import cn_number
+
 _CN = "一二三四五六七八九十"
 
 # "关键节点及解决难点：", "关键节点和解决难点", "关键时间节点：" – the heading that opens the milestone list.
@@ -69,15 +70,9 @@ def _wide(c: str) -> bool:
 
 
 def _month(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    if text.startswith("十"):
-        return 10 + (_CN_DIGITS[text[1]] if len(text) > 1 else 0)
-    return _CN_DIGITS[text]
-
-
-def _month_end(year: int, month: int) -> dt.date:
-    return dt.date(year, month, calendar.monthrange(year, month)[1])
+    n = int(text) if text.isdigit() else cn_number(text)
+    assert n is not None  # _MONTH admits only month numbers
+    return n
 
 
 def find_due(text: str, year: int) -> dt.date | None:
@@ -99,7 +94,7 @@ def find_due(text: str, year: int) -> dt.date | None:
             elif m["part"] == "中旬":
                 due = dt.date(y, month, 20)
             else:
-                due = _month_end(y, month)
+                due = month_end(y, month)
         except ValueError:
             continue
         if strong:

@@ -22,7 +22,7 @@ from docx.oxml.ns import qn
 from mailer.docxgrid import Grid, UnderlineResolver, build_grid, iter_tables, paragraph_text, underlined_spans
 from mailer.errors import PlanImportError
 from mailer.milestones import ParsedMilestone, parse_milestones, tidy
-from mailer.text import clean, key
+from mailer.text import clean, cn_number, key
 
 # An operator imports a notice by hand, but the file still came by mail: bound what we unpack.
 MAX_ZIP_ENTRIES = 5000
@@ -55,7 +55,6 @@ _ISSUE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _RULE = re.compile(r"[从自]\s*(\d{1,2})\s*月(?:份)?\s*(?:起|开始).{0,20}?每月\s*(\d{1,2})\s*[日号]")
 # A plan's title names what it is: "…重点工作任务一览表", "…任务清单".
 _TITLE_LIKE = re.compile(r"(任务|一览表|清单|计划)")
-_CN_NUM = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "○": 0, "Ｏ": 0, "O": 0}
 _NOTICE_TITLE = re.compile(r"^关于.*的通知$")
 _ATTACHMENT_LABEL = re.compile(r"^附件\s*[:：]?\s*\d*\s*$")
 
@@ -428,10 +427,9 @@ def _arabic_date(text: str) -> str:
         return text
 
     def number(s: str) -> int:
-        if "十" not in s:
-            return int("".join(str(_CN_NUM[c]) for c in s))
-        tens, _, ones = s.partition("十")
-        return (_CN_NUM[tens] if tens else 1) * 10 + (_CN_NUM[ones] if ones else 0)
+        n = cn_number(s)
+        assert n is not None  # the pattern above admits only numerals
+        return n
 
     y, rest = text.split("年")
     m, rest = rest.split("月")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from mailer.compose import build_message, new_message_id, render_mail
 from mailer.config import Settings
 from mailer.errors import DeliveryRefused, TransportError
+from mailer.files import write_atomic
 from mailer.model import Dispatch, Event, InboundMessage, utcnow
 from mailer.store import atomic
 from mailer.transport.base import Transport
@@ -82,12 +83,9 @@ def queue_mail(
         references=[in_reply_to] if in_reply_to else [],
         auto_submitted=True,
     )
-    queue_dir = settings.outbox / "queue"
-    queue_dir.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(message_id.encode()).hexdigest()[:24] + ".eml"
-    tmp = queue_dir / (name + ".part")
-    tmp.write_bytes(raw)
-    tmp.replace(queue_dir / name)
+    eml = write_atomic(
+        settings.outbox / "queue" / f"{hashlib.sha256(message_id.encode()).hexdigest()[:24]}.eml", raw
+    )
     dispatch = Dispatch(
         key=key,
         kind=kind,
@@ -96,7 +94,7 @@ def queue_mail(
         to_addrs=to,
         cc_addrs=cc,
         subject=subject,
-        eml_path=str((queue_dir / name).relative_to(settings.home)),
+        eml_path=str(eml.relative_to(settings.home)),
         state="pending",
         in_reply_to_id=reply_to.id if reply_to is not None else None,
         **links,
@@ -157,8 +155,14 @@ def send_pending(
                 # A 5xx refusal cannot succeed later; anything else gets a few more tries (one per run).
                 if isinstance(e, DeliveryRefused) or d.attempts >= MAX_ATTEMPTS:
                     d.state = "failed"
-                    s.add(Event(kind="delivery_failed", period_id=d.period_id, office_id=d.office_id,
-                                detail=f"{d.subject} → {', '.join(d.to_addrs)}：{e}"[:2000]))
+                    s.add(
+                        Event(
+                            kind="delivery_failed",
+                            period_id=d.period_id,
+                            office_id=d.office_id,
+                            detail=f"{d.subject} → {', '.join(d.to_addrs)}：{e}"[:2000],
+                        )
+                    )
             continue
         with atomic(engine) as s:
             d = s.get(Dispatch, did)

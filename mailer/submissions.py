@@ -6,7 +6,6 @@ every finding with the form attached back. Runs inside intake's transaction; sen
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.files import store_by_hash
 from mailer.formparse import ParsedForm, check_form
 from mailer.model import Entry, InboundMessage, Office, Period, Submission
 from mailer.offices import bureau_office, office_address
@@ -34,14 +34,7 @@ class FormFile:
 
 
 def _save_attachment(settings: Settings, data: bytes) -> tuple[str, str]:
-    sha = hashlib.sha256(data).hexdigest()
-    folder = settings.inbox / "attachments"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{sha}.docx"
-    if not path.exists():
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    sha, path = store_by_hash(settings.inbox / "attachments", data, ".docx")
     return str(path.relative_to(settings.home)), sha
 
 

@@ -31,3 +31,23 @@ def key(s: str) -> str:
     """A comparison key for names typed by people: width-folded, without spaces or punctuation."""
     s = halfwidth(unicodedata.normalize("NFKC", s or ""))
     return "".join(c for c in s if c.isalnum()).lower()
+
+
+_CN_DIGIT = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "○": 0, "Ｏ": 0}
+
+
+def cn_number(s: str) -> int | None:
+    """Chinese numerals as people write them: "六" → 6, "十二" → 12, "二十三" → 23, and digit by digit
+    "二〇二二" → 2022; None for anything else."""
+    if not s:
+        return None
+    if "十" in s:
+        tens, _, ones = s.partition("十")
+        if len(tens) > 1 or len(ones) > 1:
+            return None
+        t = _CN_DIGIT.get(tens) if tens else 1
+        o = _CN_DIGIT.get(ones) if ones else 0
+        return None if t is None or o is None else t * 10 + o
+    if all(c in _CN_DIGIT for c in s):
+        return int("".join(str(_CN_DIGIT[c]) for c in s))
+    return None

@@ -11,7 +11,6 @@ import pytest
 from mailer.config import Settings, init_home, load_settings
 from mailer.store import close_all, open_registry
 
-SEED_NOTICE = Path(__file__).resolve().parent.parent.parent / "shared" / "seed" / "notice.txt"
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
