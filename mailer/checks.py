@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 
 from mailer.config import Settings
 from mailer.errors import DubanError
-from mailer.model import Dispatch, Plan
+from mailer.model import Dispatch, InboundMessage, Plan
 from mailer.offices import bureau_office, office_address, signer
 from mailer.periodinfo import lead_offices
 from mailer.store import atomic
@@ -85,8 +85,49 @@ def check_outbox(engine: Engine) -> list[Problem]:
     """Messages that could not be delivered: the office or leader never got them."""
     with atomic(engine) as s:
         failed = list(s.scalars(select(Dispatch).where(Dispatch.state == "failed")))
-    return [Problem("warning", f"邮件未能发出：{d.subject}（{', '.join(d.to_addrs)}）：{d.error[:200]}")
-            for d in failed]
+    return [
+        Problem("warning", f"邮件未能发出：{d.subject}（{', '.join(d.to_addrs)}）：{d.error[:200]}")
+        for d in failed
+    ]
+
+
+def check_tools(settings: Settings) -> list[Problem]:
+    """Optional tools: without LibreOffice the notice is published as .docx only and .doc/.wps forms are refused."""
+    from mailer.pdf import find_soffice
+
+    if find_soffice(settings.service.libreoffice) is None:
+        return [
+            Problem(
+                "warning",
+                "未安装 LibreOffice（soffice）：通报只生成 Word 版，不生成 PDF；"
+                "股室报回的 .doc/.wps 文件将被拒收。Debian：apt-get install libreoffice-writer-nogui fonts-noto-cjk",
+            )
+        ]
+    return []
+
+
+def check_inbox(engine: Engine) -> list[Problem]:
+    """Messages that need a person: processing failed, or quarantined."""
+    with atomic(engine) as s:
+        rows = list(
+            s.scalars(select(InboundMessage).where(InboundMessage.kind.in_(("failed", "quarantined"))))
+        )
+    return [
+        Problem(
+            "warning" if m.kind == "quarantined" else "error",
+            f"来信 #{m.id}（{m.from_addr or '未知发件人'}，{m.subject[:40]}）"
+            + (
+                "已隔离：" + m.outcome
+                if m.kind == "quarantined"
+                else "处理出错，原件在 "
+                + m.archive_path
+                + "；修复后运行 `duban inbox retry "
+                + str(m.id)
+                + "`"
+            ),
+        )
+        for m in rows
+    ]
 
 
 def check_mail(settings: Settings) -> list[Problem]:
@@ -102,7 +143,13 @@ def check_mail(settings: Settings) -> list[Problem]:
 
 def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list[Problem]:
     """Every problem found, errors first."""
-    problems = check_templates(settings) + check_directory(engine) + check_outbox(engine)
+    problems = (
+        check_templates(settings)
+        + check_directory(engine)
+        + check_outbox(engine)
+        + check_inbox(engine)
+        + check_tools(settings)
+    )
     if mail:
         problems += check_mail(settings)
     return sorted(problems, key=lambda p: p.level != "error")

@@ -507,13 +507,18 @@ def _refresh_ledger(settings: Settings, engine: Engine) -> Path | None:
 
 
 def run_once(
-    settings: Settings, engine: Engine, transport: Transport, now: dt.datetime | None = None
+    settings: Settings,
+    engine: Engine,
+    transport: Transport,
+    now: dt.datetime | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TickReport:
     """One poll and one tick (`duban run --once`)."""
     from mailer.intake import poll
 
     polled = poll(settings, engine, transport, now=now)
-    report = tick(settings, engine, transport, now)
+    report = tick(settings, engine, transport, now, progress=progress)
     report.steps[:0] = polled.outcomes
     report.taken = polled.taken
     if polled.outcomes and not report.steps[len(polled.outcomes) :]:

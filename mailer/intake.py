@@ -293,6 +293,50 @@ def take_in(
         return row, True
 
 
+RETRYABLE = ("failed", "quarantined", "invalid", "unrelated")
+
+
+def retry(
+    settings: Settings, engine: Engine, inbound_id: int, *, now: dt.datetime | None = None
+) -> InboundMessage:
+    """Handle an archived message again, on its own registry row: after a bug was fixed (failed), the
+    directory was corrected (quarantined, unrelated) or an attachment became readable (invalid).
+
+    :raises DubanError: when there is no such message, or it already led to a submission or a decision
+    """
+    now = now or utcnow()
+    with atomic(engine) as s:
+        row = s.get(InboundMessage, inbound_id)
+        if row is None:
+            raise DubanError(f"No inbound message #{inbound_id}. `duban inbox list` shows them.")
+        if row.kind not in RETRYABLE:
+            raise DubanError(
+                f"Message #{inbound_id} was taken in as {row.kind}; only {', '.join(RETRYABLE)} "
+                "messages can be retried."
+            )
+        raw = settings.path(row.archive_path).read_bytes()
+    msg = read_message(
+        raw, max_attachment_bytes=settings.mail.max_attachment_bytes, own_address=settings.mail.from_address
+    )
+    forms, problems = _forms(settings, msg)
+    with atomic(engine) as s:
+        row = s.get(InboundMessage, inbound_id)
+        assert row is not None
+        row.kind, row.outcome, row.error, row.flagged = "unrelated", "", "", False
+        row.from_addr, row.subject, row.date_header = msg.from_addr, msg.subject[:500], msg.date
+        row.message_id = row.message_id or msg.message_id or None
+        _Handler(settings, s, row, msg, forms, problems, now).run()
+        s.add(
+            Event(
+                kind="retried",
+                period_id=row.period_id,
+                office_id=row.office_id,
+                detail=f"来信 #{row.id} 重新处理：{row.kind}（{row.outcome}）",
+            )
+        )
+        return row
+
+
 def _seen(s: Session, sha: str, message_id: str | None) -> InboundMessage | None:
     cond = InboundMessage.sha256 == sha
     if message_id:

@@ -24,6 +24,7 @@ import schedule
 from mailer.config import Settings
 from mailer.cycle import run_once
 from mailer.errors import ServiceLocked, TransportError
+from mailer.logs import new_run
 from mailer.store import open_registry
 from mailer.transport.base import Transport, open_transport
 
@@ -91,6 +92,7 @@ class Service:
     def job(self) -> None:
         """One poll + tick + send; failures are logged and left for the next run (never re-raised,
         since `schedule` would then re-run the job on every loop iteration)."""
+        new_run()
         try:
             report = run_once(self.settings, self.engine, self._open(), self.clock())
             self.runs += 1

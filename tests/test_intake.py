@@ -311,3 +311,71 @@ def test_a_uidvalidity_reset_never_hides_a_new_message_behind_an_old_uid(sent):
     assert poll(settings, engine, box, now=at(13, 14)).skipped == 1  # type: ignore[arg-type]
     with atomic(engine) as s:
         assert s.scalars(select(Submission)).one().office.name == "基财股"
+
+
+def test_a_message_that_breaks_is_kept_reported_and_retried_after_the_fix(sent, monkeypatch):
+    """
+    GIVEN a bug that makes handling a valid reply raise
+    WHEN  intake meets it, next to another good message
+    THEN  the broken one is archived, recorded as failed, acknowledged (it cannot block the mailbox) and
+          `duban check` names it; the other message is taken in; after the fix, retry makes it a submission
+    """
+    from mailer import submissions
+    from mailer.checks import check_inbox
+    from mailer.intake import retry
+
+    settings, engine = sent
+    d, d2 = form_dispatch(engine, "基财股"), form_dispatch(engine, "人事股")
+    name, data = the_form(settings, d)
+    drop(settings, "1.eml", mail("jcg@jyj.example.gov.cn", "回复：" + d.subject, "见附件", in_reply_to=d.message_id,
+                                 attachment=(name, fill_form(data))))
+    drop(settings, "2.eml", mail("rsg@jyj.example.gov.cn", "回复：" + d2.subject, "收到", in_reply_to=d2.message_id))
+    real = submissions.take_form
+
+    def broken(*args, **kwargs):
+        if args[5].name == "基财股":  # (settings, session, inbound, form, period, office)
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(submissions, "take_form", broken)
+    report = take(settings, engine)
+    assert (report.taken, report.failed) == (1, 1)
+    assert list((settings.inbox / "drop").glob("*.eml")) == []
+    with atomic(engine) as s:
+        failed = s.scalars(select(InboundMessage).where(InboundMessage.kind == "failed")).one()
+        assert "RuntimeError: a bug" in failed.error
+        assert s.scalar(select(func.count(Submission.id))) == 0
+    assert any(f"#{failed.id}" in p.message and p.level == "error" for p in check_inbox(engine))
+    monkeypatch.setattr(submissions, "take_form", real)
+    row = retry(settings, engine, failed.id, now=at(13, 15))
+    assert row.kind == "form"
+    with atomic(engine) as s:
+        assert s.scalars(select(Submission)).one().office.name == "基财股"
+    assert check_inbox(engine) == []
+
+
+def test_a_quarantined_sender_is_released_by_retry_once_the_directory_knows_them(sent):
+    from mailer.model import OfficeAddress
+
+    settings, engine = sent
+    d = form_dispatch(engine, "基财股")
+    name, data = the_form(settings, d)
+    drop(settings, "q.eml", mail("zhou.personal@example.org", "回复：" + d.subject, "见附件",
+                                 in_reply_to=d.message_id, attachment=(name, fill_form(data))))
+    take(settings, engine)
+    with atomic(engine) as s:
+        row = s.scalars(select(InboundMessage)).one()
+        assert row.kind == "quarantined"
+        office = s.scalars(select(Office).where(Office.name == "基财股")).one()
+        s.add(OfficeAddress(office_id=office.id, email="zhou.personal@example.org", position=5))
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    result = CliRunner().invoke(cli, ["--home", str(settings.home), "inbox", "retry", str(row.id)])
+    assert result.exit_code == 0, result.output
+    assert "form" in result.output
+    with atomic(engine) as s:
+        assert s.scalars(select(Submission)).one().state == "pending_approval"
+    listing = CliRunner().invoke(cli, ["--home", str(settings.home), "inbox", "list", "--json"])
+    assert '"kind": "form"' in listing.output

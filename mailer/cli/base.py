@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import uuid
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,7 @@ import click
 from mailer import __version__
 from mailer.config import Settings, load_settings
 from mailer.errors import DubanError
-
-run_id: ContextVar[str] = ContextVar("run_id", default="-")
-
-
-class RunIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.run_id = run_id.get()
-        return True
-
-
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RunIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(run_id)s] %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    run_id.set(uuid.uuid4().hex[:8])
+from mailer.logs import setup_logging
 
 
 class DubanGroup(click.Group):
@@ -65,6 +46,30 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a bar on a terminal (None when output is not one)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=label, unit="封", file=sys.stderr, leave=False)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def echo_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli.base import Context, cli, echo_json, pass_ctx
+from mailer.cli.base import Context, cli, echo_json, pass_ctx, progress_bar
 
 
 def _parse_now(value: str | None) -> dt.datetime | None:
@@ -40,8 +40,8 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
     from mailer.transport.base import open_transport
 
     settings = ctx.settings
-    with open_transport(settings) as transport:
-        report = run_once(settings, ctx.engine(), transport, _parse_now(now_text))
+    with open_transport(settings) as transport, progress_bar("发送邮件") as progress:
+        report = run_once(settings, ctx.engine(), transport, _parse_now(now_text), progress=progress)
     for step in report.steps:
         click.echo(step)
     click.echo(f"took in {report.taken}, queued {report.queued}, sent {report.sent}")
@@ -112,8 +112,8 @@ def assemble_cmd(ctx: Context, period_text: str) -> None:
     doc = assemble_period(ctx.settings, engine, pid)
     from mailer.outgoing import send_pending
 
-    with open_transport(ctx.settings) as transport:
-        sent = send_pending(ctx.settings, engine, transport)
+    with open_transport(ctx.settings) as transport, progress_bar("发送邮件") as progress:
+        sent = send_pending(ctx.settings, engine, transport, progress=progress)
     click.echo(f"draft {doc.version}: {doc.path} (sent {sent} message(s))")
 
 
