@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import select
@@ -56,6 +57,44 @@ def find_submission(session: Session, person: Person, match: Match) -> Submissio
     return waiting[0] if match.office is not None or len(waiting) == 1 else None
 
 
+def waiting_for(session: Session, person: Person) -> list[Submission]:
+    """Reports awaiting this leader's review, oldest first."""
+    return [
+        sub
+        for sub in session.scalars(
+            select(Submission).where(Submission.state == "pending_approval").order_by(Submission.id)
+        )
+        if sub.office.leader_id == person.id
+    ]
+
+
+def ask_which(
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    waiting: list[Submission],
+    text: str,
+) -> None:
+    """A decision that names no report while several wait for this leader: ask them to answer the
+    review mail of the one they mean."""
+    first = waiting[0].period
+    ctx = {
+        "office": "、".join(dict.fromkeys(sub.office.name for sub in waiting)),
+        "leader": person.name,
+        "period_label": period_label(first),
+        "plan_title": first.plan.title,
+        "due_date": date_cn(first.due_on),
+        "waiting": len(waiting),
+    }
+    _ask_again(
+        settings, session, inbound, person, ctx, text, period_token(settings, first), period_id=first.id
+    )
+    inbound.outcome = (
+        f"{person.name} 的来信未指明审定哪份报告（待审 {len(waiting)} 份），已请其直接回复对应的审核邮件"
+    )
+
+
 def _record(
     session: Session,
     inbound: InboundMessage,
@@ -87,7 +126,7 @@ def _ask_again(
     session: Session,
     inbound: InboundMessage,
     person: Person,
-    ctx: dict[str, object],
+    ctx: Mapping[str, object],
     text: str,
     token: str,
     **links: int,

@@ -30,6 +30,8 @@ from mailer.store import atomic
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
+# Mails whose answer is a decision (同意/退回), whatever is attached to it.
+DECISION_REQUESTS = ("approval_request", "approval_reminder", "signoff_request", "not_understood")
 FORM_SUFFIXES = (".docx", ".doc", ".wps", ".docm", ".dotx", ".wpt")
 
 
@@ -117,10 +119,14 @@ class _Handler:
         row.office_id = match.office.id if match.office else None
         person = person_for_address(self.s, msg.from_addr)
         row.person_id = person.id if person else None
-        if self.forms or self.problems:
-            self.form(match)
-        elif person is not None:
+        answers_a_request = match.dispatch is not None and match.dispatch.kind in DECISION_REQUESTS
+        if person is not None and (answers_a_request or not (self.forms or self.problems)):
+            # A leader often sends the form back with "同意": the reply is the decision, not a report.
             self.decision(person, match)
+            if self.forms or self.problems:
+                row.outcome += "（来信所附表格未作为报送处理）"
+        elif self.forms or self.problems:
+            self.form(match)
         elif match.found and match.office is not None and self._from_office(match.office):
             row.kind = "invalid"
             submissions.no_attachment(self.settings, self.s, row, match.period, match.office)  # type: ignore[arg-type]
@@ -202,10 +208,15 @@ class _Handler:
                 return
         sub = decisions.find_submission(self.s, person, match)
         if sub is None:
-            if match.found:
-                self.quarantine(f"{person.name} 的回复找不到待其审定的报告")
+            waiting = decisions.waiting_for(self.s, person)
+            if waiting and match.office is None:
+                # "同意" naming no report while several wait: ask which, rather than guess.
+                row.kind = "decision"
+                decisions.ask_which(self.settings, self.s, row, person, waiting, text)
             else:
-                row.kind, row.outcome = "unrelated", f"{person.name} 的来信与待办事项无关，未处理"
+                # e.g. "已督促" in answer to an escalation: a note for the bureau office's own reading.
+                row.kind = "unrelated"
+                row.outcome = f"{person.name} 的来信不是对待审报告的意见，留在邮箱中由局办公室阅处"
             return
         if sub.office.leader_id != person.id:
             self.quarantine(f"{sub.office.name} 的报告只能由其分管负责同志审定，{person.name} 不是")

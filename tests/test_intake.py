@@ -379,3 +379,60 @@ def test_a_quarantined_sender_is_released_by_retry_once_the_directory_knows_them
         assert s.scalars(select(Submission)).one().state == "pending_approval"
     listing = CliRunner().invoke(cli, ["--home", str(settings.home), "inbox", "list", "--json"])
     assert '"kind": "form"' in listing.output
+
+
+def test_a_leader_who_sends_the_form_back_with_their_approval_approves(sent):
+    """Leaders often reply "同意" with the form attached: that is a decision, not a report from a stranger."""
+    settings, engine = sent
+    req = _submit_and_request(settings, engine, "基财股", "jcg@jyj.example.gov.cn")
+    name, data = the_form(settings, form_dispatch(engine, "基财股"))
+    drop(settings, "l.eml", mail(req.to_addrs[0], "回复：" + req.subject, "同意。", in_reply_to=req.message_id,
+                                 attachment=(name, fill_form(data)), day=14))
+    take(settings, engine, day=14)
+    with atomic(engine) as s:
+        assert s.scalars(select(Submission)).one().state == "approved"
+        row = s.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+        assert row.kind == "decision" and "未作为报送处理" in row.outcome
+        assert s.scalar(select(func.count(Dispatch.id)).where(Dispatch.kind == "quarantine_notice")) == 0
+
+
+def test_a_new_mail_saying_agreed_while_several_reports_wait_asks_which(sent):
+    """陈志明 leads 基财股 and 基安股; both reported. A fresh mail "同意" (no reply headers, no token) must
+    not approve either by guess: he is asked to answer the review mail of the one he means."""
+    settings, engine = sent
+    _submit_and_request(settings, engine, "基财股", "jcg@jyj.example.gov.cn")
+    d = form_dispatch(engine, "基安股")
+    name, data = the_form(settings, d)
+    drop(settings, "m.eml", mail("jag@jyj.example.gov.cn", "回复：" + d.subject, "见附件", in_reply_to=d.message_id,
+                                 attachment=(name, fill_form(data))))
+    take(settings, engine)
+    drop(settings, "n.eml", mail("chenzm@jyj.example.gov.cn", "报告", "同意", day=14))
+    take(settings, engine, day=14)
+    with atomic(engine) as s:
+        assert {sub.state for sub in s.scalars(select(Submission))} == {"pending_approval"}
+        q = s.scalars(select(Dispatch).where(Dispatch.kind == "not_understood")).one()
+        assert q.to_addrs == ["chenzm@jyj.example.gov.cn"]
+    body = read_message(settings.path(q.eml_path).read_bytes(), max_attachment_bytes=10**8).text
+    assert "基财股" in body and "基安股" in body and "2份报告待您审定" in body
+
+
+def test_answering_the_which_one_mail_asks_again_rather_than_quarantining(sent):
+    settings, engine = sent
+    _submit_and_request(settings, engine, "基财股", "jcg@jyj.example.gov.cn")
+    d = form_dispatch(engine, "基安股")
+    name, data = the_form(settings, d)
+    drop(settings, "m.eml", mail("jag@jyj.example.gov.cn", "回复：" + d.subject, "见附件", in_reply_to=d.message_id,
+                                 attachment=(name, fill_form(data))))
+    take(settings, engine)
+    drop(settings, "n.eml", mail("chenzm@jyj.example.gov.cn", "报告", "同意", day=14))
+    with open_transport(settings) as t:
+        run_once(settings, engine, t, at(14, 12))
+    with atomic(engine) as s:
+        which = s.scalars(select(Dispatch).where(Dispatch.kind == "not_understood")).one()
+    drop(settings, "o.eml", mail("chenzm@jyj.example.gov.cn", "回复：" + which.subject, "都同意",
+                                 in_reply_to=which.message_id, day=14))
+    take(settings, engine, day=14)
+    with atomic(engine) as s:
+        kinds = [m.kind for m in s.scalars(select(InboundMessage).order_by(InboundMessage.id))]
+        assert kinds[-1] == "decision" and "quarantined" not in kinds
+        assert s.scalar(select(func.count(Dispatch.id)).where(Dispatch.kind == "not_understood")) == 2
