@@ -10,7 +10,7 @@ from mailer.config import Settings
 from mailer.errors import DubanError
 from mailer.model import Dispatch, InboundMessage, Plan
 from mailer.offices import bureau_office, office_address, signer
-from mailer.periodinfo import lead_offices
+from mailer.queries import lead_offices
 from mailer.store import atomic
 from mailer.templates import template_path
 

@@ -31,12 +31,12 @@ from mailer.periodinfo import (
     date_cn,
     form_token,
     latest_submission,
-    lead_offices,
     local_date,
     period_label,
     period_token,
 )
 from mailer.periods import month_end
+from mailer.queries import lead_offices
 from mailer.store import atomic
 from mailer.transport.base import Transport
 

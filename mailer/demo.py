@@ -224,7 +224,7 @@ def run_demo(
             for o in s.scalars(select(Office))
         }
         signer_addr = s.scalars(select(Person).where(Person.is_signer.is_(True))).one().email
-        from mailer.periodinfo import lead_offices
+        from mailer.queries import lead_offices
 
         leads = [o.name for o in lead_offices(s, plan)]
     people = People(home, engine, settings.mail.from_address)

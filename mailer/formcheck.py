@@ -14,13 +14,14 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.errors import RegistryError
-from mailer.model import Dispatch, Document, Entry, Office, Period, Plan, Submission, Task
+from mailer.model import Dispatch, Document, Entry, Office, Period, Plan, Task
 from mailer.offices import find_office
 from mailer.periods import span_label
+from mailer.queries import active_plan, last_approved_entries, lead_tasks
 from mailer.text import key, squash
 from mailer.tokens import make_token
 
@@ -83,60 +84,6 @@ class FormCheck:
     @property
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.level != "error"]
-
-
-# --- registry queries shared with the renderer ----------------------------------------------------------
-
-
-def active_plan(session: Session) -> Plan | None:
-    """The newest plan marked active."""
-    return session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id.desc())).first()
-
-
-def lead_tasks(plan: Plan, office: Office) -> list[Task]:
-    """The plan's current tasks that ``office`` leads, by 编号."""
-    return sorted(
-        (
-            t
-            for t in plan.tasks
-            if not t.removed and any(to.is_lead and to.office_id == office.id for to in t.offices)
-        ),
-        key=lambda t: t.seq,
-    )
-
-
-def _approved_before(plan: Plan, year: int, month: int) -> Any:
-    """Entries of approved submissions of ``plan`` from periods before (year, month), newest first: newest
-    period, then within a period the newest revision."""
-    return (
-        select(Entry, Submission.office_id)
-        .join(Submission, Entry.submission_id == Submission.id)
-        .join(Period, Submission.period_id == Period.id)
-        .where(
-            Period.plan_id == plan.id,
-            Submission.state == "approved",
-            or_(Period.year < year, and_(Period.year == year, Period.month < month)),
-        )
-        .order_by(Period.year.desc(), Period.month.desc(), Submission.revision.desc())
-    )
-
-
-def last_approved_entries(
-    session: Session, plan: Plan, office: Office, year: int, month: int
-) -> dict[int, Entry]:
-    """Task id → the office's newest approved entry for it from a period of ``plan`` before (year, month)."""
-    out: dict[int, Entry] = {}
-    for entry, _ in session.execute(_approved_before(plan, year, month).where(Submission.office_id == office.id)):
-        out.setdefault(entry.task_id, entry)
-    return out
-
-
-def approved_entries_by_office(session: Session, plan: Plan, year: int, month: int) -> dict[int, dict[int, Entry]]:
-    """:func:`last_approved_entries` for every office at once (office id → task id → entry)."""
-    out: dict[int, dict[int, Entry]] = {}
-    for entry, office_id in session.execute(_approved_before(plan, year, month)):
-        out.setdefault(office_id, {}).setdefault(entry.task_id, entry)
-    return out
 
 
 def resolve_token(
@@ -444,7 +391,7 @@ def check_form(
     """
     plan = plan or active_plan(session)
     if plan is None:
-        raise RegistryError("No active plan in the registry: import the notice first (duban plan import).")
+        raise RegistryError("No active plan in the registry: import the notice first (duban import 通知.docx).")
     check = FormCheck(
         office=None,
         year=None,

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.config import Settings
 from mailer.errors import RegistryError, TemplateError
-from mailer.formcheck import approved_entries_by_office, last_approved_entries, lead_tasks
 from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
 from mailer.periods import month_end, span_label
+from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks
 from mailer.store import atomic
 from mailer.templates import template_path
 from mailer.text import clean, key

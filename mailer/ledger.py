@@ -168,9 +168,9 @@ def build_workbook(settings: Settings, session: Session, *, now: dt.datetime | N
     """
     from openpyxl import Workbook
 
-    from mailer.plan_import import current_plan
+    from mailer.queries import active_plan
 
-    plan = current_plan(session)
+    plan = active_plan(session)
     if plan is None:
         raise RegistryError(
             "No plan has been imported, so there is no ledger to write. Run: duban import 通知.docx"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailer.model import Dispatch, Document, Office, Period
 from mailer.offices import offices_for_address
-from mailer.periodinfo import lead_offices
+from mailer.queries import lead_offices
 from mailer.tokens import find_tokens
 
 OPEN_STATES = ("open", "collecting", "assembling", "awaiting_signoff")

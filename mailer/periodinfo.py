@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.model import Office, Period, Plan, Submission, Task, TaskOffice
+from mailer.model import Office, Period, Submission
 from mailer.periods import span_label
 from mailer.tokens import make_token
 
@@ -21,18 +21,6 @@ def tz(settings: Settings) -> ZoneInfo:
 
 def local_date(settings: Settings, when: dt.datetime) -> dt.date:
     return when.astimezone(tz(settings)).date()
-
-
-def lead_offices(session: Session, plan: Plan) -> list[Office]:
-    """Offices that lead at least one current task of the plan, in the order of their first task."""
-    rows = session.execute(
-        select(Office, Task.seq)
-        .join(TaskOffice, TaskOffice.office_id == Office.id)
-        .join(Task, Task.id == TaskOffice.task_id)
-        .where(Task.plan_id == plan.id, Task.removed.is_(False), TaskOffice.is_lead.is_(True))
-        .order_by(Task.seq)
-    ).all()
-    return list(dict.fromkeys(office for office, _ in rows))
 
 
 def period_label(period: Period) -> str:

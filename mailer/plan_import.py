@@ -28,6 +28,7 @@ from mailer.milestones import tidy
 from mailer.model import Milestone, Office, Plan, Task, TaskOffice, utcnow
 from mailer.notice_read import ParsedPlan, ParsedTask, open_workbook, read_notice_docx, read_tasks_xlsx
 from mailer.offices import find_office
+from mailer.queries import active_plan
 from mailer.store import atomic
 
 log = logging.getLogger(__name__)
@@ -354,13 +355,6 @@ def import_file(settings: Settings, engine: Engine, path: Path) -> ImportReport:
 # --- applying a plan ----------------------------------------------------------------------------------
 
 
-def current_plan(session: Session) -> Plan | None:
-    """The active plan (the one imported last); None when no plan was imported."""
-    return session.scalars(
-        select(Plan).where(Plan.active.is_(True)).order_by(Plan.imported_at.desc(), Plan.id.desc())
-    ).first()
-
-
 def _office(session: Session, name: str, report: ImportReport) -> Office:
     office = find_office(session, name)
     if office is None:
@@ -526,7 +520,7 @@ def set_lead(engine: Engine, seq: int, offices: list[str], *, plan_id: int | Non
     :raises PlanImportError: when there is no plan, no such task, or an office is not one of the task's
     """
     with atomic(engine) as session:
-        plan = session.get(Plan, plan_id) if plan_id is not None else current_plan(session)
+        plan = session.get(Plan, plan_id) if plan_id is not None else active_plan(session)
         if plan is None:
             raise PlanImportError("No plan has been imported yet. Import the notice first: duban import FILE")
         task = session.scalars(select(Task).where(Task.plan_id == plan.id, Task.seq == seq)).first()

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.model import Approval, Dispatch, Office, Period, Person, Submission, Task, TaskOffice, utcnow
+from mailer.model import Approval, Dispatch, Period, Person, Submission, utcnow
+from mailer.queries import lead_offices_with_tasks as lead_offices
 
 STATES = ("未发送", "已发送", "格式有误", "待审定", "已退回", "已审定")
 _SUBMISSION_STATE = {
@@ -57,22 +58,6 @@ class OfficeState:
             "approved_at": self.approved_at.isoformat() if self.approved_at else None,
             "reminders": self.reminders,
         }
-
-
-def lead_offices(session: Session, plan_id: int) -> list[tuple[Office, list[int]]]:
-    """Offices leading at least one current task of the plan, in the order of their first task, with the
-    seqs of the tasks each leads."""
-    rows = session.execute(
-        select(Office, Task.seq)
-        .join(TaskOffice, TaskOffice.office_id == Office.id)
-        .join(Task, Task.id == TaskOffice.task_id)
-        .where(Task.plan_id == plan_id, Task.removed.is_(False), TaskOffice.is_lead.is_(True))
-        .order_by(Task.seq)
-    ).all()
-    out: dict[int, tuple[Office, list[int]]] = {}
-    for office, seq in rows:
-        out.setdefault(office.id, (office, []))[1].append(seq)
-    return list(out.values())
 
 
 def _local(when: dt.datetime, tz: ZoneInfo) -> dt.date:

@@ -75,7 +75,7 @@ def test_june_runs_by_itself_under_serve_through_a_missed_week(home_with_plan):
     settings, offices, signer = home_with_plan
     engine = open_registry(settings.database_url)
     from mailer.model import Plan
-    from mailer.periodinfo import lead_offices
+    from mailer.queries import lead_offices
 
     with atomic(engine) as s:
         leads = [o.name for o in lead_offices(s, s.scalars(select(Plan)).one())]

@@ -24,11 +24,11 @@ def forms() -> None:
 
 def _plan(session: Any) -> Any:
     from mailer.errors import RegistryError
-    from mailer.formcheck import active_plan
+    from mailer.queries import active_plan
 
     plan = active_plan(session)
     if plan is None:
-        raise RegistryError("No active plan in the registry: import the notice first (duban plan import).")
+        raise RegistryError("No active plan in the registry: import the notice first (duban import 通知.docx).")
     return plan
 
 

@@ -61,9 +61,9 @@ def import_cmd(ctx: Context, *, files: tuple[Path, ...], as_json: bool) -> None:
 
 def _plan_or_fail(session: Any) -> Any:
     from mailer.errors import RegistryError
-    from mailer.plan_import import current_plan
+    from mailer.queries import active_plan
 
-    plan = current_plan(session)
+    plan = active_plan(session)
     if plan is None:
         raise RegistryError("No plan has been imported yet. Run: duban import 通知.docx")
     return plan
@@ -168,9 +168,9 @@ def office_dicts(session: Any) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from mailer.model import Office
-    from mailer.plan_import import current_plan
+    from mailer.queries import active_plan
 
-    plan = current_plan(session)
+    plan = active_plan(session)
     leads: dict[int, list[int]] = {}
     if plan is not None:
         for t in plan.tasks:

@@ -1,0 +1,67 @@
+"""Imports flow one way (design.md): leaf utilities ← registry ← documents out / documents in / transports
+← the service. Checked on the source, so a wrong-way import fails here rather than in review."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
+# Utilities that import nothing of ours but each other and errors: usable from every layer.
+LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "templates", "files", "logs", "pdf"}
+LAYERS = {
+    "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
+                 "offices", "queries", "migrations"},
+    "documents out": {"forms", "notice", "notice_data", "compose"},
+    "documents in": {"safety", "formparse", "formcheck", "replies", "mailread"},
+    "transports": {"transport"},
+    "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
+                "matching", "periodinfo", "workdays", "__main__"},
+}
+RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
+
+
+def layer_of(module: str) -> str:
+    top = module.split(".")[1] if "." in module else "__init__"
+    if top in LEAF:
+        return "leaf"
+    return next(name for name, members in LAYERS.items() if top in members)
+
+
+def imports(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mailer"):
+            out += [node.module] if node.module != "mailer" else [f"mailer.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("mailer.")]
+    return out
+
+
+def test_every_module_belongs_to_a_layer():
+    for path in PACKAGE.rglob("*.py"):
+        layer_of("mailer." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts))
+
+
+def test_imports_flow_one_way():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        me = layer_of("mailer." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts))
+        for target in imports(path):
+            if target == "mailer.__version__":
+                continue
+            them = layer_of(target)
+            if me == "leaf" and them != "leaf":
+                wrong.append(f"{path.name} ({me}) → {target} ({them})")
+            elif them != me and RANK[them] >= RANK[me]:
+                wrong.append(f"{path.name} ({me}) → {target} ({them})")
+    assert wrong == []
+
+
+def test_exchangelib_is_not_imported_at_cli_start():
+    import subprocess
+    import sys
+
+    code = "import sys, mailer.cli; print('exchangelib' in sys.modules, 'docxtpl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
