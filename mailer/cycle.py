@@ -63,15 +63,18 @@ def _workday(settings: Settings, d: dt.date) -> bool:
 def period_dates(settings: Settings, year: int, month: int, due_day: int) -> dict[str, dt.date]:
     """The calendar of one period: send, due (last on-time day), remind, escalate, assemble-after."""
     c = settings.cycle
-    send_on = dt.date(year, month, c.send_day)
-    due_on = dt.date(year, month, due_day)
+    # The notice's own due day wins; it may fall past a short month's end, or before the usual send day
+    # ("每月5日前"), in which case the forms go out on the 1st.
+    due_on = min(dt.date(year, month, 1) + dt.timedelta(days=due_day - 1), month_end(year, month))
+    send_on = dt.date(year, month, c.send_day if c.send_day < due_on.day else 1)
     if c.workdays_only:
         send_on = workdays.add_workdays(send_on, 0)
         remind_on = workdays.workdays_before(due_on, c.remind_days_before)
+        remind_on = max(remind_on, workdays.next_workday(send_on))  # never before the forms went out
         escalate_on = workdays.next_workday(due_on)
         assemble_after = workdays.add_workdays(escalate_on, c.grace_days)
     else:
-        remind_on = due_on - dt.timedelta(days=c.remind_days_before)
+        remind_on = max(due_on - dt.timedelta(days=c.remind_days_before), send_on + dt.timedelta(days=1))
         escalate_on = due_on + dt.timedelta(days=1)
         assemble_after = escalate_on + dt.timedelta(days=c.grace_days)
     return {
@@ -93,9 +96,7 @@ def _open_period(
         if today.year != plan.year:
             return
         month = today.month
-        first = max(
-            plan.first_month, settings.cycle.first_month if plan.first_month is None else plan.first_month
-        )
+        first = plan.first_month or settings.cycle.first_month
         if not first <= month <= settings.cycle.last_month:
             return
         if (

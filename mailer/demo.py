@@ -42,6 +42,7 @@ class DemoResult:
     home: Path
     status_table: str
     files: list[tuple[str, Path]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class People:
@@ -278,9 +279,13 @@ def run_demo(
         state = period.state
     published = sorted((home / "outbox" / "published").rglob("*.*")) if state == "published" else []
     files = [("published", p) for p in published]
+    notes: list[str] = []
+    if state == "published" and not any(p.suffix == ".pdf" for p in published):
+        notes.append("No PDF: LibreOffice is not installed, so the notice was published as .docx only "
+                     "(Debian: apt-get install libreoffice-writer-nogui fonts-noto-cjk).")
     files += [("ledger", home / "registry" / "ledger.xlsx")]
     forms = sorted((home / "outbox" / "forms").rglob("*.docx"))
     if forms:
         files.append(("a pre-filled form", forms[0]))
     files.append(("mail sent (.eml)", home / "outbox" / "mail"))
-    return DemoResult(home=home, status_table=table, files=files)
+    return DemoResult(home=home, status_table=table, files=files, notes=notes)

@@ -198,3 +198,13 @@ def test_offices_without_an_address_are_reported_not_mailed(fresh):
         assert not any(k.startswith("form:2022-06:") and k.endswith(f":{office.id}") for k in keys)
         assert f"no_address:2022-06:{office.id}" in keys
         assert s.scalar(select(func.count(InboundMessage.id))) == 0
+
+
+def test_a_notice_due_day_before_the_send_day_or_past_the_month_end_still_makes_sense(home):
+    """"每月5日前": forms go out on the 1st; "每月30日前" in February: due on the 28th."""
+    early = period_dates(home, 2022, 6, 5)
+    assert early["send_on"] == dt.date(2022, 6, 1) and early["due_on"] == dt.date(2022, 6, 5)
+    assert early["send_on"] <= early["remind_on"] <= early["due_on"]
+    feb = period_dates(home, 2022, 2, 30)
+    assert feb["due_on"] == dt.date(2022, 2, 28)
+    assert feb["send_on"] == dt.date(2022, 2, 10)

@@ -51,9 +51,7 @@ def test_imports_flow_one_way():
             if target == "mailer.__version__":
                 continue
             them = layer_of(target)
-            if me == "leaf" and them != "leaf":
-                wrong.append(f"{path.name} ({me}) → {target} ({them})")
-            elif them != me and RANK[them] >= RANK[me]:
+            if (me == "leaf" and them != "leaf") or (them != me and RANK[them] >= RANK[me]):
                 wrong.append(f"{path.name} ({me}) → {target} ({them})")
     assert wrong == []
 
