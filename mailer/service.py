@@ -70,6 +70,7 @@ class Service:
         self.clock: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.interval_s = interval_s if interval_s is not None else settings.service.poll_minutes * 60
         self.stop = threading.Event()
+        self.max_wait_s = 15.0  # the longest a stop request waits for a blocked IDLE to return
         self.runs = 0
         self._transport: Transport | None = None
         self._transport_cm: object | None = None
@@ -113,17 +114,22 @@ class Service:
         try:
             while not self.stop.is_set() and (max_runs is None or self.runs < max_runs):
                 sched.run_pending()
-                wait = max(0.05, min(sched.idle_seconds or self.interval_s, 60.0))
+                # Short waits: a signal only sets `stop`, and a blocked IDLE read notices it when it returns.
+                wait = max(0.05, min(sched.idle_seconds or self.interval_s, self.max_wait_s))
+                if self.settings.mail.transport == "folder":
+                    # Files left alone in the drop folder would make its wait() return at once; the
+                    # folder is polled on the interval instead.
+                    self.stop.wait(wait)
+                    continue
                 try:
-                    woke = self._open().wait(wait) if self.settings.mail.transport != "folder" else False
+                    woke = self._open().wait(wait)
                 except TransportError as e:
                     log.warning("Waiting for mail failed: %s", e)
                     self._close()
-                    woke = False
+                    self.stop.wait(min(wait, 5.0))  # do not spin on a server that is down
+                    continue
                 if woke and not self.stop.is_set():
                     self.job()
-                elif not woke:
-                    self.stop.wait(wait if self.settings.mail.transport == "folder" else 0)
         finally:
             self._close()
 

@@ -156,3 +156,38 @@ def test_a_recipient_the_server_refuses_is_failed_at_once_and_reported(imap_home
         assert s.scalars(select(Event).where(Event.kind == "delivery_failed")).one()
     problems = check_outbox(engine)
     assert len(problems) == 1 and "nobody@" in problems[0].message
+
+
+def test_the_service_takes_a_reply_in_within_seconds_through_idle(imap_home, mail_servers):
+    """With a 10-minute poll interval only IMAP IDLE can wake the service: a reply delivered to duban's
+    mailbox is in the registry within seconds, and the service stops promptly when asked."""
+    import threading
+    import time
+
+    from mailer.service import Service
+
+    settings, engine = imap_home
+    with open_transport(settings) as t:
+        run_once(settings, engine, t, at(10))
+    forms = inbox_of(mail_servers, f"jcg@{DOMAIN}")
+    form = read_message(forms[0], max_attachment_bytes=10**8).attachments[0]
+    svc = Service(settings, interval_s=600)
+    svc.max_wait_s = 2.0
+    thread = threading.Thread(target=svc.serve, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.5)  # the start-up run is done and the service is idling
+        started = time.monotonic()
+        answer(mail_servers, forms[0], f"jcg@{DOMAIN}", "见附件", at(13, 10), (form.filename, fill_form(form.data)))
+        while time.monotonic() - started < 20:
+            with atomic(engine) as s:
+                if s.scalars(select(Submission)).first() is not None:
+                    break
+            time.sleep(0.1)
+        took = time.monotonic() - started
+    finally:
+        svc.stop.set()
+        stopping = time.monotonic()
+        thread.join(timeout=30)
+    assert took < 10, f"took {took:.1f}s"
+    assert not thread.is_alive() and time.monotonic() - stopping < 5

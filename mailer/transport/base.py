@@ -63,7 +63,9 @@ class Transport(Protocol):
         ...
 
     def wait(self, timeout_s: float) -> bool:
-        """Block up to ``timeout_s`` seconds for new mail; True when something may have arrived."""
+        """Block up to ``timeout_s`` seconds for new mail; True only when the transport learned that
+        something arrived (IMAP IDLE, a file in the drop folder), False when the time simply passed —
+        polling-only transports always return False and leave the timing to the service's interval."""
         ...
 
     def check(self) -> str:

@@ -284,9 +284,10 @@ class ExchangeTransport:
         self._call("MoveItem", op)
 
     def wait(self, timeout_s: float) -> bool:
-        """Exchange is polled: sleep ``timeout_s`` and report that something may have arrived."""
+        """Exchange is polled: sleep ``timeout_s``; False, since nothing is known to have arrived (the
+        service's poll interval decides when to look)."""
         time.sleep(max(0.0, timeout_s))
-        return True
+        return False
 
     # -- sending ------------------------------------------------------------------------------------------
     def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:

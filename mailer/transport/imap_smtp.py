@@ -279,13 +279,14 @@ class ImapSmtpTransport:
     def wait(self, timeout_s: float) -> bool:
         """IMAP IDLE on the inbox folder until something arrives (True) or the timeout passes (False).
 
-        Without IDLE (or with ``imap.idle = false``) this sleeps and returns True.
+        Without IDLE (or with ``imap.idle = false``) this sleeps and returns False: nothing is known to have
+        arrived, and the service's poll interval decides when to look.
         """
         deadline = time.monotonic() + max(0.0, timeout_s)
         client = self._run("connect", lambda c: c)
         if not (self.imap.idle and self._capable(client, "IDLE")):
             time.sleep(max(0.0, timeout_s))
-            return True
+            return False
         # Something may have come between the caller's list_new() and now: IDLE would not report it.
         if set(self._run("SEARCH", self._unprocessed)) - self._listed:
             return True
