@@ -6,11 +6,20 @@ Rows are matched to the office's tasks by 编号 and name, tolerant of spacing a
 (:func:`mailer.text.key`): the name decides when it names one of the office's tasks exactly; otherwise the
 number decides when the name was edited lightly (or left empty); a row without a number is matched by its
 name alone. Reordered rows, added empty rows and identical duplicates are accepted.
+
+What offices do to the table, judged as a bureau would: rows added under a task with no 编号 and name
+are that task's (a warning says so); a row with a name but no 编号 that is no task is an error offering
+both fixes; 进展情况 merged over two tasks is an error naming both rows (存在问题 / 备注 merged that way are
+recorded for both, with a warning); 进展情况 of only spaces or dashes is empty, and one that only points
+elsewhere ("见附件", "同上") is an error, since the notice prints the table's text and never an
+attachment (a mention beside real text is a warning); text added to the pre-filled 主要内容 is a warning,
+or an error naming that column when 进展情况 was left empty. The pre-filled 主要内容 deleted is fine.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +38,15 @@ if TYPE_CHECKING:
     from mailer.formparse import FormRow, ParsedForm
 
 SIMILAR = 0.6  # difflib ratio of two name keys above which a name counts as "edited lightly"
+_MARKS = re.compile(r"【(?:本月到期|已到期)】")  # the milestone marks forms.py puts in 主要内容
+# 进展情况 that only points elsewhere: the notice prints the table's text, never an attachment, so such a
+# report has no progress to publish. Matched on the whole cell (spaces and end punctuation dropped).
+_REFERENCE_ONLY = re.compile(
+    r"[（(]?(?:详|具体|请|参)?见(?:附件|附表|附页|另附材料|另附|邮件正文|邮件|正文)[0-9一二三四五六七八九十]*"
+    r"(?:[《“\"].{0,40}[》”\"])?[）)]?|同上|同上行|同前|见上|略"
+)
+_MENTIONS_ATTACHMENT = re.compile(r"见(?:附件|附表|附页|另附)")
+_END_PUNCT = "。.；;，,！!"
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,7 @@ def _span(year: int | None, month: int | None) -> str:
 class _Match:
     rows: dict[int, list[FormRow]] = field(default_factory=dict)  # task id → rows
     findings: list[Finding] = field(default_factory=list)
+    by_line: dict[int, Task] = field(default_factory=dict)  # FormRow.line → the task it was matched to
 
 
 def _similar(a: str, b: str) -> bool:
@@ -155,6 +174,7 @@ def _match_rows(rows: list[FormRow], tasks: list[Task], plan: Plan, office: Offi
     by_seq = {t.seq: t for t in tasks}
     by_key = {key(t.name): t for t in tasks}
     out = _Match()
+    above: Task | None = None  # the task of the rows just above (for a row added under it)
     for row in rows:
         k = key(row.name)
         task = by_key.get(k) if k else None
@@ -180,14 +200,18 @@ def _match_rows(rows: list[FormRow], tasks: list[Task], plan: Plan, office: Offi
             if best is not None and _similar(k, key(best.name)):
                 task = best
         if task is None:
-            out.findings.append(_stranger(row, plan, office))
+            out.findings.append(_stranger(row, plan, office, above))
+            if row.number is not None:
+                above = None
             continue
         out.rows.setdefault(task.id, []).append(row)
+        out.by_line[row.line] = above = task
     return out
 
 
-def _stranger(row: FormRow, plan: Plan, office: Office) -> Finding:
-    """The error for a row that is none of the office's tasks, saying whose task it is if it is one."""
+def _stranger(row: FormRow, plan: Plan, office: Office, above: Task | None = None) -> Finding:
+    """The error for a row that is none of the office's tasks, saying whose task it is if it is one, and
+    what to do with a row someone added under a task (``above``)."""
     k = key(row.name)
     other = next(
         (
@@ -206,6 +230,22 @@ def _stranger(row: FormRow, plan: Plan, office: Office) -> Finding:
             row.number,
             row.name,
         )
+    if row.number is None and not k:
+        return Finding(
+            "error",
+            f"{label}没有填写编号和项目名称，无法确定是哪项任务的内容。请把内容填入对应任务所在行，然后删除该行。",
+        )
+    if row.number is None and above is not None:
+        # A sub-item row with its own name (e.g. one school of a task) under a task: which task it belongs
+        # to is a guess, and it could as well be a task the office made up, so the office decides.
+        return Finding(
+            "error",
+            f"第 {row.line} 行「{row.name}」没有编号，也不是{office.name}牵头的任务。"
+            f"如是{row_label(above.seq, above.name)}的分项内容，请写入该任务的“进展情况”栏（可分段填写），"
+            "或把这一行的“项目名称”栏清空（编号和项目名称都空着的行会并入上一项任务）；否则请删除该行。",
+            None,
+            row.name,
+        )
     return Finding(
         "error",
         f"{label}不是{office.name}牵头的任务，也不在本年度重点工作任务清单中。"
@@ -219,13 +259,134 @@ def _same(a: FormRow, b: FormRow) -> bool:
     return all(squash(getattr(a, f)) == squash(getattr(b, f)) for f in ("progress", "problems", "remark"))
 
 
-def _entries(
-    check: FormCheck, tasks: list[Task], matched: _Match, prior: dict[int, Entry], month: int | None
+def _typed_into_content(row: FormRow, task: Task) -> str:
+    """Text the office added to the pre-filled 主要内容 cell (its own lines, not the plan's), when the cell
+    still holds the plan; "" otherwise (a cell emptied or rewritten is no sign of a wrong column)."""
+    plan_keys = {key(line) for line in task.content.split("\n")} | {
+        key(f"{m.label}{m.text}") for m in task.milestones
+    }
+    plan_keys.discard("")
+    lines = [_MARKS.sub("", line).strip() for line in row.content.split("\n")]
+    keys = {key(line) for line in lines}
+    if not plan_keys or not plan_keys <= keys:
+        return ""
+    return "\n".join(line for line in lines if key(line) and key(line) not in plan_keys)
+
+
+def _clip(text: str, n: int = 30) -> str:
+    text = squash(text.replace("\n", " "))
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _progress_findings(
+    check: FormCheck, task: Task, row: FormRow, label: str, until: str, prior: dict[int, Entry]
 ) -> None:
+    """What is wrong with the row's 进展情况: empty (or typed in another column), only a pointer to an
+    attachment or another row, or unchanged since the last approved report."""
+    text = squash(row.progress)
+    added = _typed_into_content(row, task)
+
+    def add(level: str, message: str) -> None:
+        check.findings.append(Finding(level, message, task.seq, task.name, "进展情况"))
+
+    if not key(row.progress):  # nothing but spaces, dashes or slashes
+        typed = f"只填写了「{_clip(text)}」" if text else "为空"
+        if added:
+            add(
+                "error",
+                f"{label}的“进展情况”栏{typed}，而“主要内容和关键时间节点计划”栏多了「{_clip(added)}」，像是填错了栏目。"
+                f"请把{until}的进展情况填写在“进展情况”栏（“主要内容和关键时间节点计划”栏请保持原样），然后重新发送。",
+            )
+            return
+        elsewhere = [
+            name for name, value in (("存在问题和下一步工作计划", row.problems), ("备注", row.remark)) if value.strip()
+        ]
+        hint = f"（“{'”“'.join(elsewhere)}”栏已填写；如把进展填在了那里，请移到“进展情况”栏）" if elsewhere else ""
+        add("error", f"{label}的“进展情况”栏{typed}。请填写{until}的进展情况{hint}。")
+        return
+    if _REFERENCE_ONLY.fullmatch(text.strip(_END_PUNCT + " ")):
+        add(
+            "error",
+            f"{label}的“进展情况”只写了「{_clip(text)}」。通报只收录表格中填写的文字，不收录附件或其他行的内容。"
+            f"请把{until}的进展情况直接填写（或粘贴）在该任务的“进展情况”栏，然后重新发送。",
+        )
+        return
+    if _MENTIONS_ATTACHMENT.search(text):
+        add(
+            "warning",
+            f"{label}的“进展情况”提到了附件（「{_clip(text)}」）。通报只收录表格中填写的文字，附件内容不会收录；"
+            "需要通报的进展请写在表格中。",
+        )
+    if added:
+        add(
+            "warning",
+            f"{label}的“主要内容和关键时间节点计划”栏多了「{_clip(added)}」。该栏以局下发的计划为准，改动不会被采用；"
+            "如是进展情况，请写入“进展情况”栏。",
+        )
+    if task.id in prior and squash(prior[task.id].progress) == squash(row.progress):
+        add(
+            "warning",
+            f"{label}的“进展情况”与上次审定的内容完全相同。请更新本月进展；如确无新进展，请写明“本月无新进展”及原因。",
+        )
+
+
+_COLUMN = {"progress": "进展情况", "problems": "存在问题和下一步工作计划", "remark": "备注"}
+
+
+def _layout_findings(
+    check: FormCheck, task: Task, row: FormRow, label: str, matched: _Match, lines: dict[int, FormRow]
+) -> bool:
+    """Findings on how the task's row was laid out: rows added under it, a cell merged down from another
+    task's row. True when its 进展情况 is another task's too (it cannot then be judged on its own)."""
+    if row.added_rows:
+        check.findings.append(
+            Finding(
+                "warning",
+                f"{label}下方新增的 {row.added_rows} 行（未填编号和项目名称）已并入该任务：其中的进展情况、"
+                "存在问题和备注分别接在该任务相应栏目之后。如这些内容不属于该任务，请删除新增的行后重新发送。",
+                task.seq,
+                task.name,
+            )
+        )
+    shared = False
+    for f, line in row.shared_with.items():
+        other, other_row = matched.by_line.get(line), lines.get(line)
+        if other is not None:
+            other_label = row_label(other.seq, other.name)
+        else:
+            other_label = row_label(other_row.number, other_row.name, line) if other_row else f"第 {line} 行"
+        column = _COLUMN[f]
+        if f == "progress":
+            shared = True
+            message = (
+                f"{other_label}和{label}的“{column}”被合并成了一个单元格，无法分别认定各项任务的进展。"
+                "请取消合并（Word：表格工具→布局→拆分单元格；WPS：表格工具→拆分单元格），"
+                "在每项任务的“进展情况”栏分别填写后重新发送。"
+            )
+        else:
+            message = (
+                f"{other_label}和{label}的“{column}”被合并成了一个单元格，已将同一内容分别记入这两项任务。"
+                "如内容只属于其中一项，请取消合并后分别填写。"
+            )
+        check.findings.append(
+            Finding("error" if f == "progress" else "warning", message, task.seq, task.name, column)
+        )
+    return shared
+
+
+def _entries(
+    check: FormCheck,
+    tasks: list[Task],
+    matched: _Match,
+    prior: dict[int, Entry],
+    month: int | None,
+    rows: list[FormRow] | None = None,
+) -> None:
+    lines = {r.line: r for r in rows or []}
     for task in tasks:
-        rows = matched.rows.get(task.id, [])
+        task_rows = matched.rows.get(task.id, [])
         label = row_label(task.seq, task.name)
-        if not rows:
+        if not task_rows:
             check.findings.append(
                 Finding(
                     "error",
@@ -235,12 +396,12 @@ def _entries(
                 )
             )
             continue
-        distinct = [r for i, r in enumerate(rows) if not any(_same(r, x) for x in rows[:i])]
+        distinct = [r for i, r in enumerate(task_rows) if not any(_same(r, x) for x in task_rows[:i])]
         if len(distinct) > 1:
             check.findings.append(
                 Finding(
                     "error",
-                    f"{label}出现了 {len(rows)} 行且内容不一致。请合并为一行后重新发送。",
+                    f"{label}出现了 {len(task_rows)} 行且内容不一致。请合并为一行后重新发送。",
                     task.seq,
                     task.name,
                 )
@@ -248,27 +409,9 @@ def _entries(
             continue
         row = distinct[0]
         check.entries.append(EntryData(task.id, task.seq, task.name, row.progress, row.problems, row.remark))
-        if not row.progress.strip():
-            until = f"截至{month}月底" if month else "截至本月底"
-            check.findings.append(
-                Finding(
-                    "error",
-                    f"{label}的“进展情况”栏为空。请填写{until}的进展情况。",
-                    task.seq,
-                    task.name,
-                    "进展情况",
-                )
-            )
-        elif task.id in prior and squash(prior[task.id].progress) == squash(row.progress):
-            check.findings.append(
-                Finding(
-                    "warning",
-                    f"{label}的“进展情况”与上次审定的内容完全相同。请更新本月进展；如确无新进展，请写明“本月无新进展”及原因。",
-                    task.seq,
-                    task.name,
-                    "进展情况",
-                )
-            )
+        if _layout_findings(check, task, row, label, matched, lines):
+            continue
+        _progress_findings(check, task, row, label, f"截至{month}月底" if month else "截至本月底", prior)
 
 
 def _office(
@@ -438,7 +581,7 @@ def check_form(
         if check.year and check.month
         else {}
     )
-    _entries(check, tasks, matched, prior, check.month)
+    _entries(check, tasks, matched, prior, check.month, parsed.rows)
     # Errors first; within a level the form's own findings, then the rows by 编号 (rows without one last),
     # so that the reply reads top-down.
     check.findings.sort(key=lambda f: (

@@ -6,7 +6,14 @@ tolerated), follows the form across split tables and repeated header rows, and r
 its paragraphs and line breaks. It works on the XML through :mod:`mailer.docxgrid`, so content controls,
 tracked changes, merged cells and ``gridBefore`` are honoured and nothing is quadratic. Around the table it
 reads the title period ("（1—6月）" and the ways people type it), 填报股室 / 填报人 / 填报日期 wherever they sit,
-and the form token (custom property, core identifier, or the visible 表单编号).
+and the form token (custom property, core identifier, or the visible 表单编号). ISO Strict documents are
+read by mapping their namespaces to the transitional ones.
+
+How rows people add are read (the bureau wants the text with its task): a row whose 编号 and 项目名称 are
+merged into the task's above, or left blank, continues that task (its text joins the task's; a blank one
+is counted in ``FormRow.added_rows`` so that the office is told); a progress, problems or remark cell
+merged down from another task's row is recorded in ``FormRow.shared_with`` for the check to judge. Spaces
+leading a line (首行缩进 typed as "　　") are dropped from every line.
 
 Judging the rows against the registry is :func:`mailer.formcheck.check_form`, re-exported here.
 """
@@ -22,7 +29,16 @@ from typing import Any
 
 from lxml import etree
 
-from mailer.docxgrid import Cell, Grid, body_paragraphs, build_grid, iter_tables, paragraph_text
+from mailer.docxgrid import (
+    Cell,
+    Grid,
+    Numbering,
+    body_paragraphs,
+    build_grid,
+    cell_text,
+    iter_tables,
+    paragraph_text,
+)
 from mailer.errors import FormParseError
 from mailer.formcheck import EntryData, Finding, FormCheck, check_form
 from mailer.text import clean, cn_number, halfwidth, key, squash
@@ -61,15 +77,22 @@ _MAX_LABEL = 24  # a header cell is short; a data cell mentioning "进展情况"
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 # ISO 29500 Strict documents (Word "Strict Open XML") use other namespace names for the same markup.
+# Mapped to the transitional names before parsing, so one reader serves both (relationship types end the
+# same way but for custom properties: "customProperties" in Strict, "custom-properties" otherwise).
 _STRICT = (
     (b"http://purl.oclc.org/ooxml/wordprocessingml/main", _W.encode()),
     (b"http://purl.oclc.org/ooxml/officeDocument/relationships", _R.encode()),
+    (b"http://purl.oclc.org/ooxml/officeDocument/customProperties",
+     b"http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"),
+    (b"http://purl.oclc.org/ooxml/officeDocument/docPropsVTypes",
+     b"http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"),
 )
 _CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 _DC_IDENTIFIER = "{http://purl.org/dc/elements/1.1/}identifier"
 _TOKEN_PROPERTY = "duban_token"
 _W_P = f"{{{_W}}}p"
 _W_BODY = f"{{{_W}}}body"
+_W_TBL = f"{{{_W}}}tbl"
 
 
 @dataclass
@@ -85,6 +108,10 @@ class FormRow:
     number_text: str = ""  # the 编号 cell as typed
     content: str = ""  # 主要内容和关键时间节点计划
     line: int = 0  # 1-based position among the form's rows, for rows without 编号 and name
+    # Rows added under this task with 编号 and 项目名称 left blank, whose text was joined to this row's.
+    added_rows: int = 0
+    # Field → line of the earlier row whose cell this row shares (a cell merged vertically over two tasks).
+    shared_with: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -236,10 +263,11 @@ def parse_number(text: str) -> int | None:
 
 
 def _field_text(s: str) -> str:
-    """A cell's text as the office typed it: control characters gone, trailing spaces and blank edges
-    dropped; paragraphs and line breaks kept as "\\n"."""
-    lines = [line.rstrip() for line in clean(s).split("\n")]
-    return "\n".join(lines).strip("\n").strip()
+    """A cell's text as the office typed it: control characters gone, spaces around each line and blank
+    edges dropped; paragraphs and line breaks kept as "\\n". Spaces leading a line are the 首行缩进 people
+    type ("　　"), layout rather than text: every line loses them, not just the first."""
+    lines = [line.strip() for line in clean(s).split("\n")]
+    return "\n".join(lines).strip("\n")
 
 
 class _Reader:
@@ -253,13 +281,16 @@ class _Reader:
         self._mapping: dict[str, range] | None = None
         self._width = 0
         self._last: tuple[Grid, int, FormRow] | None = None
+        self._at: dict[int, FormRow] = {}  # grid row → the task row it was read into (current table)
 
     def table(self, grid: Grid) -> None:
         mapping = self._mapping if grid.width == self._width else None
         used = False
+        self._at = {}
         for r in range(len(grid.rows)):
             header = _header_map(grid, r)
             if header is not None:
+                self._last = None  # nothing below a header row continues the task above it
                 if mapping is None or not self.columns:
                     self.columns = [f for f, _ in sorted(header.items(), key=lambda kv: kv[1].start)]
                 mapping, used = header, True
@@ -279,7 +310,8 @@ class _Reader:
         for cell in grid.rows[r]:
             if cell is not None and id(cell) not in seen:
                 seen.add(id(cell))
-                out.append(cell.text)
+                # Tables nested in the cell are read as tables of their own (the form, an info table).
+                out.append(cell_text(cell.tc, cell.labels, tables=False))
         return out
 
     def _row(self, grid: Grid, r: int, mapping: dict[str, range]) -> None:
@@ -304,6 +336,15 @@ class _Reader:
             return  # an empty or number-only row someone added
         if self._continues(grid, r, cells, text):
             return
+        blank_keys = not text.get("number") and not text.get("name")
+        if blank_keys and self._last is not None and self._last[0] is grid:
+            # A row inserted under a task (Word: 在下方插入行) to add sub-items, its 编号 and 项目名称 left
+            # blank: the bureau wants that text with the task, so it is joined to it (and the office told).
+            last = self._last[2]
+            self._join(last, text, cells, r)
+            last.added_rows += 1
+            self._at[r] = last
+            return
         row = FormRow(
             number=parse_number(text.get("number", "")),
             name=squash(text.get("name", "").replace("\n", "")),
@@ -315,7 +356,13 @@ class _Reader:
             content=text.get("content", ""),
             line=len(self.rows) + 1,
         )
+        for f in ("progress", "problems", "remark"):
+            cell = cells.get(f)
+            earlier = self._at.get(cell.row) if cell is not None and cell.row < r else None
+            if earlier is not None:
+                row.shared_with[f] = earlier.line  # one cell merged down over two tasks: ambiguous
         self.rows.append(row)
+        self._at[r] = row
         self._last = (grid, r, row)
 
     def _continues(self, grid: Grid, r: int, cells: dict[str, Cell | None], text: dict[str, str]) -> bool:
@@ -327,13 +374,19 @@ class _Reader:
         if not all(c is not None and c.row < r for c in keys):
             return False
         last = self._last[2]
+        self._join(last, text, cells, r)
+        self._at[r] = last
+        return True
+
+    @staticmethod
+    def _join(last: FormRow, text: dict[str, str], cells: dict[str, Cell | None], r: int) -> None:
+        """Add a continuation row's own progress, problems and remark to the task row ``last``."""
         for f in ("progress", "problems", "remark"):
             cell = cells.get(f)
             if cell is None or cell.row < r or not text.get(f):
                 continue
             old = getattr(last, f)
             setattr(last, f, f"{old}\n{text[f]}" if old else text[f])
-        return True
 
 
 # --- header facts around the table ------------------------------------------------------------------------
@@ -347,6 +400,7 @@ _SPAN = re.compile(r"(?<!\d)1\s*月?\s*(?:[—–\-~〜至到一―]+)\s*(\d{1,2
 _BLANK_SPAN = re.compile(r"(?<!\d)1\s*(?:[—–\-~〜至到一―]+)\s*月")
 _ONE_MONTH = re.compile(r"[（(]\s*(\d{1,2})\s*月\s*(?:份)?\s*[）)]")
 _YEAR = re.compile(r"(\d{4})\s*年")
+_CJK_PADDING = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 
 
 def _info_values(line: str) -> dict[str, str]:
@@ -364,6 +418,9 @@ def _info_values(line: str) -> dict[str, str]:
             if kind.startswith("人")
             else {"股室": "office", "单位": "office", "部门": "office"}.get(kind, "on")
         )
+        if field_name == "by":
+            # "张　三": a two-character name padded to the width of three, as forms are typed in China.
+            value = _CJK_PADDING.sub("", value)
         if field_name == "on":
             value = re.sub(r"\s+", "", value)
             if not re.search(r"\d", halfwidth(value)):
@@ -396,7 +453,7 @@ def _period(lines: list[str]) -> tuple[str, int | None, int | None]:
 
 
 def _token(pkg: _Package, texts: list[str]) -> tuple[str | None, str]:
-    custom = pkg.related(pkg.package_rels, "custom-properties")
+    custom = [*pkg.related(pkg.package_rels, "custom-properties"), *pkg.related(pkg.package_rels, "customProperties")]
     root = pkg.xml(custom[0]) if custom else None
     if root is not None:
         for prop in root.iter(f"{{{_CUSTOM_NS}}}property"):
@@ -431,15 +488,26 @@ def parse_form(data: bytes) -> ParsedForm:
     body = root.find(_W_BODY) if root is not None else None
     if body is None:
         raise FormParseError("附件不是 Word 文档（找不到正文）。请用 Word 或 WPS 另存为 .docx 后重新发送。")
+    doc_rels = pkg._rels(main[0])
+    labels: dict[Any, str] = {}  # "1." "一、" that Word draws for automatic lists
+    numbering = pkg.related(doc_rels, "numbering")
+    if numbering:  # no numbering part, no list (and the styles need not be read)
+        styles = pkg.related(doc_rels, "styles")
+        labels = Numbering(pkg.xml(numbering[0]), pkg.xml(styles[0]) if styles else None).labels(body)
     reader = _Reader()
+    form_tables: set[Any] = set()
     for tbl in iter_tables(body):
-        reader.table(build_grid(tbl))
+        if any(outer in form_tables for outer in tbl.iterancestors(_W_TBL)):
+            continue  # a table pasted into a cell of the form: read as that cell's text
+        before = reader.tables
+        reader.table(build_grid(tbl, labels))
+        if reader.tables > before:
+            form_tables.add(tbl)
     if reader.tables == 0:
         raise FormParseError(
             "附件中没有找到进展情况表：没有表头含“编号”（或“项目名称”）和“进展情况”的表格。"
             "请使用下发的《重点工作推进项目进展情况表》填写后重新发送。"
         )
-    doc_rels = pkg._rels(main[0])
     margins: list[str] = []
     for part in pkg.related(doc_rels, "header") + pkg.related(doc_rels, "footer"):
         proot = pkg.xml(part)

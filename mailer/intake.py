@@ -20,11 +20,11 @@ from mailer.config import Settings
 from mailer.errors import DubanError, FormParseError, TransportError, UnsafeAttachment
 from mailer.files import store_by_hash
 from mailer.mailread import ReadMessage, read_message
-from mailer.matching import Match, match_message
-from mailer.model import Event, InboundMessage, Office, Period, Person, utcnow
+from mailer.matching import Match, by_token, match_message
+from mailer.model import Dispatch, Event, InboundMessage, Office, Period, Person, utcnow
 from mailer.offices import offices_for_address, person_for_address, signer
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, period_label
+from mailer.periodinfo import date_cn, form_token, latest_submission, period_label, tz
 from mailer.safety import parse_form_bounded, safe_docx
 from mailer.store import atomic
 from mailer.transport.base import Transport
@@ -32,7 +32,9 @@ from mailer.transport.base import Transport
 log = logging.getLogger(__name__)
 # Mails whose answer is a decision (同意/退回), whatever is attached to it.
 DECISION_REQUESTS = ("approval_request", "approval_reminder", "signoff_request", "not_understood")
-FORM_SUFFIXES = (".docx", ".doc", ".wps", ".docm", ".dotx", ".wpt")
+# Mails that ask an office for its form: a reply to one of them without a form has forgotten it.
+FORM_REQUESTS = ("form", "reminder", "escalation", "error_reply", "returned")
+FORM_SUFFIXES = (".docx", ".doc", ".wps", ".docm", ".dotx", ".wpt", ".odt", ".rtf")
 
 
 @dataclass
@@ -44,6 +46,15 @@ class PollReport:
     outcomes: list[str] = field(default_factory=list)
 
 
+def _read(settings: Settings, raw: bytes) -> ReadMessage:
+    return read_message(
+        raw,
+        max_attachment_bytes=settings.mail.max_attachment_bytes,
+        own_address=settings.mail.from_address,
+        local_zone=tz(settings),
+    )
+
+
 def archive(settings: Settings, raw: bytes) -> tuple[str, Path]:
     """Write the raw message under inbox/archive/ab/<sha256>.eml (once); returns (sha256, path)."""
     return store_by_hash(settings.inbox / "archive", raw, ".eml", fan_out=True)
@@ -51,9 +62,23 @@ def archive(settings: Settings, raw: bytes) -> tuple[str, Path]:
 
 def _forms(settings: Settings, msg: ReadMessage) -> tuple[list[submissions.FormFile], list[str]]:
     """Safety-check and parse every form-like attachment, outside any transaction (it takes a while)."""
-    forms, problems = [], []
+    forms: list[submissions.FormFile] = []
+    problems: list[str] = []
+    if msg.is_ours or msg.auto:
+        # Our own mail, auto-replies and bounces are never reports, whatever they carry (a bounce carries
+        # the blank form we sent): no need to parse anything.
+        return forms, problems
+    cap_mb = settings.mail.max_attachment_bytes / 2**20
+    for big in msg.dropped:
+        if big.filename.lower().endswith(FORM_SUFFIXES):
+            # Left out by read_message for its size: say so, rather than "no form attached".
+            problems.append(
+                f"附件「{big.filename}」大小 {big.size / 2**20:.1f} MB，超过 {cap_mb:.0f} MB 的上限，未能接收。"
+                "请删除或压缩表格中的图片后重新发送。"
+            )
     for att in msg.attachments:
-        if not att.filename.lower().endswith(FORM_SUFFIXES):
+        if not att.filename.lower().endswith(FORM_SUFFIXES) or att.from_us:
+            # A form inside a mail of ours forwarded back is the blank one we sent, not a report.
             continue
         try:
             data = safe_docx(
@@ -70,9 +95,18 @@ def _forms(settings: Settings, msg: ReadMessage) -> tuple[list[submissions.FormF
     return forms, problems
 
 
-def _submitted_at(msg: ReadMessage, now: dt.datetime) -> dt.datetime:
-    # The Date header is when the office sent it; we may have been down. Never trust a future date.
-    if msg.date is not None and msg.date <= now:
+def _best_form(forms: list[submissions.FormFile]) -> submissions.FormFile:
+    """The report among several attached forms: the most filled in, and on a tie the last attached — a
+    forwarded form mail keeps our blank form ahead of the filled one the office added."""
+    filled = [sum(1 for r in f.parsed.rows if r.progress.strip()) for f in forms]
+    return forms[max(range(len(forms)), key=lambda i: (filled[i], i))]
+
+
+def _submitted_at(msg: ReadMessage, now: dt.datetime, not_before: dt.datetime | None) -> dt.datetime:
+    # The Date header is when the office sent it; we may have been down. But a sender's clock can be wrong
+    # (a phone reset to 1970, a PC a year behind): never trust a date in the future, nor one before the
+    # form could have been received at all.
+    if msg.date is not None and msg.date <= now and (not_before is None or msg.date >= not_before):
         return msg.date
     return now
 
@@ -98,9 +132,12 @@ class _Handler:
         if msg.is_ours:
             row.kind, row.outcome = "unrelated", "本系统自己发出的邮件，忽略（防止回环）"
             return
+        if msg.auto == "bounce":
+            self.bounce()
+            return
         if msg.auto:
             row.kind = msg.auto
-            row.outcome = "自动回复，已记录，不作答复" if msg.auto == "auto_reply" else "退信，已记录"
+            row.outcome = "自动回复，已记录，不作答复"
             self.s.add(Event(kind=msg.auto, detail=f"{msg.from_addr}: {msg.subject}"))
             return
         docx_token = next((f.parsed.token for f in self.forms if f.parsed.token), None)
@@ -112,6 +149,8 @@ class _Handler:
             docx_token=docx_token,
             from_addr=msg.from_addr,
         )
+        if docx_token and match.by in ("in_reply_to", "subject_token"):
+            match = self._the_forms_own(match, docx_token)
         row.matched_by, row.flagged = match.by, match.flagged
         if match.dispatch is not None:
             row.answers_dispatch_id = match.dispatch.id
@@ -128,12 +167,92 @@ class _Handler:
         elif self.forms or self.problems:
             self.form(match)
         elif match.found and match.office is not None and self._from_office(match.office):
-            row.kind = "invalid"
-            submissions.no_attachment(self.settings, self.s, row, match.period, match.office)  # type: ignore[arg-type]
+            if self._forgot_the_form(match):
+                row.kind = "invalid"
+                submissions.no_attachment(
+                    self.settings,
+                    self.s,
+                    row,
+                    match.period,  # type: ignore[arg-type]
+                    match.office,
+                    linked=msg.linked_attachment,
+                )
+            else:
+                # "收到，谢谢" to a receipt, a question, any other mail from the office: for people to read.
+                row.kind = "unrelated"
+                row.outcome = (
+                    f"{match.office.name} 的来信未附表格，也不是对报送通知的回复，留在邮箱中由局办公室阅处"
+                )
         elif match.found or offices_for_address(self.s, msg.from_addr):
             self.quarantine("来信与督办事项相关，但发件人不是相应股室的登记邮箱，或内容无法识别")
         else:
             row.kind, row.outcome = "unrelated", "与督办无关的邮件，未处理"
+
+    def bounce(self) -> None:
+        """A bounce is never answered. Tied to the mail of ours it returns, it says who did not get what;
+        a definite failure for every addressee marks that mail failed, so ``duban check`` lists it."""
+        msg, row = self.msg, self.row
+        row.kind = "bounce"
+        ours = None
+        for mid in msg.returned_ids:
+            ours = self.s.scalars(select(Dispatch).where(Dispatch.message_id == mid)).first()
+            if ours is not None:
+                break
+        if ours is None:
+            row.outcome = "退信，已记录（未能对应到本系统发出的邮件）"
+            self.s.add(Event(kind="bounce", detail=f"{msg.from_addr}: {msg.subject}"[:2000]))
+            return
+        row.answers_dispatch_id, row.period_id, row.office_id = ours.id, ours.period_id, ours.office_id
+        what = f"本系统发出的「{ours.subject}」"
+        failed = [d for d in msg.delivery if d.action == "failed"]
+        if not failed and any(d.action == "delayed" for d in msg.delivery):
+            row.outcome = f"延迟投递通知：{what}暂未送达，邮件服务器仍在重试，已记录"
+            self.s.add(
+                Event(kind="bounce", period_id=ours.period_id, office_id=ours.office_id, detail=row.outcome)
+            )
+            return
+        lost = {d.recipient for d in failed}
+        recipients = [*ours.to_addrs, *ours.cc_addrs]
+        # A bounce naming no recipient (some servers write only prose) can only be about a single one.
+        if not msg.delivery and len(recipients) == 1:
+            lost = set(recipients)
+        why = "；".join(f"{d.recipient}：{d.diagnostic or d.status or '退信'}" for d in failed) or "退信"
+        if ours.to_addrs and set(ours.to_addrs) <= lost:
+            ours.state, ours.error = "failed", f"退信：{why}"[:1000]
+            self.s.add(
+                Event(
+                    kind="delivery_failed",
+                    period_id=ours.period_id,
+                    office_id=ours.office_id,
+                    detail=f"{ours.subject} → {', '.join(ours.to_addrs)}：退信：{why}"[:2000],
+                )
+            )
+            row.outcome = f"退信：{what}未能送达 {'、'.join(sorted(lost))}（{why}），已列入 duban check"
+        else:
+            row.outcome = f"退信：{what}未能送达 {'、'.join(sorted(lost)) or '部分收件人'}（{why}），已记录"
+            self.s.add(
+                Event(kind="bounce", period_id=ours.period_id, office_id=ours.office_id, detail=row.outcome)
+            )
+
+    def _the_forms_own(self, match: Match, docx_token: str) -> Match:
+        """The form's own token over the thread it came in, when they disagree and the sender belongs to the
+        form's office: an office that answers in another office's (or last month's) thread, or forwards a
+        mail from it, is still sending its own form — not one to quarantine."""
+        own = by_token(self.s, docx_token, "docx_token")
+        if own is None or own.office is None or own.period is None or not self._from_office(own.office):
+            return match
+        thread = (match.office.id if match.office else None, match.period.id if match.period else None)
+        return match if thread == (own.office.id, own.period.id) else own
+
+    def _forgot_the_form(self, match: Match) -> bool:
+        """Whether a mail from the office without a form answers a request for it, still unmet: only
+        then is "no form attached" the right answer."""
+        if match.by not in ("in_reply_to", "subject_token") or match.period is None or match.office is None:
+            return False  # matched by the sender alone: any mail the office writes to the bureau
+        if match.dispatch is not None and match.dispatch.kind not in FORM_REQUESTS:
+            return False
+        latest = latest_submission(self.s, match.period, match.office)
+        return latest is None or latest.state not in ("pending_approval", "approved")
 
     def _from_office(self, office: Office) -> bool:
         return self.msg.from_addr in {a.email for a in office.addresses}
@@ -182,15 +301,39 @@ class _Handler:
             row.outcome = "附件被拒收：" + "；".join(self.problems)
             return
         row.kind = "form"
-        submissions.take_form(
-            self.settings,
-            self.s,
-            row,
-            self.forms[0],
-            period,
-            office,
-            submitted_at=_submitted_at(self.msg, self.now),
-        )
+        # One mail may carry the forms of several offices that share the sender's address: each form goes to
+        # the office its own token names. Forms of offices the sender does not belong to stay with the
+        # matched office, where the form check says whose form it really is.
+        groups: dict[tuple[int, int], tuple[Period, Office, list[submissions.FormFile]]] = {
+            (period.id, office.id): (period, office, [])
+        }
+        for f in self.forms:
+            own = by_token(self.s, f.parsed.token, "docx_token") if f.parsed.token else None
+            if (
+                own is not None
+                and own.period is not None
+                and own.office is not None
+                and self._from_office(own.office)
+            ):
+                groups.setdefault((own.period.id, own.office.id), (own.period, own.office, []))[2].append(f)
+            else:
+                groups[(period.id, office.id)][2].append(f)
+        outcomes = []
+        for p, o, forms in groups.values():
+            if not forms:
+                continue
+            form_sent = self.s.scalar(select(Dispatch.sent_at).where(Dispatch.key == f"form:{p.key}:{o.id}"))
+            submissions.take_form(
+                self.settings,
+                self.s,
+                row,
+                _best_form(forms),
+                p,
+                o,
+                submitted_at=_submitted_at(self.msg, self.now, form_sent),
+            )
+            outcomes.append(row.outcome)
+        row.outcome = "；".join(outcomes)
 
     def decision(self, person: Person, match: Match) -> None:
         row, text = self.row, self.msg.text or ""
@@ -273,9 +416,7 @@ def take_in(
     """
     now = now or utcnow()
     sha, path = archive(settings, raw)
-    msg = read_message(
-        raw, max_attachment_bytes=settings.mail.max_attachment_bytes, own_address=settings.mail.from_address
-    )
+    msg = _read(settings, raw)
     with atomic(engine) as s:
         seen = _seen(s, sha, msg.message_id)
         if seen is not None:
@@ -326,9 +467,7 @@ def retry(
                 "messages can be retried."
             )
         raw = settings.path(row.archive_path).read_bytes()
-    msg = read_message(
-        raw, max_attachment_bytes=settings.mail.max_attachment_bytes, own_address=settings.mail.from_address
-    )
+    msg = _read(settings, raw)
     forms, problems = _forms(settings, msg)
     with atomic(engine) as s:
         row = s.get(InboundMessage, inbound_id)

@@ -7,8 +7,14 @@ GB18030 (a superset), unlabelled or mislabelled 8-bit text is tried as UTF-8 and
 names are taken from RFC 2231 (with continuations), RFC 2047, or raw 8-bit parameters alike.
 
 Attachments are collected from the whole tree, including forwarded ``message/rfc822`` parts (marked
-``from_forward``) and Outlook's TNEF ``winmail.dat``. Their names are NFC-normalised and sanitised; a name
-never becomes a path. Anything over the size cap is dropped with a note.
+``from_forward``, and ``from_us`` inside a mail duban sent) and Outlook's TNEF ``winmail.dat``. Their names
+are NFC-normalised and sanitised; a name never becomes a path. Anything over the size cap is dropped with a
+note (and listed in ``dropped``).
+
+Machines' mail is told apart: auto-replies and read receipts (RFC 3834 headers, MDNs, 自动回复/已读
+subjects), bounces (DSNs, MAILER-DAEMON, 系统退信) with the recipients' delivery status and the Message-ID
+of the returned message. HTML-only mail keeps its <blockquote> quotes as "> " lines, so that a reply's quote
+is recognised whatever the client writes above it.
 """
 
 from __future__ import annotations
@@ -61,14 +67,29 @@ _AUTO_SUBJECT = re.compile(
     r"out of (the )?office|abwesenheit",
     re.IGNORECASE,
 )
+# Read receipts that are not multipart/report MDNs (Foxmail, some web mail, Outlook's "已读:"/"未读:" when
+# converted): recognised by the subject's prefix only. A bare "回执" is not one: offices send forms titled so.
+_RECEIPT_SUBJECT = re.compile(
+    r"\s*(?:已读|已讀|已阅读|已閱讀|未读|未讀|阅读回执|閱讀回執|已读回执|read|not read|read receipt|"
+    r"return receipt)\s*[:：]",
+    re.IGNORECASE,
+)
 _BOUNCE_SENDERS = ("mailer-daemon", "mail-daemon", "postmaster", "mailerdaemon")
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery status notification|returned mail|delivery failure|failure notice|退信|未送达|无法投递|"
     r"投递失败|发送失败",
     re.IGNORECASE,
 )
+# A file sent as a download link instead of an attachment: QQ/163 "超大附件", Coremail "云附件"
+# (offered by the client itself when a file is big). Nothing to download for us; the sender must be told.
+_LINKED_ATTACHMENT = re.compile(
+    r"超大附件|云附件|雲附件|大附件下载|ftnExs_download|large-attachment|cloud-attachment|bigattach",
+    re.IGNORECASE,
+)
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
-_SKIPPED_LEAVES = ("message/delivery-status", "message/disposition-notification", "text/rfc822-headers")
+_SKIPPED_LEAVES = ("message/disposition-notification", "message/global-disposition-notification")
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_RETURNED_HEADERS = ("text/rfc822-headers", "message/global-headers")
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,28 @@ class Attachment:
     data: bytes
     content_type: str
     from_forward: bool = False
+    from_us: bool = False  # inside a message duban itself sent (forwarded back or bounced): our own file
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """One recipient's line of a delivery status report (RFC 3464), or of X-Failed-Recipients.
+
+    ``action`` is ``failed``, ``delayed``, ``delivered``, ``relayed`` or ``expanded`` (lower case).
+    """
+
+    recipient: str
+    action: str
+    status: str = ""
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """An attachment left out because of its size: its name and size are all that is kept."""
+
+    filename: str
+    size: int
 
 
 @dataclass
@@ -88,6 +131,10 @@ class ReadMessage:
     ``auto`` is ``"auto_reply"`` (out-of-office, read receipts, anything RFC 3834 marks automatic),
     ``"bounce"`` (delivery status reports, MAILER-DAEMON) or None for mail a person wrote.
     ``is_ours`` is True for mail duban itself sent (our Auto-Submitted marker from our own address): a loop.
+    ``returned_ids`` are the Message-IDs of the messages a bounce (or a forward) carries inside, and
+    ``delivery`` what a bounce says about each recipient: together they tie a bounce to the mail we sent.
+    ``dropped`` are attachments left out for their size (also explained in ``notes``), and
+    ``linked_attachment`` says the body offers a file as a download link (QQ/163 超大附件, 云附件) instead.
     """
 
     message_id: str = ""
@@ -106,6 +153,10 @@ class ReadMessage:
     auto: str | None = None
     is_ours: bool = False
     notes: list[str] = field(default_factory=list)
+    returned_ids: list[str] = field(default_factory=list)
+    delivery: list[DeliveryStatus] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    linked_attachment: bool = False
 
 
 # -- decoding helpers -------------------------------------------------------------------------------------
@@ -220,10 +271,19 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     if not values:
         return []
     out = []
-    for display, addr in getaddresses([re.sub(r"\r?\n(?=[ \t])", "", v) for v in values]):
-        addr = _plain(addr).strip().strip("<>").lower()
-        if addr:
-            out.append((decode_header_text(display), addr))
+    for value in values:
+        value = re.sub(r"\r?\n(?=[ \t])", "", value)
+        pairs = getaddresses([value])
+        if "=?" in value and not any("@" in a and "=?" not in a for _, a in pairs):
+            # Some clients encode the address together with the name: =?gb2312?B?<"基财股 <a@b>">?=.
+            # Only then is the header decoded before parsing (a decoded name may hold commas or quotes).
+            decoded = getaddresses([decode_header_text(value)])
+            if any("@" in a for _, a in decoded):
+                pairs = decoded
+        for display, addr in pairs:
+            addr = _plain(addr).strip().strip("<>").lower()
+            if addr:
+                out.append((decode_header_text(display), addr))
     return out
 
 
@@ -231,23 +291,52 @@ def _message_ids(value: str | None) -> list[str]:
     return _MSGID.findall(value or "")
 
 
-def _date(value: str | None) -> dt.datetime | None:
+_GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-])(\d{1,2}):?(\d{2})?\s*$", re.IGNORECASE)
+_COMMENT_AT_END = re.compile(r"\s*\([^()]*\)\s*$")
+_BARE_CST = re.compile(r"\s+CST\s*$", re.IGNORECASE)
+
+
+def _date(value: str | None, local_zone: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+    """The Date header as an aware datetime, or None when it cannot be read.
+
+    Chinese mail carries a few non-RFC forms, read here as their senders meant them: "GMT+0800" /
+    "UTC+08:00" (Java mailers) as that offset; a bare "CST" (old Chinese servers) and a date with no zone
+    at all as ``local_zone`` — the bureau's own time — rather than Chicago's or UTC. "-0000" stays UTC.
+    """
     if not value:
         return None
+    text = _COMMENT_AT_END.sub("", re.sub(r"\s+", " ", value)).strip()
+    local = False
+    if m := _GMT_OFFSET.search(text):
+        text = f"{text[: m.start()].rstrip()} {m.group(1)}{int(m.group(2)):02d}{m.group(3) or '00'}"
+    elif _BARE_CST.search(text):
+        text, local = _BARE_CST.sub("", text), True
     try:
-        d = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+        d = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if d is None:
         return None
-    return d if d.tzinfo is not None else d.replace(tzinfo=dt.UTC)
+    if d.tzinfo is None:
+        local = local or not text.endswith("-0000")
+        d = d.replace(tzinfo=local_zone if local else dt.UTC)
+    return d
 
 
 # -- body text --------------------------------------------------------------------------------------------
 
 
+_QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"  # private-use marks, replaced by "> " prefixes at the end
+
+
 class _HtmlText(HTMLParser):
-    """HTML → plain text: tags dropped, <br>/<p>/<div>/rows/items → line breaks, scripts and styles gone."""
+    """HTML → plain text: tags dropped, <br>/<p>/<div>/rows/items → line breaks, scripts and styles gone.
+
+    The lines inside a ``<blockquote>`` come out prefixed with "> ", as a plain-text client would quote
+    them: web mail (Coremail, Apple Mail, Gmail, Foxmail) sends HTML only and quotes in a blockquote, and
+    the quoted request must never be read as the reply, whatever the client's attribution line says. A
+    blockquote styled ``border:none`` is an editor's indent button, not a quote, and stays plain.
+    """
 
     BLOCK = frozenset(
         [
@@ -284,10 +373,16 @@ class _HtmlText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.skip = 0
+        self.quotes: list[bool] = []  # per open blockquote: whether it is a quote (not an indent)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIP:
             self.skip += 1
+        elif tag == "blockquote":
+            style = re.sub(r"\s+", "", dict(attrs).get("style") or "").lower()
+            quote = "border:none" not in style and "border:0" not in style
+            self.quotes.append(quote)
+            self.out.append(f"\n{_QUOTE_OPEN}\n" if quote else "\n")
         elif tag == "br" or tag in self.BLOCK:
             self.out.append("\n")
         elif tag in ("td", "th"):
@@ -300,8 +395,16 @@ class _HtmlText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIP:
             self.skip = max(0, self.skip - 1)
+        elif tag == "blockquote":
+            quote = self.quotes.pop() if self.quotes else False
+            self.out.append(f"\n{_QUOTE_CLOSE}\n" if quote else "\n")
         elif tag in self.BLOCK:
             self.out.append("\n")
+
+    def close(self) -> None:
+        super().close()
+        self.out.extend(f"\n{_QUOTE_CLOSE}\n" for quote in self.quotes if quote)  # unclosed at the end
+        self.quotes = []
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
@@ -312,11 +415,23 @@ def html_to_text(html: str) -> str:
     """The readable text of an HTML body (for mail that comes as HTML only)."""
     parser = _HtmlText()
     try:
-        parser.feed(html)
+        parser.feed(html.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, ""))
         parser.close()
     except (AssertionError, ValueError):  # HTMLParser on badly broken markup
         return re.sub(r"<[^>]*>", " ", html)
-    return _tidy("".join(parser.out))
+    return _tidy(_quote_marks("".join(parser.out)))
+
+
+def _quote_marks(text: str) -> str:
+    """Turn blockquote marks into "> " prefixes on the lines between them (nested: "> > ")."""
+    depth, lines = 0, []
+    for line in text.split("\n"):
+        stripped = line.strip(" ")
+        if stripped in (_QUOTE_OPEN, _QUOTE_CLOSE):
+            depth = depth + 1 if stripped == _QUOTE_OPEN else max(0, depth - 1)
+            continue
+        lines.append("> " * depth + line.lstrip(" ") if depth and line.strip() else line)
+    return "\n".join(lines)
 
 
 def _tidy(text: str) -> str:
@@ -448,13 +563,18 @@ def _tnef_files(data: bytes) -> tuple[list[tuple[str, bytes]], str]:
 
 
 class _Reader:
-    def __init__(self, max_attachment_bytes: int) -> None:
+    def __init__(self, max_attachment_bytes: int, own_address: str = "") -> None:
         self.cap = max_attachment_bytes
+        self.own_address = own_address
+        self.inside_ours = 0  # how many of the messages around the current part are our own
         self.text: str | None = None
         self.html: str | None = None
         self.tnef_text = ""
         self.attachments: list[Attachment] = []
         self.notes: list[str] = []
+        self.dropped: list[Dropped] = []
+        self.returned_ids: list[str] = []
+        self.delivery: list[DeliveryStatus] = []
         self.bounce = False
         self.receipt = False
         self._names: set[str] = set()
@@ -465,6 +585,7 @@ class _Reader:
             self.notes.append(
                 f"附件“{filename}”大小 {len(data) / 2**20:.1f} MB，超过 {self.cap / 2**20:.0f} MB 的上限，已忽略。"
             )
+            self.dropped.append(Dropped(filename, len(data)))
             return
         if len(self.attachments) >= MAX_ATTACHMENTS:
             self.notes.append(f"附件超过 {MAX_ATTACHMENTS} 个，“{filename}”及其后的附件已忽略。")
@@ -476,16 +597,24 @@ class _Reader:
             n += 1
             filename = f"{base}({n}){suffix}"
         self._names.add(filename.lower())
-        self.attachments.append(Attachment(filename, data, content_type, forwarded))
+        self.attachments.append(Attachment(filename, data, content_type, forwarded, self.inside_ours > 0))
 
     def walk(self, part: Message, *, forwarded: bool = False, depth: int = 0) -> None:
         if depth > MAX_DEPTH:
             self.notes.append("邮件嵌套层次过深，其余部分已忽略。")
             return
         ctype = part.get_content_type()
+        if ctype in _DSN_TYPES:
+            # Parsed before the multipart branch: compat32 makes its field blocks sub-"messages".
+            self.delivery.extend(_delivery_status(part))
+            return
+        if ctype in _RETURNED_HEADERS:
+            self.returned(_returned_headers(part))
+            return
         if ctype in ("message/rfc822", "message/global"):
             for sub in _inner_messages(part):
-                self.walk(sub, forwarded=True, depth=depth + 1)
+                self.returned(sub)
+                self.inner(sub, depth)
             return
         if ctype == "multipart/report":
             report = _simple_param(part, "report-type")
@@ -517,9 +646,25 @@ class _Reader:
         if name.lower().endswith(".eml") and len(data) <= self.cap:
             inner = email.message_from_bytes(data, policy=compat32)
             if inner.keys():  # a message forwarded as an .eml file: look inside, as for message/rfc822
-                self.walk(inner, forwarded=True, depth=depth + 1)
+                self.returned(inner)
+                self.inner(inner, depth)
                 return
         self.add(name, data, ctype, forwarded=forwarded)
+
+    def inner(self, sub: Message, depth: int) -> None:
+        """Walk a message carried inside this one, remembering whether it is one of ours."""
+        ours = _sent_by_us(sub, self.own_address)
+        self.inside_ours += ours
+        try:
+            self.walk(sub, forwarded=True, depth=depth + 1)
+        finally:
+            self.inside_ours -= ours
+
+    def returned(self, inner: Message | None) -> None:
+        """Remember the Message-ID of a message carried inside this one (a bounce's original)."""
+        for mid in _message_ids(_header(inner, "Message-ID")) if inner is not None else []:
+            if mid not in self.returned_ids:
+                self.returned_ids.append(mid)
 
     def tnef(self, data: bytes, name: str, *, forwarded: bool) -> None:
         if len(data) > self.cap:
@@ -535,6 +680,47 @@ class _Reader:
             self.add(fname, fdata, _type_for(fname), forwarded=forwarded)
         if text and not forwarded:
             self.tnef_text = self.tnef_text or text
+
+
+def _field(block: Message, name: str) -> str:
+    """A DSN field's value without its type prefix ("rfc822; a@b" → "a@b"), whitespace collapsed."""
+    value = re.sub(r"\s+", " ", decode_header_text(_header(block, name))).strip()
+    return value.split(";", 1)[1].strip() if ";" in value else value
+
+
+def _delivery_status(part: Message) -> list[DeliveryStatus]:
+    """The per-recipient blocks of a message/delivery-status part (RFC 3464)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        blocks = [b for b in payload if isinstance(b, Message)]
+    else:  # encoded, or not split by the parser: the blocks are separated by blank lines
+        raw = part.get_payload(decode=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload or "")
+        blocks = [
+            email.message_from_string(b.strip() + "\n", policy=compat32) for b in re.split(r"\n\s*\n", text)
+        ]
+    out = []
+    for block in blocks:
+        recipient = _field(block, "Final-Recipient") or _field(block, "Original-Recipient")
+        if not recipient:
+            continue  # the per-message block (Reporting-MTA, Arrival-Date)
+        out.append(
+            DeliveryStatus(
+                recipient=recipient.strip("<>").lower(),
+                action=_field(block, "Action").lower(),
+                status=_field(block, "Status"),
+                diagnostic=_field(block, "Diagnostic-Code")[:300],
+            )
+        )
+    return out
+
+
+def _returned_headers(part: Message) -> Message | None:
+    """The headers of a returned message (text/rfc822-headers), parsed."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return None
+    return email.message_from_bytes(data, policy=compat32)
 
 
 def _inner_messages(part: Message) -> list[Message]:
@@ -563,6 +749,16 @@ def _type_for(filename: str) -> str:
     return "application/octet-stream"
 
 
+def _sent_by_us(msg: Message, own_address: str) -> bool:
+    """Mail duban sent: our Auto-Submitted marker, from our address (or, without it, our X-Mailer)."""
+    if (_header(msg, "Auto-Submitted") or "").split(";")[0].strip().lower() != "auto-generated":
+        return False
+    if own_address:
+        senders = _addresses(msg, "From")
+        return bool(senders) and senders[0][1] == own_address.strip().lower()
+    return (_header(msg, "X-Mailer") or "").startswith("duban")
+
+
 def _auto_kind(msg: Message, reader: _Reader, from_addr: str, from_name: str, subject: str) -> str | None:
     local = from_addr.split("@", 1)[0]
     if reader.bounce or _header(msg, "X-Failed-Recipients") is not None:
@@ -578,12 +774,14 @@ def _auto_kind(msg: Message, reader: _Reader, from_addr: str, from_name: str, su
         return "auto_reply"
     if (_header(msg, "Precedence") or "").strip().lower() in ("bulk", "junk", "auto_reply"):
         return "auto_reply"
-    if reader.receipt or _AUTO_SUBJECT.search(subject[:60]):
+    if reader.receipt or _AUTO_SUBJECT.search(subject[:60]) or _RECEIPT_SUBJECT.match(subject):
         return "auto_reply"
     return None
 
 
-def read_message(raw: bytes, *, max_attachment_bytes: int, own_address: str = "") -> ReadMessage:
+def read_message(
+    raw: bytes, *, max_attachment_bytes: int, own_address: str = "", local_zone: dt.tzinfo = dt.UTC
+) -> ReadMessage:
     """Decode one raw RFC 822 message into a :class:`ReadMessage`.
 
     Never raises on malformed mail: what cannot be read is left empty and explained in ``notes``.
@@ -592,9 +790,10 @@ def read_message(raw: bytes, *, max_attachment_bytes: int, own_address: str = ""
     :param max_attachment_bytes: attachments (and TNEF packages) larger than this are dropped with a note
     :param own_address: duban's own from_address; mail from it carrying our Auto-Submitted marker is
         ``is_ours`` (without it, our X-Mailer marks it)
+    :param local_zone: the zone of a Date header that names none (the bureau's own)
     """
     msg = email.message_from_bytes(raw, policy=compat32)
-    reader = _Reader(max_attachment_bytes)
+    reader = _Reader(max_attachment_bytes, own_address)
     try:
         reader.walk(msg)
     except (LookupError, ValueError, TypeError, AttributeError, IndexError) as e:
@@ -620,12 +819,11 @@ def read_message(raw: bytes, *, max_attachment_bytes: int, own_address: str = ""
     in_reply_to = _message_ids(_header(msg, "In-Reply-To"))
     references = _message_ids(" ".join(_headers(msg, "References")))
     reply_to = _addresses(msg, "Reply-To")
-
-    marker = (_header(msg, "Auto-Submitted") or "").split(";")[0].strip().lower() == "auto-generated"
-    if own_address:
-        is_ours = marker and from_addr == own_address.strip().lower()
-    else:
-        is_ours = marker and (_header(msg, "X-Mailer") or "").startswith("duban")
+    delivery = list(reader.delivery)
+    # Exim and Coremail name the failed recipients in a header instead of (or beside) a DSN part.
+    for _, addr in _addresses(msg, "X-Failed-Recipients"):
+        if addr not in {d.recipient for d in delivery}:
+            delivery.append(DeliveryStatus(addr, "failed"))
 
     return ReadMessage(
         message_id=message_ids[0] if message_ids else "",
@@ -637,14 +835,27 @@ def read_message(raw: bytes, *, max_attachment_bytes: int, own_address: str = ""
         to=[a for _, a in _addresses(msg, "To")],
         cc=[a for _, a in _addresses(msg, "Cc")],
         subject=subject,
-        date=_date(_header(msg, "Date")),
+        date=_date(_header(msg, "Date"), local_zone),
         text=text,
         html=html,
         attachments=reader.attachments,
         auto=_auto_kind(msg, reader, from_addr, from_name, subject),
-        is_ours=is_ours,
+        is_ours=_sent_by_us(msg, own_address),
         notes=reader.notes,
+        returned_ids=reader.returned_ids,
+        delivery=delivery,
+        dropped=reader.dropped,
+        linked_attachment=bool(_LINKED_ATTACHMENT.search(f"{text}\n{html}")),
     )
 
 
-__all__ = ["Attachment", "ReadMessage", "decode_header_text", "html_to_text", "read_message", "safe_filename"]
+__all__ = [
+    "Attachment",
+    "DeliveryStatus",
+    "Dropped",
+    "ReadMessage",
+    "decode_header_text",
+    "html_to_text",
+    "read_message",
+    "safe_filename",
+]

@@ -38,6 +38,15 @@ _FONTCONF = """<?xml version="1.0"?>
 """
 
 
+# LibreOffice loads what a document links to (an .odt's or a .doc's linked picture is fetched over HTTP
+# while converting, seen here), so a hostile attachment could make the service call any address, or hold a
+# conversion until its timeout. Its fetches go through libcurl, and a fresh profile takes its proxy from the
+# environment: every proxy variable points at the loopback's discard port, where they fail at once.
+_DEAD_PROXY = "http://127.0.0.1:9"
+OFFLINE = {var: _DEAD_PROXY for var in ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY",
+                                        "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY")} | {"no_proxy": "", "NO_PROXY": ""}
+
+
 def find_soffice(configured: str = "soffice") -> str | None:
     """The LibreOffice executable, or None when it is not installed."""
     for name in (configured, "soffice", "libreoffice"):
@@ -68,7 +77,7 @@ def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "so
     work = Path(tempfile.mkdtemp(prefix="duban-lo-"))
     try:
         (work / "fonts.conf").write_text(_FONTCONF, encoding="utf-8")
-        env = dict(os.environ, HOME=str(work / "home"), FONTCONFIG_FILE=str(work / "fonts.conf"))
+        env = dict(os.environ, HOME=str(work / "home"), FONTCONFIG_FILE=str(work / "fonts.conf"), **OFFLINE)
         # The source is copied under an ASCII name: LibreOffice's output name follows the input's.
         suffix = src.suffix.lower() or ".docx"
         staged = work / f"in{suffix}"

@@ -46,9 +46,9 @@ HEADER_FIRST = r"[|*\s]*(?:发件人|寄件人|寄件者|From)\s*[|*]*\s*[:：|]
 # A header block counts only when one of these follows within HEADER_WINDOW lines: a single "From:" line
 # is too common in a person's own text to cut at.
 HEADER_NEXT = (
-    r"[|*\s]*(?:发送时间|发送日期|时间|日期|收件人|抄送|主题|Sent|Date|To|Cc|Subject)"
-    r"\s*[|*]*\s*[:：|]"
-)
+    r"[|*\s]*(?:发送时间|发送日期|时间|日期|收件人|抄送|主题|寄件日期|傳送時間|傳送日期|收件者|副本|主旨"
+    r"|Sent|Date|To|Cc|Subject)\s*[|*]*\s*[:：|]"
+)  # Outlook zh-TW (寄件者/寄件日期/收件者/主旨) too: Hong Kong and Taiwan builds are common on office PCs
 HEADER_WINDOW = 4
 
 # An attribution line ("… 写道：" / "… wrote:"), possibly wrapped over up to ATTRIBUTION_LINES lines:
@@ -59,7 +59,7 @@ HEADER_WINDOW = 4
 #   Gmail (en):   On Wed, Jun 15, 2022 at 10:20 AM 张三 <a@b> wrote:
 # It must hold a year or a time, so "他在信里写道：" in the author's own text is not a quote.
 ATTRIBUTIONS: tuple[str, ...] = (
-    r".{0,200}(?:\d{4}|\d{1,2}:\d{2}).{0,200}写道\s*[:：]?",
+    r".{0,200}(?:\d{4}|\d{1,2}:\d{2}).{0,200}(?:写道|寫道)\s*[:：]?",
     r".{0,200}(?:\d{4}|\d{1,2}:\d{2}).{0,200}\bwrote\s*:",
 )
 ATTRIBUTION_LINES = 3
@@ -75,9 +75,12 @@ QUOTED_LINE = r">.*"
 SIGNATURE_STARTS: tuple[str, ...] = (
     r"--",  # "-- " (trailing space already stripped): the standard delimiter, and people forget the space
     r"[-_—─=]{3,}",  # "——————" and other rules
-    r"(?:发自|来自|寄自)\s*(?:我的)?\s*.{0,16}?(?:iPhone|iPad|Android|Mac|手机|平板|邮箱|邮箱大师|客户端|设备).{0,12}",
+    (
+        r"(?:发自|来自|寄自)\s*(?:我的)?\s*.{0,16}?(?:iPhone|iPad|Android|Mac|手机|平板|邮箱|邮箱大师|客户端|设备"
+        r"|企业微信|微信|钉钉|华为|荣耀|小米|OPPO|vivo).{0,12}"
+    ),
     r"(?:Sent|Envoyé) from .{0,40}",
-    r"Get Outlook for .{0,20}",
+    r"(?:Get|获取|取得)\s*Outlook for .{0,20}",  # Outlook mobile, in English and Chinese
     r"从\s*.{0,20}?\s*(?:版)?\s*邮件\s*发送",  # Windows Mail: "从 Windows 版邮件发送"
 )
 
@@ -326,13 +329,18 @@ CLAUSE_DELIMITERS = "，,、：:" + SENTENCE_ENDS
 
 # The greeting at the top ("李局长：", "王主任，您好！") is not part of the comment.
 SALUTATION = r".{0,10}(?:局长|主任|股长|科长|校长|书记|老师|同志|领导|同事|您好|你好)[^。\d]{0,6}[：:，,！!]?"
+# A unit or a title in a signature ("台山市教育局", "基础教育与财务股", "副局长").
+UNIT_OR_TITLE = (
+    r"[\u4e00-\u9fff（）()]{1,30}"
+    r"(?:教育局|教体局|办公室|股|科|中心|学校|中学|小学|幼儿园|局长|主任|股长|科长|校长|书记)"
+)
 # Closing lines at the bottom, below the body: not part of the comment.
 CLOSING_LINES: tuple[str, ...] = (
     r"(?:此致|敬礼|此致敬礼|此致，敬礼|谢谢|感谢|辛苦了|辛苦)[！!。]?",
     r"\d{4}\s*[年./-]\s*\d{1,2}\s*[月./-]\s*\d{1,2}\s*日?",  # 2022年6月15日 / 2022-06-15
     r"\d{1,2}月\d{1,2}日",
     r"(?:电话|手机|联系电话|办公电话|座机|传真|邮箱|地址|Tel|Mobile|Phone|Fax|E-?mail)\s*[:：].*",
-    r"[\u4e00-\u9fff（）()]{1,30}(?:教育局|教体局|办公室|股|科|中心|学校|中学|小学|幼儿园|局长|主任|股长|科长|校长|书记)",
+    UNIT_OR_TITLE,
     r"[\u4e00-\u9fff·]{2,6}",  # a bare name or name+title ("张华", "张局长"); never a line with a decision word
 )
 
@@ -496,12 +504,25 @@ _FILLER_RE = _alternation((*FILLER_WORDS, *CONNECTORS, *LONE_CONNECTORS))
 _CONNECTOR_RE = re.compile("|".join(map(re.escape, CONNECTORS)))
 _SALUTATION_RE = re.compile(SALUTATION)
 _CLOSING_RE = _full(CLOSING_LINES)
+_UNIT_OR_TITLE_RE = re.compile(UNIT_OR_TITLE)
 _CLAUSE_SPLIT_RE = re.compile(f"([{re.escape(CLAUSE_DELIMITERS)}]+)")
 _PUNCT_ONLY_RE = re.compile(r"[\W_]*")
 
 
 def _is_closing(line: str) -> bool:
-    return bool(_CLOSING_RE.fullmatch(line)) and not _DECISION_RE.search(line)
+    if _DECISION_RE.search(line):
+        return False
+    if _CLOSING_RE.fullmatch(line):
+        return True
+    # A signature line of several parts ("台山市教育局 副局长", "陈志明 副局长", "基财股 周嘉伟"): closing
+    # only when one part is a unit or a title, so that two short phrases of a comment are never taken
+    # for a name.
+    parts = line.split(" ")
+    return (
+        1 < len(parts) <= 4
+        and all(_CLOSING_RE.fullmatch(p) for p in parts)
+        and any(_UNIT_OR_TITLE_RE.fullmatch(p) for p in parts)
+    )
 
 
 def _body_lines(text: str) -> list[str]:

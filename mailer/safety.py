@@ -6,8 +6,12 @@ per-part uncompressed size, compression ratio) against zip bombs; no password pr
 .docx is an OLE container holding ``EncryptedPackage``); no macros (.docm, ``vbaProject.bin``, macro-enabled
 content types, a .doc's ``Macros`` storage); no DOCTYPE or ENTITY declaration in any XML part (no entity
 expansion, ever). External relationships (``TargetMode="External"``) are left alone: nothing in duban
-fetches them. Legacy .doc/.wps files (and .odt) are converted to .docx by LibreOffice when it is installed,
-and clearly refused when it is not. The file name is used only in messages; it never becomes a path.
+fetches them. Legacy .doc/.wps files, OpenDocument .odt (what LibreOffice users save by default) and .rtf
+(WPS and many systems' "Word" export) are converted to .docx by LibreOffice when it is installed, and
+clearly refused when it is not; the file's kind comes from its bytes, so a .doc renamed .docx is converted
+too. LibreOffice fetches the linked images of a file it opens, so it converts with every proxy variable
+pointing at a closed local port: a hostile file cannot make the service call out. The file name is used
+only in messages; it never becomes a path.
 
 ``parse_form_bounded`` runs :func:`mailer.formparse.parse_form` in a child process with an address-space
 limit and a wall-clock timeout, so that no file can exhaust the service's memory or time.
@@ -49,6 +53,10 @@ MAX_XML_BYTES = 32 * 2**20  # one XML part, uncompressed (python-docx holds each
 MAX_RATIO = 200  # uncompressed / compressed, checked for entries over RATIO_FLOOR
 RATIO_FLOOR = 2**20
 _ODT_MIME = b"application/vnd.oasis.opendocument.text"
+_RTF_MAGIC = b"{\\rtf"
+# What each converted kind is called in a message to the office.
+_KIND_NAMES = {".doc": "旧版 Word/WPS 格式（.doc）", ".wps": "旧版 Word/WPS 格式（.wps）",
+               ".odt": "OpenDocument 格式（.odt）", ".rtf": "RTF 格式（.rtf）"}
 _MACRO_NAMES = re.compile(r"(^|/)(vbaProject\.bin|vbaData\.xml|Basic/|Scripts/)", re.IGNORECASE)
 _MACRO_SUFFIXES = (".docm", ".dotm")
 _BINARY_SUFFIXES = (
@@ -221,23 +229,30 @@ def _cfb_kind(data: bytes, name: str) -> None:
 
 
 def _convert(data: bytes, name: str, suffix: str, *, soffice: str, timeout_s: int) -> bytes:
-    """Legacy or OpenDocument bytes → .docx bytes by LibreOffice, under a fixed temporary name.
+    """Legacy, RTF or OpenDocument bytes → .docx bytes by LibreOffice (offline), under a fixed temporary
+    name, checked like any .docx afterwards.
 
     :raises UnsafeAttachment: when LibreOffice is missing or the conversion fails
     """
     from mailer.pdf import convert, find_soffice
 
-    if find_soffice(soffice) is None:
-        raise UnsafeAttachment(f"附件「{name}」是旧版 Word/WPS 格式（{suffix}），本系统无法直接读取。{_FIX}")
+    kind = _KIND_NAMES.get(suffix, suffix)
+    exe = find_soffice(soffice)
+    if exe is None:
+        raise UnsafeAttachment(f"附件「{name}」是{kind}，本系统无法直接读取。{_FIX}")
     with tempfile.TemporaryDirectory(prefix="duban-safe-") as tmp:
         src = Path(tmp) / f"attachment{suffix}"  # never the sender's name
         src.write_bytes(data)
         try:
-            out = convert(src, Path(tmp) / "out", "docx", soffice=soffice, timeout=timeout_s)
+            # pdf.convert runs LibreOffice with no way out to the network (see there).
+            out = convert(src, Path(tmp) / "out", "docx", soffice=exe, timeout=timeout_s)
         except ConversionError as e:
             log.warning("Converting %s failed: %s", name, e)
-            raise UnsafeAttachment(f"附件「{name}」是旧版格式，转换为 .docx 失败。{_FIX}") from e
-        return out.read_bytes()
+            raise UnsafeAttachment(f"附件「{name}」是{kind}，转换为 .docx 失败。{_FIX}") from e
+        converted = out.read_bytes()
+    if converted[:4] not in ZIP_MAGIC or _zip_kind(converted, name) != "docx":
+        raise UnsafeAttachment(f"附件「{name}」是{kind}，转换为 .docx 失败。{_FIX}")
+    return converted
 
 
 def safe_docx(
@@ -248,7 +263,7 @@ def safe_docx(
     :param data: the attachment's bytes
     :param filename: the attachment's name, for messages only (and to refuse .docm by name)
     :param max_bytes: the size cap (``settings.mail.max_attachment_bytes``)
-    :param soffice: the LibreOffice executable used to convert .doc/.wps/.odt
+    :param soffice: the LibreOffice executable used to convert .doc/.wps/.odt/.rtf
     :param timeout_s: how long a conversion may take
     :returns: ``data`` itself for a safe .docx, or the converted .docx
     :raises UnsafeAttachment: with a Chinese message for the sender saying why and what to do
@@ -264,17 +279,14 @@ def safe_docx(
     if data[:8] == CFB_MAGIC:
         _cfb_kind(data, name)
         suffix = ".wps" if name.lower().endswith(".wps") else ".doc"
-        converted = _convert(data, name, suffix, soffice=soffice, timeout_s=timeout_s)
-        if _zip_kind(converted, name) != "docx":
-            raise UnsafeAttachment(f"附件「{name}」转换为 .docx 失败。{_FIX}")
-        return converted
+        return _convert(data, name, suffix, soffice=soffice, timeout_s=timeout_s)
     if data[:4] in ZIP_MAGIC:
         if _zip_kind(data, name) == "odt":
-            converted = _convert(data, name, ".odt", soffice=soffice, timeout_s=timeout_s)
-            if _zip_kind(converted, name) != "docx":
-                raise UnsafeAttachment(f"附件「{name}」转换为 .docx 失败。{_FIX}")
-            return converted
+            return _convert(data, name, ".odt", soffice=soffice, timeout_s=timeout_s)
         return data
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == _RTF_MAGIC:
+        # RTF holds no macros; what it embeds (OLE objects, pictures) LibreOffice reads as data, offline.
+        return _convert(data, name, ".rtf", soffice=soffice, timeout_s=timeout_s)
     raise UnsafeAttachment(f"附件「{name}」不是 Word 文档（.docx），无法读取。{_FIX}")
 
 

@@ -202,9 +202,24 @@ def _request_approval(
 
 
 def no_attachment(
-    settings: Settings, session: Session, inbound: InboundMessage, period: Period, office: Office
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    period: Period,
+    office: Office,
+    *,
+    linked: bool = False,
 ) -> None:
-    """An office answered a form mail without a form: tell it what is missing."""
+    """An office answered a form mail without a form: tell it what is missing.
+
+    :param linked: the mail offers the file as a download link (超大附件/云附件), which duban cannot fetch
+    """
+    message = "邮件中没有找到进展情况表附件（.docx）。请将填好的表格作为附件回复本邮件。"
+    if linked:
+        message = (
+            "邮件中的表格是以“超大附件”（云附件、下载链接）方式发送的，系统无法下载。"
+            "请将填好的表格作为普通附件（.docx）直接添加后回复本邮件；表格过大的，请先删除或压缩其中的图片。"
+        )
     ctx = {
         **_common(period, office),
         "revision": 0,
@@ -213,7 +228,7 @@ def no_attachment(
         "findings": [
             {
                 "level": "error",
-                "message": "邮件中没有找到进展情况表附件（.docx）。请将填好的表格作为附件回复本邮件。",
+                "message": message,
                 "seq": None,
                 "name": "",
                 "column": "",
@@ -232,4 +247,8 @@ def no_attachment(
         period_id=period.id,
         office_id=office.id,
     )
-    inbound.outcome = f"{office.name} 来信未附表格，已回复提醒"
+    inbound.outcome = (
+        f"{office.name} 来信中的表格是超大附件（下载链接），已回复请其直接附上"
+        if linked
+        else f"{office.name} 来信未附表格，已回复提醒"
+    )

@@ -118,7 +118,7 @@ def _echo_text(report: dict[str, Any]) -> None:
 def check(
     ctx: Context, *, file: Path, period_text: str | None, office_name: str | None, as_json: bool
 ) -> None:
-    """Show what duban reads from a returned FILE (.docx, .doc, .wps) and what it would reply.
+    """Show what duban reads from a returned FILE (.docx; .doc, .wps, .odt, .rtf through LibreOffice) and what it would reply.
 
     Exit status: 0 when the form would be accepted (warnings allowed), 1 when the file is refused or
     holds no form, 3 when it was read but has errors the office must fix.
