@@ -22,12 +22,13 @@ are not text in the XML but are what the office typed ("1." turned into a list b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from docx.oxml.ns import qn
+
+from mailer.wordsymbols import PUA_SYMBOLS, symbol_chars, symbol_text
 
 W_P, W_T, W_TAB, W_BR, W_CR = qn("w:p"), qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr")
 W_TC, W_TBL, W_TR, W_R = qn("w:tc"), qn("w:tbl"), qn("w:tr"), qn("w:r")
@@ -42,8 +43,18 @@ W_VAL = qn("w:val")
 _OFF = {"0", "false", "off", "none"}
 
 # Containers that may wrap rows, cells, paragraphs or runs without changing what they hold.
-_WRAPPERS = {qn("w:sdt"), qn("w:sdtContent"), qn("w:customXml"), qn("w:smartTag"), qn("w:ins"), qn("w:hyperlink"),
-             qn("w:fldSimple"), qn("w:moveTo"), qn("w:dir"), qn("w:bdo")}
+_WRAPPERS = {
+    qn("w:sdt"),
+    qn("w:sdtContent"),
+    qn("w:customXml"),
+    qn("w:smartTag"),
+    qn("w:ins"),
+    qn("w:hyperlink"),
+    qn("w:fldSimple"),
+    qn("w:moveTo"),
+    qn("w:dir"),
+    qn("w:bdo"),
+}
 
 # Markup-compatibility namespaces whose mc:Choice we can read as text: the choice is taken when it requires
 # only these (Word's text boxes, shapes, groups, 2010/2013 additions); any other (w16se emoji symbols…)
@@ -100,7 +111,7 @@ def _placeholder(sdt_content: Any) -> bool:
     return pr is not None and _on(pr.find(qn("w:showingPlcHdr")))
 
 
-def _deleted(el: Any, stop: Any) -> bool:
+def is_deleted(el: Any, stop: Any) -> bool:
     """True when ``el`` is not shown: inside a tracked deletion or move source, an mc branch not read,
     ruby (phonetic guide) text, or a content control's placeholder — looking up to ``stop``."""
     for anc in el.iterancestors():
@@ -140,283 +151,6 @@ def mark_removed(p: Any) -> bool:
     return rpr.find(W_DEL) is not None or rpr.find(W_MOVEFROM) is not None or _on(rpr.find(W_VANISH))
 
 
-# --- symbols (w:sym) -------------------------------------------------------------------------------------
-
-# Insert → Symbol from a symbol font stores the font's own code (F0xx); these are the characters people
-# pick from the three symbol fonts of every Chinese Windows (Adobe Symbol encoding; the check marks and
-# ballot boxes of Wingdings and Wingdings 2 that forms are ticked with).
-_SYMBOL = dict(zip(range(0x41, 0x5B), "ΑΒΧΔΕΦΓΗΙϑΚΛΜΝΟΠΘΡΣΤΥςΩΞΨΖ", strict=True)) | dict(
-    zip(range(0x61, 0x7B), "αβχδεφγηιϕκλμνοπθρστυϖωξψζ", strict=True)
-) | {
-    0x22: "∀", 0x24: "∃", 0x27: "∋", 0x2A: "∗", 0x2D: "−", 0x40: "≅", 0x5C: "∴", 0x5E: "⊥", 0x7E: "∼",
-    0xA2: "′", 0xA3: "≤", 0xA5: "∞", 0xAB: "↔", 0xAC: "←", 0xAD: "↑", 0xAE: "→", 0xAF: "↓", 0xB0: "°",
-    0xB1: "±", 0xB2: "″", 0xB3: "≥", 0xB4: "×", 0xB5: "∝", 0xB6: "∂", 0xB7: "•", 0xB8: "÷", 0xB9: "≠",
-    0xBA: "≡", 0xBB: "≈", 0xBC: "…", 0xC6: "∅", 0xC7: "∩", 0xC8: "∪", 0xD6: "√", 0xD7: "⋅", 0xDE: "⇒",
-    0xE5: "∑", 0xF2: "∫",
-}
-_SYMBOL_FONTS = {
-    "symbol": _SYMBOL,
-    "wingdings": {0x46: "☞", 0x4A: "☺", 0x6C: "●", 0x6E: "■", 0x6F: "□", 0x71: "❑", 0x76: "❖", 0xA1: "○",
-                  0xA7: "▪", 0xAB: "★", 0xD8: "➢", 0xE8: "➔", 0xFB: "✗", 0xFC: "✓", 0xFD: "☒", 0xFE: "☑"},
-    "wingdings 2": {0x4F: "✗", 0x50: "✓", 0x52: "☑", 0x53: "☒", 0x54: "☒", 0xA3: "□", 0x97: "●"},
-}
-
-
-def _in_font(table: dict[int, str], low: int) -> str:
-    if low in table:
-        return table[low]
-    return chr(low) if table is _SYMBOL and 0x20 <= low < 0x7F else ""
-
-
-def symbol_text(sym: Any) -> str:
-    """The character a ``w:sym`` shows: a code point of a Unicode font as is; a symbol font's code through
-    its table (printable ASCII of the Symbol font as itself); "" for a symbol we cannot name."""
-    try:
-        code = int(sym.get(qn("w:char")) or "", 16)
-    except ValueError:
-        return ""
-    table = _SYMBOL_FONTS.get((sym.get(qn("w:font")) or "").strip().lower())
-    if code >= 0xF000 or (table is not None and code < 0x100):  # a symbol font's own code
-        return _in_font(table, code & 0xFF) if table is not None else ""
-    return chr(code) if 0x20 <= code < 0x110000 and not 0xD800 <= code < 0xE000 else ""
-
-
-_PUA_SYMBOLS = re.compile("[\uf020-\uf0ff]")
-_FONT_ATTRS = (qn("w:ascii"), qn("w:hAnsi"), qn("w:eastAsia"), qn("w:cs"))
-
-
-def _symbol_font(r: Any) -> dict[int, str] | None:
-    """The symbol table of the run's font, when it is a symbol font (direct formatting only)."""
-    fonts = r.find(f"{W_RPR}/{qn('w:rFonts')}") if r is not None and r.tag == W_R else None
-    if fonts is None:
-        return None
-    for attr in _FONT_ATTRS:
-        table = _SYMBOL_FONTS.get((fonts.get(attr) or "").strip().lower())
-        if table is not None:
-            return table
-    return None
-
-
-def symbol_chars(text: str, r: Any) -> str:
-    """``text`` of run ``r`` with symbol-font characters named. LibreOffice (and Word after some pastes)
-    stores a symbol as text: the font's code in the private use area (U+F0FC in Wingdings is ✓)."""
-    table = _symbol_font(r)
-    if table is None:
-        return text
-
-    return _PUA_SYMBOLS.sub(lambda m: _in_font(table, ord(m.group(0)) & 0xFF), text)
-
-
-# --- numbering (w:numPr) ----------------------------------------------------------------------------------
-
-_CN = "〇一二三四五六七八九"
-_CN_LEGAL = "零壹贰叁肆伍陆柒捌玖"
-_TIANGAN = "甲乙丙丁戊己庚辛壬癸"
-_DIZHI = "子丑寅卯辰巳午未申酉戌亥"
-
-
-def _cn_count(n: int, digits: str = _CN, ten: str = "十") -> str:
-    if n < 10:
-        return digits[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return (digits[tens] if tens > 1 else "") + ten + (digits[ones] if ones else "")
-    return str(n)
-
-
-def _roman(n: int) -> str:
-    out = ""
-    for value, numeral in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
-                           (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
-        while n >= value:
-            out, n = out + numeral, n - value
-    return out
-
-
-def format_number(n: int, fmt: str) -> str:
-    """``n`` in a w:numFmt as Word draws it (the formats Chinese documents use; decimal otherwise)."""
-    if n < 0:
-        return str(n)
-    if fmt in ("chineseCounting", "chineseCountingThousand", "japaneseCounting", "taiwaneseCounting"):
-        return _cn_count(n)
-    if fmt in ("chineseLegalSimplified", "ideographLegalTraditional"):
-        return _cn_count(n, _CN_LEGAL, "拾")
-    if fmt in ("ideographDigital", "taiwaneseDigital", "japaneseDigitalTenThousand"):
-        return "".join(_CN[int(d)] for d in str(n))
-    if fmt in ("decimalEnclosedCircle", "decimalEnclosedCircleChinese") and 1 <= n <= 20:
-        return chr(0x2460 + n - 1)
-    if fmt == "decimalEnclosedParen" and 1 <= n <= 20:
-        return chr(0x2474 + n - 1)
-    if fmt == "decimalEnclosedFullstop" and 1 <= n <= 20:
-        return chr(0x2488 + n - 1)
-    if fmt == "ideographTraditional" and 1 <= n <= 10:
-        return _TIANGAN[n - 1]
-    if fmt == "ideographZodiac" and 1 <= n <= 12:
-        return _DIZHI[n - 1]
-    if fmt == "decimalFullWidth":
-        return "".join(chr(ord(d) + 0xFEE0) for d in str(n))
-    if fmt == "decimalZero":
-        return f"{n:02d}"
-    if fmt in ("upperRoman", "lowerRoman"):
-        return _roman(n) if fmt == "upperRoman" else _roman(n).lower()
-    if fmt in ("upperLetter", "lowerLetter") and n >= 1:
-        letter = chr(ord("A") + (n - 1) % 26) * ((n - 1) // 26 + 1)
-        return letter if fmt == "upperLetter" else letter.lower()
-    if fmt in ("bullet", "none"):
-        return ""
-    return str(n)
-
-
-@dataclass
-class _Level:
-    start: int = 1
-    fmt: str = "decimal"
-    text: str = ""
-    suffix: str = "tab"
-
-
-def _levels(abstract: Any) -> dict[int, _Level]:
-    out: dict[int, _Level] = {}
-    for lvl in abstract.iter(qn("w:lvl")):
-        level = _Level()
-        for tag, attr in (("start", "start"), ("numFmt", "fmt"), ("lvlText", "text"), ("suff", "suffix")):
-            el = lvl.find(qn(f"w:{tag}"))
-            if el is not None and el.get(W_VAL) is not None:
-                value = el.get(W_VAL, "")
-                setattr(level, attr, _as_int(value, 1) if attr == "start" else value)
-        out[_as_int(lvl.get(qn("w:ilvl"), "0"), 0)] = level
-    return out
-
-
-def _as_int(s: str, default: int) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        return default
-
-
-class Numbering:
-    """The labels Word draws in front of numbered paragraphs ("1." "（2）" "一、" "①"), which are not in
-    the document's text. An office that types "1.已完成…" in Word gets an automatic list (AutoFormat), so
-    without them the numbers it typed would be lost. Counted as Word counts: in document order, per list
-    (paragraphs of the w:num instances of one abstract list continue one sequence; a startOverride restarts
-    it), a level restarting after a higher level. Bullets carry no information and are left out."""
-
-    def __init__(self, numbering: Any | None, styles: Any | None) -> None:
-        self._abstract: dict[str, dict[int, _Level]] = {}
-        self._nums: dict[str, tuple[str, dict[int, int], dict[int, _Level]]] = {}
-        self._style_num: dict[str, tuple[str | None, str | None]] = {}
-        self._based: dict[str, str] = {}
-        if numbering is not None:
-            for ab in numbering.iter(qn("w:abstractNum")):
-                self._abstract[ab.get(qn("w:abstractNumId"), "")] = _levels(ab)
-            for num in numbering.iter(qn("w:num")):
-                ab_id = num.find(qn("w:abstractNumId"))
-                starts: dict[int, int] = {}
-                overrides: dict[int, _Level] = {}
-                for ov in num.iter(qn("w:lvlOverride")):
-                    ilvl = _as_int(ov.get(qn("w:ilvl"), "0"), 0)
-                    so = ov.find(qn("w:startOverride"))
-                    if so is not None:
-                        starts[ilvl] = _as_int(so.get(W_VAL, "1"), 1)
-                    overrides.update(_levels(ov))
-                self._nums[num.get(qn("w:numId"), "")] = (
-                    ab_id.get(W_VAL, "") if ab_id is not None else "", starts, overrides
-                )
-        if styles is not None:
-            for st in styles.iter(qn("w:style")):
-                sid = st.get(qn("w:styleId")) or ""
-                npr = st.find(f"{W_PPR}/{W_NUMPR}")
-                if npr is not None:
-                    self._style_num[sid] = self._num_of(npr)
-                based = st.find(qn("w:basedOn"))
-                if based is not None:
-                    self._based[sid] = based.get(W_VAL, "")
-        self._counts: dict[str, list[int | None]] = {}
-        self._started: set[str] = set()
-
-    @staticmethod
-    def _num_of(npr: Any) -> tuple[str | None, str | None]:
-        num, ilvl = npr.find(qn("w:numId")), npr.find(qn("w:ilvl"))
-        return (num.get(W_VAL) if num is not None else None, ilvl.get(W_VAL) if ilvl is not None else None)
-
-    def _paragraph_num(self, p: Any) -> tuple[str, int] | None:
-        ppr = p.find(W_PPR)
-        num_id: str | None = None
-        ilvl: str | None = None
-        npr = ppr.find(W_NUMPR) if ppr is not None else None
-        if npr is not None:
-            num_id, ilvl = self._num_of(npr)
-        style = ppr.find(qn("w:pStyle")) if ppr is not None else None
-        sid = style.get(W_VAL, "") if style is not None else ""
-        for _ in range(20):  # the style's numbering fills in what the paragraph leaves out
-            if (num_id is not None and ilvl is not None) or not sid:
-                break
-            s_num, s_ilvl = self._style_num.get(sid, (None, None))
-            num_id = num_id if num_id is not None else s_num
-            ilvl = ilvl if ilvl is not None else s_ilvl
-            sid = self._based.get(sid, "")
-        if not num_id or num_id == "0" or num_id not in self._nums:
-            return None
-        return num_id, _as_int(ilvl or "0", 0)
-
-    def label(self, p: Any) -> str:
-        """The label of paragraph ``p`` (with the space Word puts after it), "" if none; call once per
-        paragraph, in document order, since it counts."""
-        found = self._paragraph_num(p)
-        if found is None:
-            return ""
-        num_id, ilvl = found
-        ab_id, starts, overrides = self._nums[num_id]
-        levels = {**self._abstract.get(ab_id, {}), **overrides}
-        if ilvl not in levels:
-            return ""
-        counts = self._counts.setdefault(ab_id, [None] * 10)
-        if num_id not in self._started:
-            self._started.add(num_id)
-            for lv, start in starts.items():  # "restart numbering" / "set numbering value", once
-                if 0 <= lv < 10:
-                    counts[lv] = start - 1
-                    for deeper in range(lv + 1, 10):
-                        counts[deeper] = None
-        level = levels[ilvl]
-        if 0 <= ilvl < 10:
-            current = counts[ilvl]
-            counts[ilvl] = level.start if current is None else current + 1
-            for deeper in range(ilvl + 1, 10):
-                counts[deeper] = None
-        if level.fmt == "bullet":
-            return ""
-
-        def value(m: re.Match[str]) -> str:
-            lv = int(m.group(1)) - 1
-            spec = levels.get(lv, _Level())
-            n = counts[lv] if 0 <= lv < 10 and counts[lv] is not None else spec.start
-            return format_number(n or 0, spec.fmt)
-
-        text = re.sub(r"%([1-9])", value, level.text).strip()
-        if not text:
-            return ""
-        # After the number Word puts a tab (default), a space or nothing; in text a tab after "1." or
-        # "一、" reads as nothing, after a bare number as a space.
-        if level.suffix == "nothing" or (level.suffix != "space" and text[-1] in ".、．。:：)）]】"):
-            return text
-        return text + " "
-
-    def labels(self, root: Any) -> dict[Any, str]:
-        """Paragraph → label for every numbered paragraph under ``root``, counted in document order."""
-        out: dict[Any, str] = {}
-        if not self._nums:
-            return out
-        for p in root.iter(W_P):
-            if _deleted(p, root):
-                continue
-            found = self.label(p)
-            if found:
-                out[p] = found
-        return out
-
-
 # --- text --------------------------------------------------------------------------------------------------
 
 _TEXT_TAGS = (W_T, W_TAB, W_PTAB, W_BR, W_CR, W_NOBREAKHYPHEN, W_SOFTHYPHEN, W_SYM, W_FLDCHAR)
@@ -436,7 +170,7 @@ def paragraph_text(p: Any, labels: Mapping[Any, str] | None = None, fields: list
     hidden = p.find(f".//{W_VANISH}") is not None  # most paragraphs have no hidden text: skip the lookups
     for n in p.iter(_TEXT_TAGS):
         # Text of a text box anchored in this paragraph belongs to the box, not to the paragraph.
-        if _owner(n, (W_P,)) is not p or _deleted(n, p):
+        if _owner(n, (W_P,)) is not p or is_deleted(n, p):
             continue
         tag = n.tag
         if tag == W_FLDCHAR:
@@ -452,7 +186,7 @@ def paragraph_text(p: Any, labels: Mapping[Any, str] | None = None, fields: list
             continue
         if tag == W_T:
             text = n.text or ""
-            out.append(symbol_chars(text, n.getparent()) if _PUA_SYMBOLS.search(text) else text)
+            out.append(symbol_chars(text, n.getparent()) if PUA_SYMBOLS.search(text) else text)
         elif tag in (W_TAB, W_PTAB):
             if n.getparent() is not None and n.getparent().tag == W_R:  # not a tab stop definition
                 out.append("\t")
@@ -480,7 +214,7 @@ def cell_blocks(tc: Any) -> list[Any]:
     """The cell's paragraphs (as :func:`cell_paragraphs`) and the tables nested in it, in document order."""
     if _placeholder_cell(tc):
         return []
-    return [el for el in tc.iter(W_P, W_TBL) if _owner(el, (W_TC,)) is tc and not _deleted(el, tc)]
+    return [el for el in tc.iter(W_P, W_TBL) if _owner(el, (W_TC,)) is tc and not is_deleted(el, tc)]
 
 
 def _placeholder_cell(tc: Any) -> bool:
@@ -594,7 +328,13 @@ def build_grid(tbl: Any, labels: Mapping[Any, str] | None = None) -> Grid:
     deleted rows dropped. ``labels`` (:meth:`Numbering.labels`) puts list numbers into cell texts."""
     rows: list[list[Cell | None]] = []
     trs: list[Any] = []
-    tr_pr, gb, gs, vm, tc_pr = qn("w:trPr"), qn("w:gridBefore"), qn("w:gridSpan"), qn("w:vMerge"), qn("w:tcPr")
+    tr_pr, gb, gs, vm, tc_pr = (
+        qn("w:trPr"),
+        qn("w:gridBefore"),
+        qn("w:gridSpan"),
+        qn("w:vMerge"),
+        qn("w:tcPr"),
+    )
     hm = qn("w:hMerge")
     for tr in _children(tbl, W_TR):
         pr = tr.find(tr_pr)
@@ -607,8 +347,12 @@ def build_grid(tbl: Any, labels: Mapping[Any, str] | None = None) -> Grid:
             c = len(row)
             h_merge = tc.find(f"{tc_pr}/{hm}")
             left = row[-1] if row else None
-            if (h_merge is not None and h_merge.get(W_VAL, "continue") == "continue" and left is not None
-                    and left.row == r):
+            if (
+                h_merge is not None
+                and h_merge.get(W_VAL, "continue") == "continue"
+                and left is not None
+                and left.row == r
+            ):
                 # The legacy horizontal merge (WPS and Word 97 files): this cell continues the one on its left.
                 left.span += span
                 row.extend([left] * span)
@@ -633,7 +377,7 @@ def iter_tables(body: Any) -> Iterator[Any]:
     """Every ``w:tbl`` under ``body`` in document order, nested and sdt-wrapped ones included (those of an
     mc:AlternateContent branch not read, the copy in a text box's fallback, left out)."""
     for tbl in body.iter(W_TBL):
-        if not _deleted(tbl, body):
+        if not is_deleted(tbl, body):
             yield tbl
 
 
@@ -692,7 +436,10 @@ class UnderlineResolver:
             return u
         rstyle = rpr.find(qn("w:rStyle")) if rpr is not None else None
         pstyle = p.find(f"{qn('w:pPr')}/{qn('w:pStyle')}") if p is not None else None
-        key = (rstyle.get(W_VAL, "") if rstyle is not None else "", pstyle.get(W_VAL, "") if pstyle is not None else "")
+        key = (
+            rstyle.get(W_VAL, "") if rstyle is not None else "",
+            pstyle.get(W_VAL, "") if pstyle is not None else "",
+        )
         if key not in self._cache:
             found = self._style_u(key[0]) if key[0] else None
             if found is None:
@@ -719,13 +466,9 @@ def underlined_spans(tc: Any, resolver: UnderlineResolver) -> list[tuple[str, bo
         if i:
             add("\n", False)  # noqa: FBT003
         for r in p.iter(W_R):
-            if _owner(r, (W_P,)) is not p or _deleted(r, p):
+            if _owner(r, (W_P,)) is not p or is_deleted(r, p):
                 continue
-            text = "".join(
-                (t.text or "") if t.tag == W_T else "\n"
-                for t in r
-                if t.tag in (W_T, W_BR, W_CR)
-            )
+            text = "".join((t.text or "") if t.tag == W_T else "\n" for t in r if t.tag in (W_T, W_BR, W_CR))
             if not text:
                 continue
             # Whitespace carries no underline meaning (Word underlines spaces between names at will).

@@ -32,7 +32,6 @@ from lxml import etree
 from mailer.docxgrid import (
     Cell,
     Grid,
-    Numbering,
     body_paragraphs,
     build_grid,
     cell_text,
@@ -43,6 +42,7 @@ from mailer.errors import FormParseError
 from mailer.formcheck import EntryData, Finding, FormCheck, check_form
 from mailer.text import clean, cn_number, halfwidth, key, squash
 from mailer.tokens import find_tokens
+from mailer.wordnumbering import Numbering
 
 __all__ = [
     "EntryData",
@@ -82,10 +82,14 @@ _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _STRICT = (
     (b"http://purl.oclc.org/ooxml/wordprocessingml/main", _W.encode()),
     (b"http://purl.oclc.org/ooxml/officeDocument/relationships", _R.encode()),
-    (b"http://purl.oclc.org/ooxml/officeDocument/customProperties",
-     b"http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"),
-    (b"http://purl.oclc.org/ooxml/officeDocument/docPropsVTypes",
-     b"http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/customProperties",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/custom-properties",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/docPropsVTypes",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes",
+    ),
 )
 _CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 _DC_IDENTIFIER = "{http://purl.org/dc/elements/1.1/}identifier"
@@ -252,6 +256,7 @@ def _header_map(grid: Grid, r: int) -> dict[str, range] | None:
 
 
 # --- rows ------------------------------------------------------------------------------------------------
+
 
 def parse_number(text: str) -> int | None:
     """ "3", "３", "3.", "（3）", "三", "十二" → 3 / 3 / 3 / 3 / 3 / 12; anything else → None."""
@@ -453,7 +458,10 @@ def _period(lines: list[str]) -> tuple[str, int | None, int | None]:
 
 
 def _token(pkg: _Package, texts: list[str]) -> tuple[str | None, str]:
-    custom = [*pkg.related(pkg.package_rels, "custom-properties"), *pkg.related(pkg.package_rels, "customProperties")]
+    custom = [
+        *pkg.related(pkg.package_rels, "custom-properties"),
+        *pkg.related(pkg.package_rels, "customProperties"),
+    ]
     root = pkg.xml(custom[0]) if custom else None
     if root is not None:
         for prop in root.iter(f"{{{_CUSTOM_NS}}}property"):

@@ -19,9 +19,7 @@ is recognised whatever the client writes above it.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import codecs
 import datetime as dt
 import email
 import logging
@@ -32,19 +30,17 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
 
 import pathvalidate
+
+from mailer.htmltext import html_to_text, unflow
+from mailer.mailcharset import codec_for, decode_bytes, decode_header_text, plain_ascii, raw_bytes
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 12  # nested forwards; deeper is not mail a person wrote
 MAX_ATTACHMENTS = 100
 _NAME_MAX_BYTES = 180
-_GB_CHARSETS = {
-    "gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "gb_2312-80", "gb_2312", "csgb2312", "euc-cn",
-    "x-euc-cn", "chinese", "csgbk", "gb18030", "iso-ir-58",
-}  # fmt: skip
 _EXTENSIONS = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
@@ -60,7 +56,6 @@ _EXTENSIONS = {
     "text/html": ".html",
     "message/rfc822": ".eml",
 }
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _AUTO_SUBJECT = re.compile(
     r"自动回复|自动答复|自動回覆|自动应答|休假|不在办公室|auto[ -]?reply|automatic reply|autoreply|auto[ -]?response|"
@@ -162,97 +157,6 @@ class ReadMessage:
 # -- decoding helpers -------------------------------------------------------------------------------------
 
 
-def codec_for(charset: str | None) -> str | None:
-    """The Python codec for a MIME charset label: every GB label → gb18030; None if unknown or empty."""
-    cs = (charset or "").strip().strip('"').lower()
-    if "*" in cs:  # RFC 2231 language suffix: utf-8*zh-cn
-        cs = cs.split("*", 1)[0]
-    if not cs:
-        return None
-    if cs in _GB_CHARSETS or cs.startswith("gb"):
-        return "gb18030"
-    try:
-        return codecs.lookup(cs).name
-    except LookupError:
-        return None
-
-
-def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Text from bytes in the labelled charset; wrong or missing labels fall back to UTF-8, then GB18030."""
-    codec = codec_for(charset)
-    if codec and codec not in ("ascii", "us-ascii"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if codec and codec not in ("ascii", "us-ascii"):
-        return data.decode(codec, errors="replace")
-    return data.decode("gb18030", errors="replace")
-
-
-def _raw_bytes(s: str) -> bytes:
-    """Bytes behind a header string parsed from bytes (8-bit bytes arrive as surrogate escapes)."""
-    try:
-        return s.encode("ascii", "surrogateescape")
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape")
-
-
-def _plain(s: str) -> str:
-    """Unencoded header text: raw 8-bit (UTF-8 or GBK sent without RFC 2047) decoded."""
-    if s.isascii():
-        return s
-    b = _raw_bytes(s)
-    return decode_bytes(b)
-
-
-def _word_bytes(enc: str, text: str) -> bytes:
-    if enc in "bB":
-        text = text.strip()
-        try:
-            return base64.b64decode(text + "=" * (-len(text) % 4))
-        except (binascii.Error, ValueError):
-            return binascii.a2b_base64(text.encode("ascii", "ignore") + b"===")
-    return quopri.decodestring(text.replace("_", " ").encode("ascii", "ignore"), header=True)
-
-
-def decode_header_text(value: str | None) -> str:
-    """A header value as text: RFC 2047 words (adjacent same-charset words joined before decoding, so a
-    character split across two words survives), GB labels as GB18030, raw 8-bit text decoded."""
-    if not value:
-        return ""
-    value = re.sub(r"\r?\n(?=[ \t])", "", str(value))
-    out: list[str] = []
-    pending: tuple[str, bytearray] | None = None  # charset, bytes of adjacent encoded words
-    pos = 0
-    for m in _ENCODED_WORD.finditer(value):
-        between = value[pos : m.start()]
-        if pending is not None and between.strip() == "":
-            between = ""  # whitespace between encoded words is not text (RFC 2047 §6.2)
-        if between:
-            if pending is not None:
-                out.append(decode_bytes(bytes(pending[1]), pending[0]))
-                pending = None
-            out.append(_plain(between))
-        charset, enc, text = m.group(1), m.group(2), m.group(3)
-        data = _word_bytes(enc, text)
-        if pending is not None and codec_for(pending[0]) == codec_for(charset):
-            pending[1].extend(data)
-        else:
-            if pending is not None:
-                out.append(decode_bytes(bytes(pending[1]), pending[0]))
-            pending = (charset, bytearray(data))
-        pos = m.end()
-    if pending is not None:
-        out.append(decode_bytes(bytes(pending[1]), pending[0]))
-    out.append(_plain(value[pos:]))
-    return "".join(out).strip()
-
-
 def _header(msg: Message, name: str) -> str | None:
     """The raw (undecoded) first value of a header, or None."""
     for key, value in msg.raw_items():
@@ -281,7 +185,7 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
             if any("@" in a for _, a in decoded):
                 pairs = decoded
         for display, addr in pairs:
-            addr = _plain(addr).strip().strip("<>").lower()
+            addr = plain_ascii(addr).strip().strip("<>").lower()
             if addr:
                 out.append((decode_header_text(display), addr))
     return out
@@ -326,136 +230,6 @@ def _date(value: str | None, local_zone: dt.tzinfo = dt.UTC) -> dt.datetime | No
 # -- body text --------------------------------------------------------------------------------------------
 
 
-_QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"  # private-use marks, replaced by "> " prefixes at the end
-
-
-class _HtmlText(HTMLParser):
-    """HTML → plain text: tags dropped, <br>/<p>/<div>/rows/items → line breaks, scripts and styles gone.
-
-    The lines inside a ``<blockquote>`` come out prefixed with "> ", as a plain-text client would quote
-    them: web mail (Coremail, Apple Mail, Gmail, Foxmail) sends HTML only and quotes in a blockquote, and
-    the quoted request must never be read as the reply, whatever the client's attribution line says. A
-    blockquote styled ``border:none`` is an editor's indent button, not a quote, and stays plain.
-    """
-
-    BLOCK = frozenset(
-        [
-            "p",
-            "div",
-            "tr",
-            "li",
-            "ul",
-            "ol",
-            "table",
-            "blockquote",
-            "pre",
-            "hr",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "section",
-            "article",
-            "header",
-            "footer",
-            "dl",
-            "dt",
-            "dd",
-            "address",
-            "center",
-        ]
-    )
-    SKIP = frozenset({"script", "style", "head", "title", "xml"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip = 0
-        self.quotes: list[bool] = []  # per open blockquote: whether it is a quote (not an indent)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self.skip += 1
-        elif tag == "blockquote":
-            style = re.sub(r"\s+", "", dict(attrs).get("style") or "").lower()
-            quote = "border:none" not in style and "border:0" not in style
-            self.quotes.append(quote)
-            self.out.append(f"\n{_QUOTE_OPEN}\n" if quote else "\n")
-        elif tag == "br" or tag in self.BLOCK:
-            self.out.append("\n")
-        elif tag in ("td", "th"):
-            self.out.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br" or tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag == "blockquote":
-            quote = self.quotes.pop() if self.quotes else False
-            self.out.append(f"\n{_QUOTE_CLOSE}\n" if quote else "\n")
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-
-    def close(self) -> None:
-        super().close()
-        self.out.extend(f"\n{_QUOTE_CLOSE}\n" for quote in self.quotes if quote)  # unclosed at the end
-        self.quotes = []
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(re.sub(r"[ \t\r\n]+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML body (for mail that comes as HTML only)."""
-    parser = _HtmlText()
-    try:
-        parser.feed(html.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, ""))
-        parser.close()
-    except (AssertionError, ValueError):  # HTMLParser on badly broken markup
-        return re.sub(r"<[^>]*>", " ", html)
-    return _tidy(_quote_marks("".join(parser.out)))
-
-
-def _quote_marks(text: str) -> str:
-    """Turn blockquote marks into "> " prefixes on the lines between them (nested: "> > ")."""
-    depth, lines = 0, []
-    for line in text.split("\n"):
-        stripped = line.strip(" ")
-        if stripped in (_QUOTE_OPEN, _QUOTE_CLOSE):
-            depth = depth + 1 if stripped == _QUOTE_OPEN else max(0, depth - 1)
-            continue
-        lines.append("> " * depth + line.lstrip(" ") if depth and line.strip() else line)
-    return "\n".join(lines)
-
-
-def _tidy(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [line.rstrip() for line in text.split("\n")]
-    text = "\n".join(line.lstrip(" ") if line.startswith(" ") and line.strip() else line for line in lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
-def _unflow(text: str, *, delsp: bool) -> str:
-    """Undo RFC 3676 format=flowed soft line breaks (Thunderbird, Apple Mail)."""
-    out: list[str] = []
-    buf = ""
-    for line in text.split("\n"):
-        if line.endswith(" ") and line != "-- ":
-            buf += line[:-1] if delsp else line
-        else:
-            out.append(buf + line)
-            buf = ""
-    if buf:
-        out.append(buf)
-    return "\n".join(out)
-
-
 def _simple_param(part: Message, name: str) -> str:
     """A plain Content-Type parameter (format, delsp, report-type…), lower-cased; "" when absent."""
     value = part.get_param(name)
@@ -468,7 +242,7 @@ def _part_text(part: Message) -> str:
         return ""
     text = decode_bytes(payload, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
     if part.get_content_type() == "text/plain" and _simple_param(part, "format") == "flowed":
-        text = _unflow(text, delsp=_simple_param(part, "delsp") == "yes")
+        text = unflow(text, delsp=_simple_param(part, "delsp") == "yes")
     return text
 
 
@@ -480,7 +254,7 @@ def _param(part: Message, name: str, header: str) -> str | None:
     if raw is not None and not raw.isascii():
         # Raw 8-bit parameters (GBK or UTF-8 without any encoding): compat32 would turn them into U+FFFD.
         tmp = Message()
-        tmp[header] = _plain(raw)
+        tmp[header] = plain_ascii(raw)
         value = tmp.get_param(name, header=header)
     else:
         value = part.get_param(name, header=header)
@@ -491,7 +265,7 @@ def _param(part: Message, name: str, header: str) -> str | None:
         try:
             data = text.encode("latin-1")
         except UnicodeEncodeError:
-            data = _raw_bytes(text)
+            data = raw_bytes(text)
         return decode_bytes(data, charset or None)
     return decode_header_text(str(value))
 
