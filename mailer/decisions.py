@@ -18,7 +18,7 @@ from mailer.matching import Match
 from mailer.model import Approval, Document, Event, InboundMessage, Period, Person, Submission
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, period_label, period_token
+from mailer.periodinfo import date_cn, form_token, latest_submission, period_label, period_token
 from mailer.replies import classify_decision, newest_part
 
 log = logging.getLogger(__name__)
@@ -37,23 +37,15 @@ def find_submission(session: Session, person: Person, match: Match) -> Submissio
         sub = session.get(Submission, match.dispatch.submission_id)
         if sub is not None and sub.state == "superseded":
             # The office sent a newer revision after this request went out: decide on the newest.
-            newer = session.scalars(
-                select(Submission)
-                .where(
-                    Submission.period_id == sub.period_id,
-                    Submission.office_id == sub.office_id,
-                    Submission.state == "pending_approval",
-                )
-                .order_by(Submission.revision.desc())
-            ).first()
+            newer = latest_submission(session, sub.period, sub.office, "pending_approval")
             return newer or sub
         return sub
-    q = select(Submission).where(Submission.state == "pending_approval").order_by(Submission.id.desc())
-    if match.period is not None:
-        q = q.where(Submission.period_id == match.period.id)
-    if match.office is not None:
-        q = q.where(Submission.office_id == match.office.id)
-    waiting = [s for s in session.scalars(q) if s.office.leader_id == person.id]
+    waiting = [
+        sub
+        for sub in reversed(waiting_for(session, person))  # newest first
+        if (match.period is None or sub.period_id == match.period.id)
+        and (match.office is None or sub.office_id == match.office.id)
+    ]
     return waiting[0] if match.office is not None or len(waiting) == 1 else None
 
 

@@ -36,24 +36,18 @@ def period_token(settings: Settings, period: Period) -> str:
     return make_token(settings.secret_key(), period.plan_id, period.year, period.month, 0)
 
 
-def latest_submission(session: Session, period: Period, office: Office) -> Submission | None:
-    return session.scalars(
-        select(Submission)
-        .where(Submission.period_id == period.id, Submission.office_id == office.id)
-        .order_by(Submission.revision.desc())
-    ).first()
+def latest_submission(
+    session: Session, period: Period, office: Office, state: str | None = None
+) -> Submission | None:
+    """The office's newest revision for the period (only among those in ``state`` when given)."""
+    q = select(Submission).where(Submission.period_id == period.id, Submission.office_id == office.id)
+    if state is not None:
+        q = q.where(Submission.state == state)
+    return session.scalars(q.order_by(Submission.revision.desc())).first()
 
 
 def approved_submission(session: Session, period: Period, office: Office) -> Submission | None:
-    return session.scalars(
-        select(Submission)
-        .where(
-            Submission.period_id == period.id,
-            Submission.office_id == office.id,
-            Submission.state == "approved",
-        )
-        .order_by(Submission.revision.desc())
-    ).first()
+    return latest_submission(session, period, office, "approved")
 
 
 def date_cn(d: dt.date) -> str:

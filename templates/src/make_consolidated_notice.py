@@ -102,6 +102,32 @@ def _child(parent: BaseOxmlElement, tag: str, successors: tuple[str, ...] = ()) 
     return found
 
 
+# w:pPr children in schema order from w:snapToGrid on (the ones this generator may add come first).
+_PPR_ORDER = (
+    "w:snapToGrid",
+    "w:spacing",
+    "w:ind",
+    "w:contextualSpacing",
+    "w:mirrorIndents",
+    "w:suppressOverlap",
+    "w:jc",
+    "w:textDirection",
+    "w:textAlignment",
+    "w:textboxTightWrap",
+    "w:outlineLvl",
+    "w:divId",
+    "w:cnfStyle",
+    "w:rPr",
+    "w:sectPr",
+    "w:pPrChange",
+)
+
+
+def _after(order: tuple[str, ...], tag: str) -> tuple[str, ...]:
+    """The elements that must follow ``tag`` in ``order`` (where a new ``tag`` is inserted before)."""
+    return order[order.index(tag) + 1 :]
+
+
 _RPR_AFTER_FONTS = (
     "w:b",
     "w:bCs",
@@ -163,9 +189,7 @@ def set_lang(rpr: BaseOxmlElement) -> None:
 
 
 def char_spacing(rpr: BaseOxmlElement, twips: int) -> None:
-    _child(rpr, "w:spacing", _RPR_AFTER_FONTS[_RPR_AFTER_FONTS.index("w:spacing") + 1 :]).set(
-        qn("w:val"), str(twips)
-    )
+    _child(rpr, "w:spacing", _after(_RPR_AFTER_FONTS, "w:spacing")).set(qn("w:val"), str(twips))
 
 
 def no_snap(ppr: BaseOxmlElement) -> None:
@@ -173,23 +197,7 @@ def no_snap(ppr: BaseOxmlElement) -> None:
     _child(
         ppr,
         "w:snapToGrid",
-        (
-            "w:spacing",
-            "w:ind",
-            "w:contextualSpacing",
-            "w:mirrorIndents",
-            "w:suppressOverlap",
-            "w:jc",
-            "w:textDirection",
-            "w:textAlignment",
-            "w:textboxTightWrap",
-            "w:outlineLvl",
-            "w:divId",
-            "w:cnfStyle",
-            "w:rPr",
-            "w:sectPr",
-            "w:pPrChange",
-        ),
+        _after(_PPR_ORDER, "w:snapToGrid"),
     ).set(qn("w:val"), "0")
 
 
@@ -200,21 +208,7 @@ def indent_chars(
     ind = _child(
         ppr,
         "w:ind",
-        (
-            "w:contextualSpacing",
-            "w:mirrorIndents",
-            "w:suppressOverlap",
-            "w:jc",
-            "w:textDirection",
-            "w:textAlignment",
-            "w:textboxTightWrap",
-            "w:outlineLvl",
-            "w:divId",
-            "w:cnfStyle",
-            "w:rPr",
-            "w:sectPr",
-            "w:pPrChange",
-        ),
+        _after(_PPR_ORDER, "w:ind"),
     )
     twips = int(size_pt * 20)
     for name, chars in (("firstLine", first), ("left", left), ("right", right)):
@@ -226,22 +220,7 @@ def exact_spacing(ppr: BaseOxmlElement, twips: int, *, before: int = 0, after: i
     sp = _child(
         ppr,
         "w:spacing",
-        (
-            "w:ind",
-            "w:contextualSpacing",
-            "w:mirrorIndents",
-            "w:suppressOverlap",
-            "w:jc",
-            "w:textDirection",
-            "w:textAlignment",
-            "w:textboxTightWrap",
-            "w:outlineLvl",
-            "w:divId",
-            "w:cnfStyle",
-            "w:rPr",
-            "w:sectPr",
-            "w:pPrChange",
-        ),
+        _after(_PPR_ORDER, "w:spacing"),
     )
     sp.set(qn("w:before"), str(before))
     sp.set(qn("w:after"), str(after))
