@@ -116,25 +116,25 @@ class DirectoryChanges:
 
     def lines(self) -> list[str]:
         out = [
-            f"directory: {self.offices} offices, {self.people} people"
-            + (f", distribution list of {self.distribution}" if self.distribution is not None else "")
+            f"名录：{self.offices} 个股室，{self.people} 人"
+            + (f"，分送名单 {self.distribution} 个" if self.distribution is not None else "")
         ]
         for label, names in (
-            ("offices added", self.offices_added),
-            ("offices updated", self.offices_updated),
-            ("offices no longer in the directory (kept, addresses removed)", self.offices_dropped),
-            ("people added", self.people_added),
-            ("people updated", self.people_updated),
-            ("people no longer in the directory (kept for the record)", self.people_dropped),
+            ("新增股室", self.offices_added),
+            ("更新股室", self.offices_updated),
+            ("名录中已没有的股室（保留记录，已删除邮箱）", self.offices_dropped),
+            ("新增人员", self.people_added),
+            ("更新人员", self.people_updated),
+            ("名录中已没有的人员（保留记录）", self.people_dropped),
         ):
             if names:
-                out.append(f"  {label}: {'、'.join(names)}")
+                out.append(f"  {label}：{'、'.join(names)}")
         for src, dst in self.offices_merged:
-            out.append(f"  merged {src} (named so in the task table) into {dst}")
+            out.append(f"  任务表中的“{src}”已并入“{dst}”")
         if self.distribution_changed:
-            out.append("  distribution list updated")
+            out.append("  分送名单已更新")
         if not self.changed:
-            out.append("  no changes")
+            out.append("  无变化")
         return out
 
 

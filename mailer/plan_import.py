@@ -37,18 +37,24 @@ log = logging.getLogger(__name__)
 CONVERTIBLE = {"doc": ".doc", "rtf": ".rtf", "odt": ".odt"}
 
 _REFUSALS = {
-    "encrypted": "is protected with a password (encrypted). Remove the password in Word or WPS "
-    "(文件→信息→保护文档) and save again. 文件已加密，请取消密码后重新保存。",
-    "docm": "is a macro-enabled Word document (.docm). Save it as a plain .docx (另存为 Word 文档 .docx). "
-    "含宏的文档不予导入。",
-    "xls": "is a legacy Excel .xls workbook. Open it in Excel or WPS and save it as .xlsx (另存为 .xlsx). "
-    "请另存为 .xlsx。",
-    "zip": "is a zip archive but not a Word document (no word/document.xml). 不是Word文档。",
-    "ole": "is an old-style Office file that is neither a Word .doc nor an Excel .xls. 无法识别的Office文件。",
-    "pdf": "is a PDF. Import the Word .docx the PDF was made from. PDF无法导入，请提供Word原文件。",
-    "text": "is plain text, not a Word .docx or Excel .xlsx file (was it renamed?). 不是Word/Excel文件。",
-    "empty": "is empty (0 bytes). 文件为空。",
-    "unknown": "is not a Word .docx or Excel .xlsx file. 不是Word/Excel文件。",
+    "encrypted": "已设置打开密码（加密），无法读取。请在 Word 或 WPS 中取消密码（文件→信息→保护文档）后重新保存，再导入。",
+    "docm": "是含宏的 Word 文档（.docm），不予导入。请另存为普通 Word 文档（.docx）后再导入。",
+    "xls": "是旧版 Excel 工作簿（.xls）。请在 Excel 或 WPS 中另存为 .xlsx 后再导入。",
+    "zip": "是压缩包，不是 Word 文档（其中没有 word/document.xml）。请导入通知的 Word 原文件（.docx）。",
+    "ole": "是旧版 Office 文件，但既不是 Word（.doc）也不是 Excel（.xls），无法识别。",
+    "pdf": "是 PDF 文件，无法导入。请导入生成该 PDF 的 Word 原文件（.docx）。",
+    "text": "是纯文本文件，不是 Word（.docx）或 Excel（.xlsx）文件（是否改过扩展名？）。",
+    "empty": "是空文件（0 字节）。",
+    "unknown": "不是 Word（.docx）或 Excel（.xlsx）文件。",
+}
+_KIND_NAMES = {"notice": "通知（任务一览表）", "tasks": "任务工作簿", "directory": "名录"}
+_META_NAMES = {
+    "notice_title": "通知标题",
+    "issuer": "发文机关",
+    "issued_on": "成文日期",
+    "org_name": "单位名称",
+    "first_month": "起报月份",
+    "due_day": "每月报送截止日",
 }
 
 
@@ -94,62 +100,60 @@ class ImportReport:
     def __str__(self) -> str:
         if self.directory is not None:
             d = self.directory
-            return f"directory: {d.offices} offices, {d.people} people" + (
-                "" if d.changed else " (no changes)"
-            )
+            return f"名录：{d.offices} 个股室，{d.people} 人" + ("" if d.changed else "（无变化）")
         if self.unchanged:
-            return f"{self.plan_title} ({self.year}): {self.task_count} tasks, no changes"
-        parts = [f"{len(self.new)} new", f"{len(self.changed)} changed", f"{len(self.removed)} removed"]
-        return f"{self.plan_title} ({self.year}): {self.task_count} tasks; " + ", ".join(parts)
+            return f"{self.plan_title}（{self.year}年）：{self.task_count} 项任务，无变化"
+        parts = [f"新增 {len(self.new)} 项", f"变更 {len(self.changed)} 项", f"移除 {len(self.removed)} 项"]
+        return f"{self.plan_title}（{self.year}年）：{self.task_count} 项任务；" + "，".join(parts)
 
     def lines(self) -> list[str]:
         """The report as the CLI prints it."""
-        head = f"{self.path.name}: {self.kind}" + (
-            f" (converted from .{self.converted_from})" if self.converted_from else ""
+        head = f"{self.path.name}：{_KIND_NAMES.get(self.kind, self.kind)}" + (
+            f"（由 .{self.converted_from} 转换）" if self.converted_from else ""
         )
         if self.directory is not None:
             return [
                 head,
                 *("  " + x for x in self.directory.lines()),
-                *("  warning: " + w for w in self.warnings),
+                *("  提示：" + w for w in self.warnings),
             ]
-        out = [f"{head} → plan {self.plan_title} ({self.year})" + (", new plan" if self.plan_created else "")]
+        out = [f"{head} → 计划 {self.plan_title}（{self.year}年）" + ("，新计划" if self.plan_created else "")]
         if self.plan_activated:
-            out.append(f"  now the active plan (was: {self.plan_activated})")
+            out.append(f"  已设为当前计划（原当前计划：{self.plan_activated}）")
         if self.reporting:
             first, due = self.reporting
             out.append(
-                f"  reporting: monthly from month {first}, due by day {due}（从{first}月起，每月{due}日前）"
+                f"  报送要求：从{first}月起，每月{due}日前报送"
             )
         out += [f"  {m}" for m in self.metadata_changes]
         if self.plan_created:
-            out.append(f"  {self.task_count} tasks imported")
+            out.append(f"  导入 {self.task_count} 项任务")
         elif self.unchanged:
-            out.append(f"  {self.task_count} tasks: no changes")
+            out.append(f"  {self.task_count} 项任务，无变化")
         else:
             if self.new:
-                out.append(f"  new tasks: {_seqs(self.new)}")
+                out.append(f"  新增任务：{_seqs(self.new)}")
             for seq, what in sorted(self.changed.items()):
-                out.append(f"  task {seq} changed: {', '.join(what)}")
+                out.append(f"  任务 {seq} 有变更：{'、'.join(what)}")
             if self.restored:
-                out.append(f"  tasks back in the plan: {_seqs(self.restored)}")
+                out.append(f"  重新列入计划的任务：{_seqs(self.restored)}")
             if self.removed:
-                out.append(f"  tasks no longer in the file (kept, marked removed): {_seqs(self.removed)}")
+                out.append(f"  文件中已没有的任务（保留记录，标为已移除）：{_seqs(self.removed)}")
         for seq, office in self.lead_assumed:
             out.append(
-                f"  task {seq}: no underlined office; {office} (listed first) taken as lead. "
-                f"Correct with: duban tasks set-lead {seq} OFFICE"
+                f"  任务 {seq}：责任股室没有下划线，默认第一个股室（{office}）为牵头股室。"
+                f"如需更正：duban tasks set-lead {seq} 股室"
             )
         for seq, office in self.leads_kept:
-            out.append(f"  task {seq}: no underline in the file; the lead set earlier ({office}) is kept")
+            out.append(f"  任务 {seq}：文件中没有下划线，保留此前指定的牵头股室（{office}）")
         if self.offices_created:
-            out.append(f"  offices created from the task table: {'、'.join(self.offices_created)}")
+            out.append(f"  根据任务表新建的股室：{'、'.join(self.offices_created)}")
         if self.offices_outside_directory:
             out.append(
-                f"  offices not in the directory (no address yet): {'、'.join(self.offices_outside_directory)}"
-                " → import the directory workbook (docs/directory-format.md)"
+                f"  名录中没有的股室（尚无邮箱地址）：{'、'.join(self.offices_outside_directory)}"
+                " → 请导入名录工作簿（格式见 docs/directory-format.md）"
             )
-        out += [f"  warning: {w}" for w in self.warnings]
+        out += [f"  提示：{w}" for w in self.warnings]
         return out
 
     def render(self) -> str:
@@ -185,10 +189,10 @@ def sniff(path: Path) -> str:
         with path.open("rb") as fh:
             head = fh.read(512)
     except OSError as e:
-        raise PlanImportError(f'"{path}" cannot be read: {e.strerror or e}. 文件无法读取。') from e
+        raise PlanImportError(f"文件“{path}”无法读取：{e.strerror or e}。") from e
     if size > MAX_FILE_BYTES:
         raise PlanImportError(
-            f'"{path.name}" is {size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB. 文件过大。'
+            f"文件“{path.name}”有 {size // 2**20} MB，超过 {MAX_FILE_BYTES // 2**20} MB 的上限。"
         )
     if not head:
         return "empty"
@@ -273,7 +277,7 @@ def detect_kind(path: Path) -> str:
             return "directory" if is_directory(wb) else "tasks"
         finally:
             wb.close()
-    raise PlanImportError(f'"{path.name}" {_REFUSALS.get(kind, _REFUSALS["unknown"])}')
+    raise PlanImportError(f"文件“{path.name}”{_REFUSALS.get(kind, _REFUSALS['unknown'])}")
 
 
 def _convert(settings: Settings, path: Path, kind: str, work: Path) -> Path:
@@ -292,12 +296,12 @@ def _convert(settings: Settings, path: Path, kind: str, work: Path) -> Path:
         )
     except ConversionError as e:
         raise PlanImportError(
-            f'"{path.name}" is a legacy Word .{kind} file and could not be converted to .docx: {e} '
-            f"Open it in Word or WPS and save it as .docx (另存为 .docx), then import that. 旧版Word文档无法转换。"
+            f"文件“{path.name}”是旧版 Word 文档（.{kind}），无法转换为 .docx：{e} "
+            "请在 Word 或 WPS 中另存为 .docx 后再导入。"
         ) from e
     if sniff(out) != "docx":
         raise PlanImportError(
-            f'"{path.name}": LibreOffice did not produce a Word document from it. 转换失败。'
+            f"文件“{path.name}”转换失败：LibreOffice 没有生成 Word 文档。请在 Word 或 WPS 中另存为 .docx 后再导入。"
         )
     return out
 
@@ -322,7 +326,7 @@ def read_file(settings: Settings, path: Path) -> tuple[str, str, ParsedPlan | Pa
             return "tasks", "", read_tasks_xlsx(path, path.name, wb)
         finally:
             wb.close()
-    raise PlanImportError(f'"{path.name}" {_REFUSALS.get(kind, _REFUSALS["unknown"])}')
+    raise PlanImportError(f"文件“{path.name}”{_REFUSALS.get(kind, _REFUSALS['unknown'])}")
 
 
 def import_file(settings: Settings, engine: Engine, path: Path) -> ImportReport:
@@ -346,7 +350,7 @@ def import_file(settings: Settings, engine: Engine, path: Path) -> ImportReport:
                 apply_plan(session, parsed, report, source=path.name, sha256=sha, settings=settings)
     except SQLAlchemyError as e:
         raise PlanImportError(
-            f'"{path.name}" could not be written to the registry: {e}. Nothing was changed.'
+            f"文件“{path.name}”无法写入登记库：{e}。登记库未作任何改动。"
         ) from e
     log.info("Imported %s: %s", path.name, report)
     return report
@@ -379,12 +383,12 @@ def _state(task: Task) -> dict[str, Any]:
 
 
 _FIELD_NAMES = {
-    "name": "name",
-    "content": "content",
-    "remark": "remark",
-    "offices": "offices/lead",
-    "lead_assumed": "underline",
-    "milestones": "milestones",
+    "name": "项目名称",
+    "content": "主要内容",
+    "remark": "备注",
+    "offices": "责任股室/牵头股室",
+    "lead_assumed": "下划线",
+    "milestones": "时间节点",
 }
 
 
@@ -448,7 +452,7 @@ def _apply_metadata(
         old = getattr(plan, name)
         if old != value:
             if not new:
-                report.metadata_changes.append(f"{name}: {old or '—'} → {value}")
+                report.metadata_changes.append(f"{_META_NAMES.get(name, name)}：{old or '—'} → {value}")
             setattr(plan, name, value)
     report.reporting = (plan.first_month, plan.due_day)
 
@@ -475,10 +479,10 @@ def apply_plan(
     _apply_metadata(plan, parsed, report, settings, new=new_plan)
     for other in session.scalars(select(Plan).where(Plan.active.is_(True), Plan.id != plan.id)):
         other.active = False
-        report.plan_activated = f"{other.title} ({other.year})"
+        report.plan_activated = f"{other.title}（{other.year}年）"
     if not plan.active:
         plan.active = True
-        report.plan_activated = report.plan_activated or "none"
+        report.plan_activated = report.plan_activated or "无"
     existing = {t.seq: t for t in plan.tasks}
     for pt in parsed.tasks:
         task = existing.pop(pt.seq, None)
@@ -522,22 +526,21 @@ def set_lead(engine: Engine, seq: int, offices: list[str], *, plan_id: int | Non
     with atomic(engine) as session:
         plan = session.get(Plan, plan_id) if plan_id is not None else active_plan(session)
         if plan is None:
-            raise PlanImportError("No plan has been imported yet. Import the notice first: duban import FILE")
+            raise PlanImportError("尚未导入任何工作计划。请先导入通知：duban import 通知.docx")
         task = session.scalars(select(Task).where(Task.plan_id == plan.id, Task.seq == seq)).first()
         if task is None:
-            raise PlanImportError(f"{plan.title} has no task {seq}. See: duban tasks")
+            raise PlanImportError(f"{plan.title}中没有编号为 {seq} 的任务。任务列表见：duban tasks")
         names = [link.office.name for link in task.offices]
         chosen: set[int] = set()
         for name in offices:
             office = find_office(session, name)
             if office is None or office.id not in {link.office_id for link in task.offices}:
                 raise PlanImportError(
-                    f'"{name}" is not one of the offices of task {seq} ({"、".join(names)}). '
-                    f"不是该任务的责任股室。"
+                    f"“{name}”不是任务 {seq} 的责任股室（{'、'.join(names)}）。"
                 )
             chosen.add(office.id)
         for link in task.offices:
             link.is_lead = link.office_id in chosen
         task.lead_assumed = False
         leads = "、".join(link.office.name for link in task.offices if link.is_lead)
-        return f"Task {seq} ({task.name}): lead is now {leads}."
+        return f"任务 {seq}（{task.name}）的牵头股室已改为：{leads}。"

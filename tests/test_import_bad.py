@@ -61,14 +61,14 @@ def table_docx(
 def test_text_renamed_docx(home, engine, tmp_path, loaded):
     path = tmp_path / "通知.docx"
     path.write_text("关于印发重点工作任务的通知\n序号 任务名称\n", encoding="utf-8")
-    assert "is plain text, not a Word .docx" in refused(home, engine, path, loaded)
+    assert "是纯文本文件，不是 Word（.docx）" in refused(home, engine, path, loaded)
 
 
 def test_zip_that_is_not_a_docx(home, engine, tmp_path, loaded):
     path = tmp_path / "notice.docx"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("readme.txt", "hello")
-    assert "is a zip archive but not a Word document" in refused(home, engine, path, loaded)
+    assert "是压缩包，不是 Word 文档" in refused(home, engine, path, loaded)
 
 
 def test_encrypted_docx(home, engine, tmp_path, loaded):
@@ -78,7 +78,7 @@ def test_encrypted_docx(home, engine, tmp_path, loaded):
     path = tmp_path / "notice-locked.docx"
     with plain.open("rb") as src, path.open("wb") as out:
         OOXMLFile(src).encrypt("secret", out)
-    assert "is protected with a password (encrypted)" in refused(home, engine, path, loaded)
+    assert "已设置打开密码（加密）" in refused(home, engine, path, loaded)
 
 
 @pytest.mark.libreoffice
@@ -88,7 +88,7 @@ def test_legacy_doc_without_libreoffice(home, engine, tmp_path, loaded, monkeypa
     doc = pdf.convert(build_notice(tmp_path / "src" / "notice.docx"), tmp_path, "doc")
     monkeypatch.setattr(pdf, "find_soffice", lambda *_a: None)
     message = refused(home, engine, doc, loaded)
-    assert "is a legacy Word .doc file and could not be converted" in message
+    assert "是旧版 Word 文档（.doc），无法转换为 .docx" in message
     assert "LibreOffice (soffice) is not installed" in message and "另存为 .docx" in message
 
 
@@ -143,7 +143,7 @@ def test_zip_bomb(home, engine, tmp_path, loaded):
     assert "beyond the limits" in refused(home, engine, path, loaded)
 
 
-@pytest.mark.parametrize(("data", "phrase"), [(b"", "is empty (0 bytes)"), (b"%PDF-1.7\n...", "is a PDF")])
+@pytest.mark.parametrize(("data", "phrase"), [(b"", "是空文件（0 字节）"), (b"%PDF-1.7\n...", "是 PDF 文件")])
 def test_empty_and_pdf(home, engine, tmp_path, loaded, data, phrase):
     path = tmp_path / "notice.docx"
     path.write_bytes(data)
@@ -194,6 +194,6 @@ def test_cli_reports_the_error_and_exits_1(home, engine, tmp_path, loaded):
     good = build_directory(tmp_path / "dir.xlsx")
     result = CliRunner().invoke(cli, ["--home", str(home.home), "import", str(bad), str(good)])
     assert result.exit_code == 1
-    assert 'Error: "bad.docx" is plain text, not a Word .docx or Excel .xlsx file' in result.output
-    assert "dir.xlsx: directory" in result.output and "no changes" in result.output
+    assert '文件“bad.docx”是纯文本文件，不是 Word（.docx）或 Excel（.xlsx）文件' in result.output
+    assert "dir.xlsx：名录" in result.output and "无变化" in result.output
     assert registry_rows(engine) == loaded

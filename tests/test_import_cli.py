@@ -32,11 +32,11 @@ def imported(run, tmp_path):
 
 def test_import_prints_the_reports_directory_first(imported):
     out = imported.output
-    assert out.index("dir.xlsx: directory") < out.index(
-        "notice.docx: notice → plan 台山市教育系统2022年重点工作任务一览表 (2022)"
+    assert out.index("dir.xlsx：名录") < out.index(
+        "notice.docx：通知（任务一览表） → 计划 台山市教育系统2022年重点工作任务一览表（2022年）"
     )
-    assert "offices added: 局办公室、基财股" in out and "19 tasks imported" in out
-    assert "reporting: monthly from month 6, due by day 20（从6月起，每月20日前）" in out
+    assert "新增股室：局办公室、基财股" in out and "导入 19 项任务" in out
+    assert "报送要求：从6月起，每月20日前报送" in out
 
 
 def test_import_json(run, tmp_path, imported):
@@ -85,14 +85,14 @@ def test_tasks_marks_assumed_leads(run, tmp_path):
     out = run("tasks").output
     assert "基财股*" in out and "更正：duban tasks set-lead 序号 股室" in out
     result = run("tasks", "set-lead", "2", "基安股")
-    assert result.exit_code == 0 and "Task 2 (增加学位供给): lead is now 基安股." in result.output
+    assert result.exit_code == 0 and "任务 2（增加学位供给）的牵头股室已改为：基安股。" in result.output
     assert json.loads(run("tasks", "--json").output)[1]["lead"] == "基安股"
 
 
 def test_set_lead_error_exits_1(run, imported):
     result = run("tasks", "set-lead", "1", "人事股")
     assert result.exit_code == 1
-    assert 'Error: "人事股" is not one of the offices of task 1 (基财股、职终股)' in result.output
+    assert '“人事股”不是任务 1 的责任股室（基财股、职终股）' in result.output
 
 
 def test_offices(run, imported):

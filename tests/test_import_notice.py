@@ -350,7 +350,7 @@ def test_default_notice_without_directory_keeps_names_as_written(home, engine, t
     assert_all_tasks(engine, canonical=False)
     assert not report.lead_assumed
     assert "督导组" in report.offices_created and "办公室" in report.offices_created
-    assert report.offices_outside_directory and "import the directory" in report.render()
+    assert report.offices_outside_directory and "请导入名录工作簿" in report.render()
     with atomic(engine) as s:
         task1 = s.scalars(select(Task).where(Task.seq == 1)).one()
         assert task1.content.split("\n")[1] == "关键节点及解决难点："
@@ -413,7 +413,7 @@ def test_without_underline_the_first_office_is_assumed_lead_and_reported(home, e
     report = import_file(home, engine, build_notice(tmp_path / "notice.docx", Variant(underline="none")))
     assert_all_tasks(engine, canonical=True, lead_assumed=True)
     assert [seq for seq, _ in report.lead_assumed] == list(range(1, 20))
-    assert "task 3: no underlined office; 基财股 (listed first) taken as lead" in report.render()
+    assert "任务 3：责任股室没有下划线，默认第一个股室（基财股）为牵头股室" in report.render()
 
 
 @pytest.mark.parametrize("lead_column", [True, False], ids=["牵头股室 column", "no lead column"])
@@ -454,7 +454,7 @@ def test_legacy_doc_is_converted(home, engine, tmp_path, directory):
     assert doc.read_bytes()[:4] == bytes.fromhex("d0cf11e0")
     report = import_file(home, engine, doc)
     assert report.converted_from == "doc"
-    assert "(converted from .doc)" in report.render()
+    assert "（由 .doc 转换）" in report.render()
     assert_all_tasks(engine, canonical=True)
 
 

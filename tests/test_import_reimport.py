@@ -28,8 +28,8 @@ def test_same_notice_again_changes_nothing(home, engine, tmp_path, directory):
     import_file(home, engine, path)
     before = registry_rows(engine)
     report = import_file(home, engine, path)
-    assert report.unchanged and "19 tasks: no changes" in report.render()
-    assert str(report).endswith("19 tasks, no changes")
+    assert report.unchanged and "19 项任务，无变化" in report.render()
+    assert str(report).endswith("19 项任务，无变化")
     assert registry_rows(engine) == before
 
 
@@ -59,11 +59,11 @@ def test_changed_notice_reports_new_changed_removed(home, engine, tmp_path, dire
     )
     report = import_file(home, engine, build_notice(tmp_path / "v2.docx", seed=seed))
     assert report.new == [20]
-    assert report.changed == {3: ["content", "milestones"], 5: ["offices/lead"], 8: ["remark"]}
+    assert report.changed == {3: ["主要内容", "时间节点"], 5: ["责任股室/牵头股室"], 8: ["备注"]}
     assert report.removed == [19]
     text = report.render()
-    assert "new tasks: 20" in text and "task 3 changed: content, milestones" in text
-    assert "tasks no longer in the file (kept, marked removed): 19" in text
+    assert "新增任务：20" in text and "任务 3 有变更：主要内容、时间节点" in text
+    assert "文件中已没有的任务（保留记录，标为已移除）：19" in text
     got = registry_tasks(engine)
     assert got[19]["removed"] and got[19]["name"] == "优质中学建设"
     assert got[3]["milestones"][1][1].isoformat() == "2022-11-30"
@@ -95,7 +95,7 @@ def test_set_lead_and_it_survives_a_notice_without_underline(home, engine, tmp_p
     import_file(home, engine, build_notice(tmp_path / "plain.docx", Variant(underline="none")))
     assert registry_tasks(engine)[2]["lead_assumed"]
     message = set_lead(engine, 2, ["基安股"])
-    assert message == "Task 2 (增加学位供给): lead is now 基安股."
+    assert message == "任务 2（增加学位供给）的牵头股室已改为：基安股。"
     task = registry_tasks(engine)[2]
     assert task["leads"] == ["基安股"] and not task["lead_assumed"]
     report = import_file(home, engine, build_notice(tmp_path / "plain.docx", Variant(underline="none")))
@@ -104,24 +104,24 @@ def test_set_lead_and_it_survives_a_notice_without_underline(home, engine, tmp_p
     assert registry_tasks(engine)[2]["leads"] == ["基安股"]
     # An underline in the file is the notice's word: it wins over the correction.
     report = import_file(home, engine, build_notice(tmp_path / "underlined.docx"))
-    assert report.changed[2] == ["offices/lead"] and report.changed[1] == ["underline"]
+    assert report.changed[2] == ["责任股室/牵头股室"] and report.changed[1] == ["下划线"]
     assert registry_tasks(engine)[2]["leads"] == ["基财股"]
 
 
 def test_set_lead_by_alias_and_several(home, engine, tmp_path, directory):
     import_file(home, engine, build_notice(tmp_path / "notice.docx"))
-    assert set_lead(engine, 9, ["督导组", "基财股"]).endswith("lead is now 督导室、基财股.")
+    assert set_lead(engine, 9, ["督导组", "基财股"]).endswith("的牵头股室已改为：督导室、基财股。")
     assert registry_tasks(engine)[9]["leads"] == ["督导室", "基财股"]
 
 
 def test_set_lead_refusals(home, engine, tmp_path):
-    with pytest.raises(PlanImportError, match="No plan has been imported yet"):
+    with pytest.raises(PlanImportError, match="尚未导入任何工作计划"):
         set_lead(engine, 1, ["基财股"])
     import_file(home, engine, build_notice(tmp_path / "notice.docx"))
-    with pytest.raises(PlanImportError, match="has no task 42"):
+    with pytest.raises(PlanImportError, match="没有编号为 42 的任务"):
         set_lead(engine, 42, ["基财股"])
     with pytest.raises(
-        PlanImportError, match=r'"人事股" is not one of the offices of task 1 \(基财股、职终股\)'
+        PlanImportError, match=r"“人事股”不是任务 1 的责任股室（基财股、职终股）"
     ):
         set_lead(engine, 1, ["人事股"])
 
@@ -135,7 +135,7 @@ def test_notice_first_then_directory_merges_the_second_names(home, engine, tmp_p
     import_file(home, engine, build_notice(tmp_path / "notice.docx"))
     report = import_file(home, engine, build_directory(tmp_path / "directory.xlsx"))
     assert ("督导组", "督导室") in report.directory.offices_merged
-    assert "merged 督导组 (named so in the task table) into 督导室" in report.render()
+    assert "任务表中的“督导组”已并入“督导室”" in report.render()
     tasks = registry_tasks(engine)
     assert tasks[11]["leads"] == ["督导室"] and tasks[12]["leads"] == ["督导室"]
     assert "局办公室" in tasks[13]["offices"]
@@ -200,7 +200,7 @@ def test_two_plans_the_newest_import_is_active(home, engine, tmp_path):
     seed.title = seed.title.replace("2022", "2023")
     report = import_file(home, engine, build_notice(tmp_path / "2023.docx", seed=seed))
     assert report.plan_created and report.year == 2023
-    assert "now the active plan (was: 台山市教育系统2022年重点工作任务一览表 (2022))" in report.render()
+    assert "已设为当前计划（原当前计划：台山市教育系统2022年重点工作任务一览表（2022年））" in report.render()
     with atomic(engine) as s:
         assert [(p.year, p.active) for p in s.scalars(select(Plan).order_by(Plan.year))] == [
             (2022, False),
