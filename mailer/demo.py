@@ -208,7 +208,7 @@ def run_demo(
     if (directory / "registry").exists() and any((directory / "registry").iterdir()):
         if not force:
             raise DubanError(
-                f"{directory} already holds a duban home. Use --force to replace it, or another folder."
+                f"{directory} 已是一个督办主目录。如要替换请加 --force，或换一个文件夹。"
             )
         shutil.rmtree(directory)
     home = init_home(directory)
@@ -217,7 +217,7 @@ def run_demo(
     engine = open_registry(settings.database_url)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):
         report = import_file(settings, engine, EXAMPLES / name)
-        echo(f"imported {name}: {report}")
+        echo(f"已导入 {name}：{report}")
     with atomic(engine) as s:
         plan = s.scalars(select(Plan).where(Plan.active.is_(True))).one()
         offices = {
@@ -236,14 +236,14 @@ def run_demo(
     def day(when: dt.datetime, what: str) -> None:
         with open_transport(settings) as t:
             rep = run_once(settings, engine, t, when)
-        echo(f"{when:%m-%d %H:%M}  {what}: took in {rep.taken}, sent {rep.sent}")
+        echo(f"{when:%m-%d %H:%M}  {what}：收取 {rep.taken} 封，发出 {rep.sent} 封")
 
-    day(at(10), "send day: forms go out")
+    day(at(10), "发送日：下发进展情况表")
     for o in on_time[: len(on_time) // 2]:
         people.office_reports(offices[o][0], at(13, 10))
     people.office_reports(offices[wrong][0], at(13, 11), mistake=True)
     people.office_reports(offices[returned][0], at(13, 15))
-    day(at(13, 17), "first reports arrive")
+    day(at(13, 17), "首批报表到达")
     for o in on_time[len(on_time) // 2 :]:
         people.office_reports(offices[o][0], at(14, 10))
     people.office_reports(offices[wrong][0], at(14, 11), kind="error_reply")
@@ -256,20 +256,20 @@ def run_demo(
         office=returned,
         body="退回：第一项进展情况请补充具体数据和完成时间，修改后再报。",
     )
-    day(at(14, 17), "corrections, approvals, one report returned")
+    day(at(14, 17), "更正、审定，一份报表被退回")
     people.office_reports(offices[returned][0], at(15, 10), kind="returned")
-    day(at(15, 17), "returned report resubmitted; reminders before the due date")
+    day(at(15, 17), "退回的报表重新报送；截止前催报")
     for addr in leaders:
         people.leader_decides(addr, at(16, 9))
-    day(at(16, 10), "remaining approvals")
-    day(at(20, 17), "due date")
-    day(at(21, 9), "escalation for the late office")
+    day(at(16, 10), "其余报表审定")
+    day(at(20, 17), "截止日")
+    day(at(21, 9), "逾期股室提醒")
     people.office_reports(offices[late][0], at(21, 15))
-    day(at(21, 16), "the late report arrives")
+    day(at(21, 16), "逾期报表到达")
     people.leader_decides(offices[late][1], at(21, 17))
-    day(at(21, 18), "last approval: the notice is assembled and sent for sign-off")
+    day(at(21, 18), "最后一份审定：汇总通报并送签")
     people.signer_decides(signer_addr, at(22, 9))
-    day(at(22, 10), "signed off: published")
+    day(at(22, 10), "签发：印发通报")
     with atomic(engine) as s:
         from mailer.model import Period
 
@@ -278,14 +278,14 @@ def run_demo(
         table = render_status_table(office_states(s, period))
         state = period.state
     published = sorted((home / "outbox" / "published").rglob("*.*")) if state == "published" else []
-    files = [("published", p) for p in published]
+    files = [("印发的通报", p) for p in published]
     notes: list[str] = []
     if state == "published" and not any(p.suffix == ".pdf" for p in published):
-        notes.append("No PDF: LibreOffice is not installed, so the notice was published as .docx only "
-                     "(Debian: apt-get install libreoffice-writer-nogui fonts-noto-cjk).")
-    files += [("ledger", home / "registry" / "ledger.xlsx")]
+        notes.append("没有 PDF：本机未安装 LibreOffice，通报只印发了 .docx"
+                     "（Debian：apt-get install libreoffice-writer-nogui fonts-noto-cjk）。")
+    files += [("工作台账", home / "registry" / "ledger.xlsx")]
     forms = sorted((home / "outbox" / "forms").rglob("*.docx"))
     if forms:
-        files.append(("a pre-filled form", forms[0]))
-    files.append(("mail sent (.eml)", home / "outbox" / "mail"))
+        files.append(("预填的进展情况表", forms[0]))
+    files.append(("发出的邮件（.eml）", home / "outbox" / "mail"))
     return DemoResult(home=home, status_table=table, files=files, notes=notes)

@@ -534,7 +534,7 @@ def check_form(
     """
     plan = plan or active_plan(session)
     if plan is None:
-        raise RegistryError("No active plan in the registry: import the notice first (duban import 通知.docx).")
+        raise RegistryError("登记库中没有当前工作计划。请先导入通知：duban import 通知.docx")
     check = FormCheck(
         office=None,
         year=None,

@@ -359,7 +359,7 @@ def render_forms(
     with atomic(engine) as session:
         fresh = session.get(Plan, plan.id)
         if fresh is None:
-            raise RegistryError(f"Plan {plan.id} ({plan.title!r}) is not in the registry.")
+            raise RegistryError(f"登记库中没有计划“{plan.title}”（编号 {plan.id}）。")
         leads = _lead_map(session, fresh)
         chosen = _offices(session, leads, offices)
         prior = approved_entries_by_office(session, fresh, year, month)
@@ -386,6 +386,6 @@ def _offices(
             else session.get(Office, w if isinstance(w, int) else w.id)
         )
         if office is None:
-            raise RegistryError(f"Office {w!r} is not in the registry. Check the name (duban plan offices).")
+            raise RegistryError(f"登记库中没有股室“{w}”。股室列表见：duban offices")
         out.append(office)
     return out

@@ -173,7 +173,7 @@ def build_workbook(settings: Settings, session: Session, *, now: dt.datetime | N
     plan = active_plan(session)
     if plan is None:
         raise RegistryError(
-            "No plan has been imported, so there is no ledger to write. Run: duban import 通知.docx"
+            "尚未导入任何工作计划，无法生成工作台账。请先导入通知：duban import 通知.docx"
         )
     wb = Workbook()
     wb.remove(wb.active)

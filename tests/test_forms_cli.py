@@ -27,17 +27,17 @@ def test_render_every_office_then_one(home, ids):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert [ln.split("\t")[0] for ln in lines[:-1]] == ["基财股", "人事股", "督导室"]
-    assert lines[-1] == "3 form(s) rendered for 2022年6月."
+    assert lines[-1] == "已生成 2022年6月 的进展情况表 3 份。"
     assert len(list((home.outbox / "forms" / "2022-06").glob("*.docx"))) == 3
     one = _run(home, "forms", "render", "--period", "2022-07", "--office", "人事股")
-    assert one.exit_code == 0 and one.output.strip().endswith("1 form(s) rendered for 2022年7月.")
+    assert one.exit_code == 0 and one.output.strip().endswith("已生成 2022年7月 的进展情况表 1 份。")
 
 
 def test_render_unknown_office_fails_with_exit_1(home, ids):
     result = CliRunner().invoke(cli, ["--home", str(home.home), "forms", "render", "--period", "2022-06",
                                       "--office", "不存在股"])
     assert result.exit_code == 1
-    assert "Error: Office '不存在股' is not in the registry." in result.output
+    assert "错误：登记库中没有股室“不存在股”。" in result.output
 
 
 def test_check_json_shows_what_duban_reads(home, ids, tmp_path):

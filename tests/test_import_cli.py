@@ -111,8 +111,8 @@ def test_offices(run, imported):
 
 def test_nothing_imported_yet(run):
     result = run("tasks")
-    assert result.exit_code == 1 and "No plan has been imported yet" in result.output
-    assert "No offices yet" in run("offices").output
+    assert result.exit_code == 1 and "尚未导入任何工作计划" in result.output
+    assert "尚无股室" in run("offices").output
 
 
 @pytest.mark.parametrize(

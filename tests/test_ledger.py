@@ -99,11 +99,11 @@ def test_period_sheet(home, engine, june):  # noqa: F811
 
 
 def test_no_plan(home, engine):
-    with pytest.raises(RegistryError, match="No plan has been imported"):
+    with pytest.raises(RegistryError, match="尚未导入任何工作计划"):
         write_ledger(home, engine)
 
 
 def test_ledger_cli(home, engine, plan):
     result = CliRunner().invoke(cli, ["--home", str(home.home), "ledger"])
-    assert result.exit_code == 0 and "Ledger written:" in result.output
+    assert result.exit_code == 0 and "工作台账已生成：" in result.output
     assert (home.registry / "ledger.xlsx").exists()

@@ -182,7 +182,7 @@ def test_format_table_cuts_long_cells():
 def test_status_cli(home, engine, june):
     runner = CliRunner()
     out = runner.invoke(cli, ["--home", str(home.home), "status"]).output
-    assert out.startswith("2022年1—6月（2022-06，open，截止 2022-06-20）")
+    assert out.startswith("2022年1—6月（2022-06，已开启，截止 2022年6月20日）")
     data = json.loads(
         runner.invoke(cli, ["--home", str(home.home), "status", "--period", "2022-06", "--json"]).output
     )
@@ -200,13 +200,13 @@ def test_status_cli(home, engine, june):
         "reminders": 0,
     }
     missing = runner.invoke(cli, ["--home", str(home.home), "status", "--period", "2022-07"])
-    assert missing.exit_code == 1 and "There is no period 2022-07 in the registry" in missing.output
+    assert missing.exit_code == 1 and "登记库中没有 2022年7月 的报送期" in missing.output
 
 
 def test_status_without_a_period(home, engine):
     runner = CliRunner()
     result = runner.invoke(cli, ["--home", str(home.home), "status"])
-    assert result.exit_code == 0 and result.output.startswith("No period yet: no forms have been sent.")
+    assert result.exit_code == 0 and result.output.startswith("尚无报送期：还没有发出任何表格。")
     assert json.loads(runner.invoke(cli, ["--home", str(home.home), "status", "--json"]).output) == {
         "period": None,
         "offices": [],

@@ -162,7 +162,7 @@ def test_cli_mail_check_and_send_test(home: Settings) -> None:
     m = read_message(sent.read_bytes(), max_attachment_bytes=10**6)
     assert m.subject == "督办系统测试邮件（请勿回复）" and m.to == ["jcg@jyj.example.gov.cn"]
     assert [a.filename for a in m.attachments] == ["测试附件：进展情况表（示例）.txt"]
-    assert f"Sent {m.message_id} to jcg@jyj.example.gov.cn" in result.output
+    assert f"发给 jcg@jyj.example.gov.cn（Message-ID {m.message_id}）" in result.output
     result = runner.invoke(cli, ["--home", str(home.home), "mail", "send-test", "not-an-address"])
     assert result.exit_code == 2 and "not an email address" in result.output
 
@@ -178,4 +178,4 @@ def test_cli_mail_check_reports_a_transport_error(home: Settings) -> None:
     )
     result = CliRunner().invoke(cli, ["--home", str(home.home), "mail", "check"])
     assert result.exit_code == 1
-    assert "Error: Cannot connect to the IMAP server 127.0.0.1:1 (security=none)" in result.output
+    assert "错误：Cannot connect to the IMAP server 127.0.0.1:1 (security=none)" in result.output

@@ -18,12 +18,19 @@ from mailer.errors import DubanError
 from mailer.logs import setup_logging
 
 
+class DubanFailure(click.ClickException):
+    """A DubanError as the clerk sees it: "错误：…" on stderr, exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"错误：{self.format_message()}", file=file or sys.stderr, err=file is None)
+
+
 class DubanGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DubanError as e:
-            raise click.ClickException(str(e)) from e
+            raise DubanFailure(str(e)) from e
 
 
 class Context:

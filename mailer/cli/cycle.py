@@ -9,6 +9,8 @@ import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx, progress_bar
 
+_LEVELS = {"error": "错误", "warning": "提醒", "info": "信息"}
+
 
 def _parse_now(value: str | None) -> dt.datetime | None:
     """--now "2022-06-10 09:00" (bureau local time) for catching up or replaying a given day."""
@@ -17,7 +19,7 @@ def _parse_now(value: str | None) -> dt.datetime | None:
     try:
         naive = dt.datetime.fromisoformat(value)
     except ValueError as e:
-        raise click.BadParameter(f"{value!r}: use e.g. 2022-06-10T09:00") from e
+        raise click.BadParameter(f"“{value}”不是时间，请写成如 2022-06-10T09:00") from e
     if naive.tzinfo is not None:
         return naive
     from zoneinfo import ZoneInfo
@@ -44,7 +46,7 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
         report = run_once(settings, ctx.engine(), transport, _parse_now(now_text), progress=progress)
     for step in report.steps:
         click.echo(step)
-    click.echo(f"took in {report.taken}, queued {report.queued}, sent {report.sent}")
+    click.echo(f"收取 {report.taken} 封，排队 {report.queued} 封，发出 {report.sent} 封")
 
 
 @cli.command("serve")
@@ -108,13 +110,13 @@ def assemble_cmd(ctx: Context, period_text: str) -> None:
             .where(Period.year == year, Period.month == month, Plan.active.is_(True))
         )
     if pid is None:
-        raise DubanError(f"No period {period_text} in the registry. `duban status` lists the periods.")
+        raise DubanError(f"登记库中没有 {period_text} 报送期。已有的报送期见：duban status")
     doc = assemble_period(ctx.settings, engine, pid)
     from mailer.outgoing import send_pending
 
     with open_transport(ctx.settings) as transport, progress_bar("发送邮件") as progress:
         sent = send_pending(ctx.settings, engine, transport, progress=progress)
-    click.echo(f"draft {doc.version}: {doc.path} (sent {sent} message(s))")
+    click.echo(f"第{doc.version}稿：{doc.path}（发出邮件 {sent} 封）")
 
 
 @cli.command("check")
@@ -133,9 +135,9 @@ def check_cmd(ctx: Context, no_mail: bool, as_json: bool) -> None:  # noqa: FBT0
         echo_json([p.__dict__ for p in problems])
     else:
         for p in problems:
-            click.echo(f"[{p.level}] {p.message}")
+            click.echo(f"[{_LEVELS.get(p.level, p.level)}] {p.message}")
         if not problems:
-            click.echo("all good")
+            click.echo("检查通过，一切正常")
     if any(p.level == "error" for p in problems):
         raise SystemExit(1)
 

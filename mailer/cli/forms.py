@@ -28,7 +28,7 @@ def _plan(session: Any) -> Any:
 
     plan = active_plan(session)
     if plan is None:
-        raise RegistryError("No active plan in the registry: import the notice first (duban import 通知.docx).")
+        raise RegistryError("登记库中没有当前工作计划。请先导入通知：duban import 通知.docx")
     return plan
 
 
@@ -63,7 +63,7 @@ def render(ctx: Context, period_text: str, office_names: tuple[str, ...]) -> Non
         click.echo(
             f"{form.office_name}\t{form.token}\t编号 {','.join(map(str, form.task_seqs))}\t{form.path}"
         )
-    click.echo(f"{len(done)} form(s) rendered for {year}年{month}月.")
+    click.echo(f"已生成 {year}年{month}月 的进展情况表 {len(done)} 份。")
 
 
 def _report(parsed: ParsedForm, check: FormCheck) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def check(
         if office_name:
             office = find_office(session, office_name)
             if office is None:
-                raise RegistryError(f"Office {office_name!r} is not in the registry.")
+                raise RegistryError(f"登记库中没有股室“{office_name}”。股室列表见：duban offices")
         result = check_form(
             session,
             parsed,

@@ -30,6 +30,6 @@ def init_cmd(directory: Path | None) -> None:
     settings = load_settings(home)
     copied = install_default_templates(settings.templates)
     open_registry(settings.database_url)
-    click.echo(f"duban home ready: {home}")
+    click.echo(f"督办主目录已就绪：{home}")
     for name in copied:
-        click.echo(f"  template: templates/{name}")
+        click.echo(f"  模板：templates/{name}")

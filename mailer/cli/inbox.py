@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
+from mailer.labels import label
 
 
 @cli.group("inbox")
@@ -51,12 +52,13 @@ def list_cmd(ctx: Context, kind: str | None, as_json: bool) -> None:  # noqa: FB
     for r in rows:
         flag = "!" if r["flagged"] else " "
         click.echo(
-            f"#{r['id']:<5}{flag}{r['received_at'][:16]}  {r['kind']:<12} {r['from']:<32} {r['subject'][:30]}"
+            f"#{r['id']:<5}{flag}{r['received_at'][:16]}  {label('inbound', r['kind']):<8} {r['from']:<32} "
+            f"{r['subject'][:30]}"
         )
         if r["outcome"]:
             click.echo(f"       {r['outcome']}")
     if not rows:
-        click.echo("no messages")
+        click.echo("没有收到的邮件")
 
 
 @inbox.command("retry")
@@ -78,4 +80,4 @@ def retry_cmd(ctx: Context, message: int) -> None:
     row = retry(ctx.settings, engine, message)
     with open_transport(ctx.settings) as transport:
         sent = send_pending(ctx.settings, engine, transport)
-    click.echo(f"#{row.id}: {row.kind} — {row.outcome} (sent {sent} message(s))")
+    click.echo(f"#{row.id}：{label('inbound', row.kind)} — {row.outcome}（发出邮件 {sent} 封）")

@@ -45,7 +45,7 @@ def send_test_cmd(ctx: Context, address: str) -> None:
     settings = ctx.settings
     address = address.strip()
     if "@" not in address:
-        raise click.BadParameter(f"{address!r} is not an email address.", param_hint="ADDRESS")
+        raise click.BadParameter(f"“{address}”不是邮箱地址。", param_hint="ADDRESS")
     message_id = new_message_id(settings)
     text = (
         f"您好！\n\n　　这是督办系统（duban）发出的测试邮件，用于确认邮件能够正常收发。"
@@ -64,4 +64,4 @@ def send_test_cmd(ctx: Context, address: str) -> None:
     )
     with open_transport(settings) as transport:
         transport.send(raw, sender=settings.mail.from_address, recipients=[address], message_id=message_id)
-        click.echo(f"Sent {message_id} to {address} via {transport.source}.")
+        click.echo(f"测试邮件已通过 {transport.source} 发给 {address}（Message-ID {message_id}）。")

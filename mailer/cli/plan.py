@@ -54,7 +54,7 @@ def import_cmd(ctx: Context, *, files: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         echo_json({"imported": [r.to_dict() for r in reports], "errors": failed})
     for message in failed if not as_json else []:
-        click.echo(f"Error: {message}", err=True)
+        click.echo(f"错误：{message}", err=True)
     if failed:
         raise SystemExit(1)
 
@@ -65,7 +65,7 @@ def _plan_or_fail(session: Any) -> Any:
 
     plan = active_plan(session)
     if plan is None:
-        raise RegistryError("No plan has been imported yet. Run: duban import 通知.docx")
+        raise RegistryError("尚未导入任何工作计划。请先导入通知：duban import 通知.docx")
     return plan
 
 
@@ -214,7 +214,7 @@ def offices_cmd(ctx: Context, *, as_json: bool) -> None:
         echo_json(items)
         return
     if not items:
-        click.echo("No offices yet. Import the directory and the notice: duban import 名录.xlsx 通知.docx")
+        click.echo("尚无股室。请导入名录和通知：duban import 名录.xlsx 通知.docx")
         return
     rows = [
         [
@@ -253,7 +253,7 @@ def ledger_cmd(ctx: Context, output: Path | None) -> None:
     """
     from mailer.ledger import write_ledger
 
-    click.echo(f"Ledger written: {write_ledger(ctx.settings, ctx.engine(), output)}")
+    click.echo(f"工作台账已生成：{write_ledger(ctx.settings, ctx.engine(), output)}")
 
 
 @cli.command("status")
@@ -271,6 +271,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     from mailer.errors import RegistryError
+    from mailer.labels import label
     from mailer.model import Period
     from mailer.periods import parse_period, span_label
     from mailer.status import office_states, render_status_table
@@ -284,7 +285,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
             period = session.scalars(query.where(Period.year == year, Period.month == month)).first()
             if period is None:
                 raise RegistryError(
-                    f"There is no period {year}-{month:02d} in the registry. See: duban status"
+                    f"登记库中没有 {year}年{month}月 的报送期。已有的报送期见：duban status"
                 )
         else:
             period = session.scalars(query).first()
@@ -293,13 +294,13 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
                 echo_json({"period": None, "offices": []})
             else:
                 click.echo(
-                    "No period yet: no forms have been sent. The first period opens on its send day "
-                    "(duban run), after the notice and the directory are imported."
+                    "尚无报送期：还没有发出任何表格。导入通知和名录后，第一个报送期在发送日开启（duban run）。"
                 )
             return
         states = office_states(session, period, tz=tz)
         label = (
-            f"{period.year}年{span_label(period.month)}（{period.key}，{period.state}，截止 {period.due_on}）"
+            f"{period.year}年{span_label(period.month)}（{period.key}，{label('period', period.state)}，"
+            f"截止 {period.due_on:%Y年%-m月%-d日}）"
         )
         key = period.key
     if as_json:
