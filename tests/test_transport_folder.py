@@ -164,7 +164,7 @@ def test_cli_mail_check_and_send_test(home: Settings) -> None:
     assert [a.filename for a in m.attachments] == ["测试附件：进展情况表（示例）.txt"]
     assert f"发给 jcg@jyj.example.gov.cn（Message-ID {m.message_id}）" in result.output
     result = runner.invoke(cli, ["--home", str(home.home), "mail", "send-test", "not-an-address"])
-    assert result.exit_code == 2 and "not an email address" in result.output
+    assert result.exit_code == 2 and "不是邮箱地址" in result.output
 
 
 def test_cli_mail_check_reports_a_transport_error(home: Settings) -> None:
