@@ -52,3 +52,15 @@ def test_errors_exit_1_with_a_message(tmp_path):
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "assemble", "--period", "not-a-period"])
     assert result.exit_code == 1
     assert "not a period" in result.output
+
+
+def test_verbose_is_taken_after_the_command_name_too(home):
+    """The README says `duban serve -v`: -v belongs to every command as well as to the group."""
+    import logging
+
+    for args in (["status", "-v"], ["inbox", "list", "-vv"], ["-v", "status"]):
+        result = CliRunner().invoke(cli, ["--home", str(home.home), *args])
+        assert result.exit_code == 0, result.output
+        wanted = logging.DEBUG if "-vv" in args else logging.INFO
+        assert logging.getLogger().level == wanted
+    assert "-v, --verbose" in CliRunner().invoke(cli, ["serve", "--help"]).output

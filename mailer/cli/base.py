@@ -25,7 +25,32 @@ class DubanFailure(click.ClickException):
         click.echo(f"错误：{self.format_message()}", file=file or sys.stderr, err=file is None)
 
 
+def _more_logging(_ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        setup_logging(value)
+
+
+class DubanCommand(click.Command):
+    """Every command also takes -v/-vv after its name, so `duban serve -v` works as `duban -v serve`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["-v", "--verbose"],
+                count=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_more_logging,
+                help="More log output (-vv for debug).",
+            )
+        )
+
+
 class DubanGroup(click.Group):
+    command_class = DubanCommand
+    group_class = type  # subgroups (duban inbox …) are DubanGroups too, so their commands take -v
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
