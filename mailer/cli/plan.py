@@ -271,7 +271,8 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     from mailer.errors import RegistryError
-    from mailer.labels import label
+    from mailer.labels import label as state_label
+    from mailer.periodinfo import date_cn
     from mailer.model import Period
     from mailer.periods import parse_period, span_label
     from mailer.status import office_states, render_status_table
@@ -299,8 +300,8 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
             return
         states = office_states(session, period, tz=tz)
         label = (
-            f"{period.year}年{span_label(period.month)}（{period.key}，{label('period', period.state)}，"
-            f"截止 {period.due_on:%Y年%-m月%-d日}）"
+            f"{period.year}年{span_label(period.month)}（{period.key}，{state_label('period', period.state)}，"
+            f"截止 {date_cn(period.due_on)}）"
         )
         key = period.key
     if as_json:
