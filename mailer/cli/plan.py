@@ -272,8 +272,8 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
 
     from mailer.errors import RegistryError
     from mailer.labels import label as state_label
-    from mailer.periodinfo import date_cn
     from mailer.model import Period
+    from mailer.periodinfo import date_cn
     from mailer.periods import parse_period, span_label
     from mailer.status import office_states, render_status_table
     from mailer.store import atomic
