@@ -116,9 +116,8 @@ def check_zip(path: Path) -> None:
         or any(i.file_size > 2**20 and i.file_size > MAX_RATIO * max(i.compress_size, 1) for i in infos)
     ):
         raise PlanImportError(
-            f'"{path.name}" unpacks to {total // 2**20} MB in {len(infos)} parts, beyond the limits '
-            f"({MAX_UNZIPPED_BYTES // 2**20} MB, {MAX_ZIP_ENTRIES} parts, ratio {MAX_RATIO}:1); refused. "
-            "文件解压后过大，已拒绝。"
+            f"文件“{path.name}”解压后有 {total // 2**20} MB、{len(infos)} 个部件，超过上限"
+            f"（{MAX_UNZIPPED_BYTES // 2**20} MB、{MAX_ZIP_ENTRIES} 个部件、压缩比 {MAX_RATIO}:1），已拒绝导入。"
         )
 
 
@@ -231,20 +230,20 @@ class _TaskRows:
         where: str,
     ) -> None:
         seq = _seq(seq_text)
-        label = f"{where} (序号 {seq_text.strip() or '空'})"
+        label = f"{where}（序号 {seq_text.strip() or '空'}）"
         if seq is None:
-            self.errors.append(f'{label}: 序号 "{seq_text.strip()}" is not a number. 序号应为数字。')
+            self.errors.append(f"{label}：序号“{seq_text.strip()}”不是数字，请填写数字。")
             return
         if seq in self._by_seq:
             self.errors.append(
-                f"{label}: 序号 {seq} appears twice (also {self._by_seq[seq].where}). 序号重复。"
+                f"{label}：序号 {seq} 重复（另见{self._by_seq[seq].where}），请更正。"
             )
             return
         if not name:
-            self.errors.append(f"{label}: 任务名称 is empty. 任务名称为空。")
+            self.errors.append(f"{label}：任务名称为空，请填写。")
         if not offices:
             self.errors.append(
-                f"{label}: 责任股室 is empty; write the offices, the lead underlined. 责任股室为空。"
+                f"{label}：责任股室为空。请填写责任股室，并在牵头股室下加下划线。"
             )
             return
         assumed = not leads
@@ -323,7 +322,7 @@ def _read_grid_rows(
             offices=offices,
             leads=leads,
             offices_text=_paras(office_cell.text) if office_cell is not None else "",
-            where=f"table {table_no}, row {r + 1}",
+            where=f"第 {table_no} 个表格第 {r + 1} 行",
         )
 
 
@@ -370,14 +369,12 @@ def _find_task_tables(
         mapping, texts, n = partial
         have = "、".join(t.strip() for t in texts if t.strip())
         raise PlanImportError(
-            f'"{source}": the task table (table {n}) has no column {"、".join(_missing(mapping))}. '
-            f"Its header reads: {have}. Add the missing column(s) or correct the header. "
-            f"任务表缺少“{'、'.join(_missing(mapping))}”列。"
+            f"文件“{source}”的任务表（第 {n} 个表格）缺少“{'、'.join(_missing(mapping))}”列。"
+            f"现有表头为：{have}。请补上缺少的列或更正表头后再导入。"
         )
     raise PlanImportError(
-        f'"{source}" has no task table: no table is headed 序号 | 任务名称 | 主要内容和关键时间节点计划 | 责任股室 | 备注 '
-        f"({len(tables)} table(s) looked at). Is this the notice with Attachment 1? "
-        "未找到附件1任务表（表头应为：序号、任务名称、主要内容和关键时间节点计划、责任股室、备注）。"
+        f"文件“{source}”中未找到附件1任务表（共查看 {len(tables)} 个表格）：表头应为"
+        "序号、任务名称、主要内容和关键时间节点计划、责任股室、备注。请确认这是带附件1的通知。"
     )
 
 
@@ -462,7 +459,7 @@ def read_notice_docx(path: Path, source: str) -> ParsedPlan:
 
         document = docx.Document(str(path))
     except Exception as e:  # python-docx raises KeyError/ValueError/XMLSyntaxError for broken packages
-        raise PlanImportError(f'"{source}" cannot be read as a Word document: {e}. Word文档无法读取。') from e
+        raise PlanImportError(f"文件“{source}”无法作为 Word 文档读取：{e}。请用 Word 或 WPS 另存为 .docx 后再导入。") from e
     body = document.element.body
     resolver = UnderlineResolver(document.styles.element)
     top = [t for t in iter_tables(body) if not any(a.tag == qn("w:tc") for a in t.iterancestors())]
@@ -496,17 +493,17 @@ def _title_row(grid: Grid, header: int) -> str:
 def _finish(rows: _TaskRows, source: str, *, title: str, **meta: Any) -> ParsedPlan:
     if rows.errors:
         raise PlanImportError(
-            f'"{source}": {len(rows.errors)} problem(s) in the task table; nothing imported.\n  '
+            f"文件“{source}”的任务表有 {len(rows.errors)} 处问题，未导入任何内容：\n  "
             + "\n  ".join(rows.errors)
         )
     if not rows.tasks:
-        raise PlanImportError(f'"{source}": the task table has a header but no task rows. 任务表没有任务行。')
+        raise PlanImportError(f"文件“{source}”的任务表只有表头，没有任务行。")
     issued = meta.get("issued_on")
     year = _title_year(title, meta.get("notice_title", ""), source) or (issued.year if issued else None)
     if year is None:
         raise PlanImportError(
-            f'"{source}": no year found in the title "{title}" or the file name. Put the year in the title row '
-            "(e.g. 台山市教育系统2022年重点工作任务一览表) or the file name. 未找到年度。"
+            f"文件“{source}”的标题“{title}”和文件名中都没有年度。请在标题行"
+            "（如：台山市教育系统2022年重点工作任务一览表）或文件名中写明年度。"
         )
     plan = ParsedPlan(
         title=title,
@@ -558,13 +555,12 @@ def read_tasks_xlsx(path: Path, source: str, workbook: Any | None = None) -> Par
     if partial is not None:
         mapping, texts, sheet = partial
         raise PlanImportError(
-            f'"{source}", sheet {sheet}: the task table has no column {"、".join(_missing(mapping))}. Its header '
-            f"reads: {'、'.join(t for t in texts if t)}. 任务表缺少“{'、'.join(_missing(mapping))}”列。"
+            f"文件“{source}”工作表“{sheet}”的任务表缺少“{'、'.join(_missing(mapping))}”列。"
+            f"现有表头为：{'、'.join(t for t in texts if t)}。"
         )
     raise PlanImportError(
-        f'"{source}" is a workbook with neither a task table (header 序号 | 任务名称 | 主要内容和关键时间节点计划 | '
-        "责任股室 | 备注) nor a directory (a sheet headed 股室名称 | 邮箱; see docs/directory-format.md). "
-        "工作簿中既没有任务表，也没有名录。"
+        f"工作簿“{source}”中既没有任务表（表头：序号、任务名称、主要内容和关键时间节点计划、责任股室、备注），"
+        "也没有名录（表头含：股室名称、邮箱；格式见 docs/directory-format.md）。"
     )
 
 
@@ -604,7 +600,7 @@ def _xlsx_tasks(
             offices=offices,
             leads=leads,
             offices_text=get("offices"),
-            where=f"sheet {sheet}, row {r + 1}",
+            where=f"工作表“{sheet}”第 {r + 1} 行",
         )
     return _finish(rows, source, title=title)
 
@@ -621,5 +617,5 @@ def open_workbook(path: Path, source: str) -> Any:
         return load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds for broken packages
         raise PlanImportError(
-            f'"{source}" cannot be read as an Excel workbook: {e}. Excel文件无法读取。'
+            f"文件“{source}”无法作为 Excel 工作簿读取：{e}。请用 Excel 或 WPS 另存为 .xlsx 后再导入。"
         ) from e

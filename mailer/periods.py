@@ -16,7 +16,7 @@ def parse_period(text: str) -> tuple[int, int]:
     """
     m = re.fullmatch(r"\s*(\d{4})\s*(?:[-/.年]\s*)?(\d{1,2})\s*月?\s*", text or "")
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise DubanError(f'"{text}" is not a period. Write year and month, e.g. 2022-06.')
+        raise DubanError(f"“{text}”不是报送期。请写年和月，如 2022-06。")
     return int(m.group(1)), int(m.group(2))
 
 

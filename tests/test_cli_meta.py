@@ -51,7 +51,7 @@ def test_the_readme_starts_with_the_two_commands_and_ci_runs_the_second():
 def test_errors_exit_1_with_a_message(tmp_path):
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "assemble", "--period", "not-a-period"])
     assert result.exit_code == 1
-    assert "not a period" in result.output
+    assert "“not-a-period”不是报送期" in result.output
 
 
 def test_verbose_is_taken_after_the_command_name_too(home):

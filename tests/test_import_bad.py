@@ -95,7 +95,7 @@ def test_legacy_doc_without_libreoffice(home, engine, tmp_path, loaded, monkeypa
 def test_no_task_table(home, engine, tmp_path, loaded):
     path = table_docx(tmp_path / "other.docx", ["姓名", "单位", "电话"], [["张三", "一中", "123"]])
     message = refused(home, engine, path, loaded)
-    assert message.startswith('"other.docx" has no task table: no table is headed 序号 | 任务名称')
+    assert message.startswith("文件“other.docx”中未找到附件1任务表")
 
 
 def test_missing_column_is_named(home, engine, tmp_path, loaded):
@@ -105,13 +105,13 @@ def test_missing_column_is_named(home, engine, tmp_path, loaded):
         [["1", "任务", "一是3月底前完成。", ""]],
     )
     message = refused(home, engine, path, loaded)
-    assert "the task table (table 1) has no column 责任股室" in message
-    assert "任务表缺少“责任股室”列" in message
+    assert "的任务表（第 1 个表格）缺少“责任股室”列" in message
+    assert "缺少“责任股室”列" in message
 
 
 def test_empty_table(home, engine, tmp_path, loaded):
     path = table_docx(tmp_path / "notice.docx", HEADER, [])
-    assert "the task table has a header but no task rows" in refused(home, engine, path, loaded)
+    assert "的任务表只有表头，没有任务行" in refused(home, engine, path, loaded)
 
 
 def test_every_row_problem_is_listed(home, engine, tmp_path, loaded):
@@ -122,17 +122,17 @@ def test_every_row_problem_is_listed(home, engine, tmp_path, loaded):
         ["3", "丁", "", "", ""],
     ]
     message = refused(home, engine, table_docx(tmp_path / "notice.docx", HEADER, rows), loaded)
-    assert "3 problem(s) in the task table; nothing imported" in message
-    assert 'table 1, row 3 (序号 一): 序号 "一" is not a number' in message
-    assert "table 1, row 4 (序号 1): 序号 1 appears twice (also table 1, row 2)" in message
-    assert "table 1, row 5 (序号 3): 责任股室 is empty" in message
+    assert "的任务表有 3 处问题，未导入任何内容" in message
+    assert '第 1 个表格第 3 行（序号 一）：序号“一”不是数字' in message
+    assert "第 1 个表格第 4 行（序号 1）：序号 1 重复（另见第 1 个表格第 2 行）" in message
+    assert "第 1 个表格第 5 行（序号 3）：责任股室为空" in message
 
 
 def test_no_year_anywhere(home, engine, tmp_path, loaded):
     path = table_docx(
         tmp_path / "tasks.docx", HEADER, [["1", "甲", "", "基财股", ""]], title="重点工作任务一览表"
     )
-    assert 'no year found in the title "重点工作任务一览表"' in refused(home, engine, path, loaded)
+    assert '的标题“重点工作任务一览表”和文件名中都没有年度' in refused(home, engine, path, loaded)
 
 
 def test_zip_bomb(home, engine, tmp_path, loaded):
@@ -140,7 +140,7 @@ def test_zip_bomb(home, engine, tmp_path, loaded):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", "<Types/>")
         z.writestr("word/document.xml", b"<w:document/>" + b" " * (20 * 2**20))
-    assert "beyond the limits" in refused(home, engine, path, loaded)
+    assert "超过上限" in refused(home, engine, path, loaded)
 
 
 @pytest.mark.parametrize(("data", "phrase"), [(b"", "是空文件（0 字节）"), (b"%PDF-1.7\n...", "是 PDF 文件")])
@@ -173,7 +173,7 @@ def test_workbook_that_is_neither(home, engine, tmp_path, loaded):
     wb.active.append(["姓名", "电话"])
     path = tmp_path / "list.xlsx"
     wb.save(path)
-    assert "is a workbook with neither a task table" in refused(home, engine, path, loaded)
+    assert "中既没有任务表" in refused(home, engine, path, loaded)
 
 
 def test_task_workbook_missing_column(home, engine, tmp_path, loaded):
@@ -181,7 +181,7 @@ def test_task_workbook_missing_column(home, engine, tmp_path, loaded):
     wb = load_workbook(path)
     wb.active["D2"] = "股室"
     wb.save(path)
-    assert "sheet 一览表: the task table has no column 责任股室" in refused(home, engine, path, loaded)
+    assert "工作表“一览表”的任务表缺少“责任股室”列" in refused(home, engine, path, loaded)
 
 
 def test_cli_reports_the_error_and_exits_1(home, engine, tmp_path, loaded):
