@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mailer.deadlines import office_due_on
 from mailer.errors import RegistryError
 from mailer.model import Entry, Milestone, Period, Plan, Submission, Task, TaskOffice
 from mailer.periods import span_label
@@ -180,11 +181,14 @@ def _pending_offices(session: Session, period: Period) -> set[int]:
     )
 
 
-def _office_status(sub: Submission | None, period: Period, tz: ZoneInfo) -> tuple[str, dt.date | None]:
+def _office_status(
+    sub: Submission | None, period: Period, tz: ZoneInfo, due_on: dt.date | None = None
+) -> tuple[str, dt.date | None]:
+    """:param due_on: the office's own due date (an extension), else the period's"""
     if sub is None:
         return MISSING, None
     received = _local_date(sub.received_at, tz)
-    return (LATE if sub.late or received > period.due_on else ON_TIME), received
+    return (LATE if sub.late or received > (due_on or period.due_on) else ON_TIME), received
 
 
 def _texts(
@@ -250,6 +254,12 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
     approved = _newest_approved(session, period)
     pending = _pending_offices(session, period)
     entries = {(sub.office_id, e.task_id): e for sub in approved.values() for e in sub.entries}
+    dues: dict[int, dt.date] = {}
+
+    def due_of(office_id: int) -> dt.date:
+        if office_id not in dues:
+            dues[office_id] = office_due_on(session, period, office_id)
+        return dues[office_id]
 
     rows: list[NoticeRow] = []
     office_tasks: dict[int, list[int]] = defaultdict(list)
@@ -260,9 +270,8 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
         for lead in leads:
             office_tasks[lead.office_id].append(task.seq)
             office_names[lead.office_id] = clean(lead.office.name)
-            statuses.append(
-                (office_names[lead.office_id], _office_status(approved.get(lead.office_id), period, zone)[0])
-            )
+            status_of = _office_status(approved.get(lead.office_id), period, zone, due_of(lead.office_id))[0]
+            statuses.append((office_names[lead.office_id], status_of))
         status = max((s for _, s in statuses), key=STATUS_ORDER.__getitem__, default=MISSING)
         progress, problems = _texts(leads, task.id, entries)
         due, overdue = _month_split(task, period)
@@ -282,7 +291,7 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
 
     offices = []
     for office_id, seqs in office_tasks.items():
-        status, received = _office_status(approved.get(office_id), period, zone)
+        status, received = _office_status(approved.get(office_id), period, zone, due_of(office_id))
         offices.append(
             OfficeReport(
                 office=office_names[office_id],

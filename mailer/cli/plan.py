@@ -196,18 +196,21 @@ def office_dicts(session: Any) -> list[dict[str, Any]]:
     return out
 
 
-@cli.command("offices")
+@cli.group("offices", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the offices as JSON.")
-@pass_ctx
-def offices_cmd(ctx: Context, *, as_json: bool) -> None:
+@click.pass_context
+def offices_cmd(click_ctx: click.Context, *, as_json: bool) -> None:
     """List the offices: addresses, contact, supervising leader, the tasks each leads.
 
     Offices marked "否" in 名录 were found only in the task table: import the directory to give them
-    an address.
+    an address (or: duban offices set-address 股室 邮箱).
     """
+    if click_ctx.invoked_subcommand is not None:
+        return
     from mailer.status import format_table
     from mailer.store import atomic
 
+    ctx: Context = click_ctx.obj
     with atomic(ctx.engine()) as session:
         items = office_dicts(session)
     if as_json:
