@@ -87,21 +87,27 @@ def accept_form(
     by: str,
     reason: str = "",
     notify_office: bool = False,
+    received_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> AcceptResult:
     """Take in a filled form that came by another way as the office's next revision.
 
     :param period: e.g. "2022-06"; default: the period the form's own number names, else the newest open one
     :param notify_office: also mail the office the receipt (valid) or the error reply (errors)
+    :param received_at: when it was handed in (lateness is judged by it); default: now
     """
     now = now or utcnow()
+    if received_at is not None and received_at > now:
+        raise ActionRefused(f"收到时间 {received_at:%Y-%m-%d %H:%M} 晚于现在，请检查 --received。")
     form = _read(settings, file)
     with atomic(engine) as s:
         o = get_office(s, office)
         p = _period_of(s, form, period)
         if p.state in FINISHED:
             raise ActionRefused(f"{p.key} 期次已处于“{p.state}”阶段，不再接收表格。")
-        sub = take_form(settings, s, None, form, p, o, submitted_at=now, notify_office=notify_office)
+        sub = take_form(
+            settings, s, None, form, p, o, submitted_at=received_at or now, notify_office=notify_office
+        )
         errors = [f for f in sub.findings if f.get("level") == "error"]
         if sub.state == "invalid":
             outcome = f"有 {len(errors)} 处错误，未送审" + ("，已将错误清单发给该股室" if notify_office else "")

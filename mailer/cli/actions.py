@@ -81,6 +81,9 @@ def _done(ctx: Context, result: Any, *, as_json: bool, no_send: bool | None = No
 @click.option("--period", "period", help="e.g. 2022-06 (default: from the form's number, else the newest).")
 @click.option("--reason", default="", help="How it came, e.g. 纸质表格扫描件 / U盘报送.")
 @click.option("--notify-office", is_flag=True, help="Also mail the office its receipt or the errors found.")
+@click.option(
+    "--received", "received", help="When the form was handed in, local time (e.g. 2022-06-19); default: now."
+)
 @_by
 @_no_send
 @_json
@@ -93,6 +96,7 @@ def accept_cmd(
     period: str | None,
     reason: str,
     notify_office: bool,
+    received: str | None,
     by: str | None,
     no_send: bool,
     as_json: bool,
@@ -107,6 +111,7 @@ def accept_cmd(
     Example:
         duban forms accept 基财股6月.docx --office 基财股 --period 2022-06 --reason 纸质表格扫描录入
     """
+    from mailer.cli.cycle import _parse_now
     from mailer.handforms import accept_form
 
     result = accept_form(
@@ -118,6 +123,7 @@ def accept_cmd(
         by=_who(by),
         reason=reason,
         notify_office=notify_office,
+        received_at=_parse_now(received),
     )
     for f in result.findings:
         result.lines.append(f"  {'错误' if f.get('level') == 'error' else '提示'}：{f.get('message', '')}")
@@ -301,8 +307,12 @@ def done_cmd(ctx: Context, *, seq: int, reason: str, by: str | None, as_json: bo
 @offices_cmd.command("set-address")
 @click.argument("office")
 @click.argument("address")
-@click.option("--add", "add", flag_value=True, help="Add ADDRESS as another address of the office.")
-@click.option("--replace", "add", flag_value=False, default=True, help="Replace its addresses (default).")
+@click.option(
+    "--add/--replace",
+    "add",
+    default=False,
+    help="Add ADDRESS as another address of the office, or replace its addresses (the default).",
+)
 @click.option("--reason", default="", help="Why, e.g. 股室更换邮箱.")
 @_by
 @_json
