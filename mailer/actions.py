@@ -104,7 +104,7 @@ def _open_for_offices(period: Period, what: str) -> None:
 
 
 def _lead(session: Session, period: Period, office: Office) -> None:
-    if office.id not in {o.id for o in lead_offices(session, period.plan)}:
+    if office.id not in {o.id for o in lead_offices(session, period.plan, period.key)}:
         raise ActionRefused(f"{office.name} 在 {period.key} 期次没有牵头任务，无需报送。")
 
 

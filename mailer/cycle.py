@@ -130,7 +130,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        offices = [o.id for o in lead_offices(s, period.plan)]
+        offices = [o.id for o in lead_offices(s, period.plan, period.key)]
     for office_id in offices:
         # One transaction per office: a crash half-way resumes with the offices not yet done.
         with atomic(engine) as s:
@@ -212,7 +212,7 @@ def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[
 def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:
     """Lead offices without an approved report, with their newest submission (if any)."""
     out = []
-    for office in lead_offices(s, period.plan):
+    for office in lead_offices(s, period.plan, period.key):
         if approved_submission(s, period, office) is None:
             out.append((office, latest_submission(s, period, office)))
     return out

@@ -220,4 +220,4 @@ def resend_form(
 def _task_seqs(session: Any, period: Period, office: Any) -> list[int]:
     from mailer.queries import lead_tasks
 
-    return [t.seq for t in lead_tasks(period.plan, office)]
+    return [t.seq for t in lead_tasks(period.plan, office, period.key)]

@@ -80,7 +80,7 @@ def office_states(
     zone = ZoneInfo(tz)
     today = _local(now or utcnow(), zone)
     out = []
-    for office, seqs in lead_offices(session, period.plan_id):
+    for office, seqs in lead_offices(session, period.plan_id, period.key):
         subs = list(
             session.scalars(
                 select(Submission)

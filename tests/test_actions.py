@@ -420,3 +420,60 @@ def test_a_reminder_carries_the_offices_form_again(june):
     forms = [a for a in msg.attachments if a.filename.endswith(".docx")]
     assert len(forms) == 1 and forms[0].data == _blank_form(settings, engine, office_id)
     assert "本邮件再次附上了贵股室的进展情况表" in msg.text
+
+
+# --- tasks done (办结) --------------------------------------------------------------------------------
+
+
+def test_a_task_done_leaves_the_next_forms_and_shows_as_done_in_the_notice(june):
+    """
+    GIVEN June's forms went out carrying 基财股's tasks
+    WHEN  the clerk marks one of them 办结 in June
+    THEN  July's form of 基财股 no longer lists it, June's notice still treats it as a task to report, and
+          July's notice shows it as 已办结 (not 未报送)
+    """
+    settings, engine = june
+    office_id, _, _ = _office(engine)
+    from mailer.notice_data import DONE, MISSING, notice_data
+    from mailer.queries import active_plan, lead_tasks
+    from mailer.safety import parse_form_bounded
+
+    with atomic(engine) as s:
+        plan = active_plan(s)
+        office = s.get(Office, office_id)
+        seqs = [t.seq for t in lead_tasks(plan, office)]
+    assert len(seqs) >= 2
+    done = seqs[0]
+    r = duban(settings, "tasks", "done", str(done), "--reason", "项目已竣工验收")
+    assert r.exit_code == 0, r.output
+    assert f"任务 {done}「" in r.output and "已办结：从下一期起不再出现在表格中" in r.output
+    [ev] = _events(engine, "task_done")
+    assert (ev.actor, ev.reason) == ("王文员", "项目已竣工验收")
+    r = duban(settings, "tasks", "done", str(done), "--reason", "again")
+    assert r.exit_code == 1 and "已于 2022-06 期后办结" in r.output
+
+    with open_transport(settings) as t:
+        run_once(settings, engine, t, dt.datetime(2022, 7, 11, 9, tzinfo=at(1).tzinfo))
+    with atomic(engine) as s:
+        july = s.scalars(select(Period).where(Period.month == 7)).one()
+        june_p = s.scalars(select(Period).where(Period.month == 6)).one()
+        doc = s.scalars(
+            select(Document).where(
+                Document.kind == "form", Document.period_id == july.id, Document.office_id == office_id
+            )
+        ).one()
+        july_rows = {row.seq: row for row in notice_data(s, july).rows}
+        june_rows = {row.seq: row for row in notice_data(s, june_p).rows}
+    numbers = [row.number for row in parse_form_bounded(settings.path(doc.path).read_bytes()).rows]
+    assert done not in numbers and seqs[1] in numbers
+    assert july_rows[done].status == DONE and july_rows[seqs[1]].status == MISSING
+    assert june_rows[done].status == MISSING
+
+
+def test_marking_an_unknown_task_done_or_without_a_reason_is_refused(june):
+    settings, engine = june
+    r = duban(settings, "tasks", "done", "999", "--reason", "x")
+    assert r.exit_code == 1 and "没有编号为 999 的任务" in r.output
+    r = duban(settings, "tasks", "done", "1", "--reason", "")
+    assert r.exit_code == 1 and "须说明理由" in r.output
+    assert _events(engine, "task_done") == []
