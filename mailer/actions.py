@@ -264,8 +264,12 @@ def skip_period(
         plan = active_plan(s)
         assert plan is not None  # find_period refused otherwise
         if p is None:
-            if year != plan.year:
-                raise ActionRefused(f"{period_key(year, month)} 不在当前任务计划（{plan.year}年）之内。")
+            first = plan.first_month or settings.cycle.first_month
+            if year != plan.year or not first <= month <= settings.cycle.last_month:
+                raise ActionRefused(
+                    f"{period_key(year, month)} 不是当前任务计划的报送月份"
+                    f"（{plan.year}年{first}—{settings.cycle.last_month}月），无需设为不报。"
+                )
             dates = period_dates(settings, year, month, plan.due_day or settings.cycle.due_day)
             p = Period(plan_id=plan.id, year=year, month=month, state="skipped", **dates)
             s.add(p)

@@ -27,6 +27,8 @@ ACTION_LABELS = {
     "period_closed": "截止收集",
     "task_done": "任务办结",
     "address_changed": "修改邮箱",
+    "reassembled": "重新汇总",
+    "lead_changed": "更正牵头股室",
 }
 
 

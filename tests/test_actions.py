@@ -102,7 +102,7 @@ def test_a_form_handed_in_by_usb_becomes_the_next_revision_and_goes_to_the_leade
           request with the form; the office gets nothing; the audit names the clerk and how it came
     """
     settings, engine = june
-    office_id, office_addr, leader = _office(engine)
+    office_id, _, _ = _office(engine)
     file = _filled(settings, engine, tmp_path, office_id)
     r = duban(settings, "forms", "accept", str(file), "--office", OFFICE, "--period", "2022-06",
               "--received", "2022-06-15T10:00", "--reason", "U盘报送")
@@ -366,6 +366,13 @@ def test_a_skipped_month_sends_no_forms(june):
     assert (ev.actor, ev.reason, ev.period_id) == ("王文员", "暑假本月不报", july.id)
     r = duban(settings, "period", "skip", "2022-08")
     assert r.exit_code == 2  # --reason is required
+    r = duban(settings, "period", "skip", "2022-03", "--reason", "x")
+    assert r.exit_code == 1 and "2022-03 不是当前任务计划的报送月份（2022年6—12月）" in r.output
+    r = duban(settings, "period", "skip", "2022-09", "--reason", "国庆前后合并报送", "--by", "")
+    assert r.exit_code == 0, r.output
+    assert [e.actor for e in _events(engine, "period_skipped")] == ["王文员", "王文员"]  # $DUBAN_USER
+    r = duban(settings, "period", "skip", "2022-06", "--reason", "x")
+    assert r.exit_code == 1 and "不能再设为本月不报" in r.output
 
 
 def test_closing_a_period_assembles_with_what_there_is(june, tmp_path):
@@ -391,7 +398,7 @@ def test_closing_a_period_assembles_with_what_there_is(june, tmp_path):
 
 
 def test_the_audit_lists_who_did_what_and_why(june):
-    settings, engine = june
+    settings, _engine = june
     duban(settings, "extend", "--office", OFFICE, "--period", "2022-06", "--to", "2022-06-25",
           "--reason", "出差", by="李文员")
     duban(settings, "forms", "resend", "--office", OFFICE, "--period", "2022-06", "--by", "赵文员")
@@ -405,6 +412,25 @@ def test_the_audit_lists_who_did_what_and_why(june):
     r = duban(settings, "audit", "--period", "2022-06")
     assert r.exit_code == 0
     assert "操作人" in r.output and "李文员" in r.output and "系统" in r.output  # the service's own events
+
+
+def test_correcting_a_lead_and_reassembling_are_audited_too(june, tmp_path):
+    settings, engine = june
+    office_id, _, _ = _office(engine)
+    from mailer.queries import active_plan, lead_tasks
+
+    with atomic(engine) as s:
+        seq = lead_tasks(active_plan(s), s.get(Office, office_id))[0].seq
+    r = duban(settings, "tasks", "set-lead", str(seq), OFFICE, by="钱文员")
+    assert r.exit_code == 0, r.output
+    [ev] = _events(engine, "lead_changed")
+    assert ev.actor == "钱文员" and f"任务 {seq}" in ev.detail
+    _accepted(settings, engine, tmp_path)
+    duban(settings, "period", "close", "2022-06")
+    r = duban(settings, "assemble", "--period", "2022-06", "--reason", "按签发人意见修改", by="钱文员")
+    assert r.exit_code == 0, r.output
+    [ev] = _events(engine, "reassembled")
+    assert (ev.actor, ev.reason) == ("钱文员", "按签发人意见修改")
 
 
 # --- reminders carry the form -------------------------------------------------------------------------

@@ -150,17 +150,19 @@ def _md(iso: str | None) -> str:
 @tasks_cmd.command("set-lead")
 @click.argument("seq", type=int)
 @click.argument("offices", nargs=-1, required=True)
+@click.option("--by", envvar="DUBAN_USER", help="Who acts (audit trail). Default: $DUBAN_USER, else the login name.")
 @pass_ctx
-def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...]) -> None:
+def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...], by: str | None) -> None:
     """Make OFFICES (one or more of the task's offices) the lead of task SEQ.
 
     \b
     Example:
         duban tasks set-lead 18 教育装备中心
     """
+    from mailer.audit import current_user
     from mailer.plan_import import set_lead
 
-    click.echo(set_lead(ctx.engine(), seq, list(offices)))
+    click.echo(set_lead(ctx.engine(), seq, list(offices), actor=(by or "").strip() or current_user()))
 
 
 def office_dicts(session: Any) -> list[dict[str, Any]]:
