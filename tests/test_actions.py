@@ -503,3 +503,16 @@ def test_marking_an_unknown_task_done_or_without_a_reason_is_refused(june):
     r = duban(settings, "tasks", "done", "1", "--reason", "")
     assert r.exit_code == 1 and "须说明理由" in r.output
     assert _events(engine, "task_done") == []
+
+
+def test_a_form_handed_in_without_a_period_goes_to_the_period_its_number_names(june, tmp_path):
+    settings, engine = june
+    office_id, _, _ = _office(engine)
+    file = _filled(settings, engine, tmp_path, office_id)
+    r = duban(settings, "forms", "accept", str(file), "--office", OFFICE, "--json", "--no-send")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert (out["period"], out["revision"], out["state"]) == ("2022-06", 1, "pending_approval")
+    assert "邮件已排入发送队列" in out["mail"]
+    [req] = _dispatches(engine, "approval_request")
+    assert req.state == "pending"  # --no-send: left to the service
