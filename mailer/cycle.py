@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from mailer import workdays
 from mailer.config import Settings
+from mailer.deadlines import OfficeDates, office_dates
 from mailer.decisions import _bureau_addrs, current_draft
 from mailer.forms import render_form
 from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
@@ -129,7 +130,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        offices = [o.id for o in lead_offices(s, period.plan)]
+        offices = [o.id for o in lead_offices(s, period.plan, period.key)]
     for office_id in offices:
         # One transaction per office: a crash half-way resumes with the offices not yet done.
         with atomic(engine) as s:
@@ -195,11 +196,13 @@ def _queued(s: Session, key: str) -> bool:
 
 
 def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[str, object]:
+    session = object_session(period)
+    due_on = office_dates(session, period, office.id).due_on if office and session else period.due_on
     return {
         "office": office.name if office else "",
         "period_label": period_label(period),
-        "due_date": date_cn(period.due_on),
-        "due_day": workdays.describe(period.due_on),
+        "due_date": date_cn(due_on),
+        "due_day": workdays.describe(due_on),
         "plan_title": period.plan.title,
         "leader": office.leader.name if office and office.leader else "",
         **extra,
@@ -209,7 +212,7 @@ def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[
 def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:
     """Lead offices without an approved report, with their newest submission (if any)."""
     out = []
-    for office in lead_offices(s, period.plan):
+    for office in lead_offices(s, period.plan, period.key):
         if approved_submission(s, period, office) is None:
             out.append((office, latest_submission(s, period, office)))
     return out
@@ -221,37 +224,45 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
         assert period is not None
         if period.state != "collecting" or not _workday(settings, today):
             return
-        if period.remind_on and period.remind_on <= today <= period.due_on:
-            for office, sub in _open_offices(s, period):
-                if sub is not None and sub.state == "pending_approval":
-                    continue  # the office has done its part; its leader is reminded separately
-                if not _form_sent_before(s, settings, period, office, today):
-                    continue  # caught up after downtime: the form itself went out today
-                addr = office_address(office)
-                if addr and queue_mail(
-                    s,
-                    settings,
-                    f"reminder:{period.key}:{office.id}",
+        for office, sub in _open_offices(s, period):
+            dates = office_dates(s, period, office.id)
+            if not (dates.remind_on and dates.remind_on <= today <= dates.due_on):
+                continue
+            if sub is not None and sub.state == "pending_approval":
+                continue  # the office has done its part; its leader is reminded separately
+            if not _form_sent_before(s, settings, period, office, today):
+                continue  # caught up after downtime: the form itself went out today
+            addr = office_address(office)
+            # The form again, so the office need not search last week's mail for it.
+            form = current_form(settings, s, period, office)
+            if addr and queue_mail(
+                s,
+                settings,
+                f"reminder:{period.key}:{office.id}{_moved(dates)}",
+                "reminder",
+                Mail(
                     "reminder",
-                    Mail(
-                        "reminder",
-                        _ctx(period, office, state=sub.state if sub else "", today=date_cn(today)),
-                        [addr],
+                    _ctx(
+                        period, office, state=sub.state if sub else "", today=date_cn(today), has_form=bool(form)
                     ),
-                    token=form_token(settings, period, office),
-                    period_id=period.id,
-                    office_id=office.id,
-                ):
-                    report.queued += 1
-                    report.note(f"{period.key}: reminded {office.name}")
+                    [addr],
+                    attachments=form,
+                ),
+                token=form_token(settings, period, office),
+                period_id=period.id,
+                office_id=office.id,
+            ):
+                report.queued += 1
+                report.note(f"{period.key}: reminded {office.name}")
         _remind_leaders(settings, s, period, today, report)
-        if period.escalate_on and today >= period.escalate_on:
-            for office, sub in _open_offices(s, period):
+        for office, sub in _open_offices(s, period):
+            dates = office_dates(s, period, office.id)
+            if dates.escalate_on and today >= dates.escalate_on:
                 to = [office.leader.email] if office.leader else []
                 if queue_mail(
                     s,
                     settings,
-                    f"escalation:{period.key}:{office.id}",
+                    f"escalation:{period.key}:{office.id}{_moved(dates)}",
                     "escalation",
                     Mail(
                         "escalation",
@@ -271,6 +282,24 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
                 ):
                     report.queued += 1
                     report.note(f"{period.key}: escalated {office.name}")
+
+
+def _moved(dates: OfficeDates) -> str:
+    """Key suffix of a reminder or escalation under an office's own deadline: after an extension the
+    office is reminded (and escalated) once more, against the new date."""
+    return f":{dates.due_on:%Y%m%d}" if dates.extended else ""
+
+
+def current_form(settings: Settings, s: Session, period: Period, office: Office) -> list[tuple[str, bytes]]:
+    """The office's pre-filled form of the period as an attachment (none when it was never rendered or
+    its file is gone)."""
+    doc = s.scalars(
+        select(Document)
+        .where(Document.kind == "form", Document.period_id == period.id, Document.office_id == office.id)
+        .order_by(Document.id.desc())
+    ).first()
+    path = settings.path(doc.path) if doc is not None else None
+    return [(path.name, path.read_bytes())] if path is not None and path.exists() else []
 
 
 def _form_sent_before(s: Session, settings: Settings, period: Period, office: Office, today: dt.date) -> bool:
@@ -311,12 +340,18 @@ def _remind_leaders(
 
 
 def assemble_period(
-    settings: Settings, engine: Engine, period_id: int, report: TickReport | None = None
+    settings: Settings,
+    engine: Engine,
+    period_id: int,
+    report: TickReport | None = None,
+    *,
+    audit: Event | None = None,
 ) -> Document:
     """Assemble a new draft of the period's consolidated notice and send it for sign-off.
 
-    Used by tick (when every report is approved or the grace days are over) and by `duban assemble`
-    (after the signer returned a draft).
+    Used by tick (when every report is approved or the grace days are over), by `duban assemble`
+    (after the signer returned a draft) and by `duban period close`, whose ``audit`` row is committed
+    together with the draft.
 
     :raises DubanError: when the directory names no signer
     """
@@ -386,6 +421,8 @@ def assemble_period(
                 detail=f"第{version}稿已生成并送 {the_signer.name} 签发",
             )
         )
+        if audit is not None:
+            s.add(audit)
         report.queued += 1
         report.note(f"{period.key}: draft {version} assembled and sent for sign-off")
         return doc
@@ -399,8 +436,10 @@ def _assemble_if_due(
         assert period is not None
         if period.state != "collecting":
             return
-        all_in = not _open_offices(s, period)
-        if not all_in and (period.assemble_after is None or today < period.assemble_after):
+        still_open = _open_offices(s, period)
+        # Wait for the latest deadline among the offices still open (an extension moves it).
+        after = [office_dates(s, period, o.id).assemble_after for o, _ in still_open]
+        if still_open and (None in after or today < max(a for a in after if a is not None)):
             return
         if signer(s) is None:
             if queue_mail(
@@ -481,7 +520,7 @@ def tick(
     for plan_id in plan_ids:
         _open_period(settings, engine, plan_id, today, report)
     with atomic(engine) as s:
-        period_ids = list(s.scalars(select(Period.id).where(Period.state != "published").order_by(Period.id)))
+        period_ids = list(s.scalars(select(Period.id).where(Period.state.not_in(("published", "skipped"))).order_by(Period.id)))
     for pid in period_ids:
         with atomic(engine) as s:
             state = s.get(Period, pid).state  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.deadlines import office_due_on
 from mailer.matching import Match
 from mailer.model import Approval, Document, Event, InboundMessage, Period, Person, Submission
 from mailer.offices import bureau_office, office_address
@@ -189,7 +190,35 @@ def review(
         decision.comment,
         submission_id=sub.id,
     )
-    sub.state, sub.decided_at = ("approved" if approved else "returned"), inbound.received_at
+    inbound.outcome = apply_review(
+        settings, session, person, sub, approved=approved, comment=decision.comment, at=inbound.received_at
+    )
+
+
+def apply_review(
+    settings: Settings,
+    session: Session,
+    person: Person,
+    sub: Submission,
+    *,
+    approved: bool,
+    comment: str,
+    at: dt.datetime,
+) -> str:
+    """A leader's decision on ``sub`` (by reply, or given in person and recorded by the clerk): set its state
+    and tell the office (returned: with its form back). Returns the outcome in words."""
+    office, period = sub.office, sub.period
+    token = form_token(settings, period, office)
+    ctx = {
+        "office": office.name,
+        "period_label": period_label(period),
+        "leader": person.name,
+        "revision": sub.revision,
+        "comment": comment,
+        "due_date": date_cn(office_due_on(session, period, office.id)),
+        "plan_title": period.plan.title,
+    }
+    sub.state, sub.decided_at = ("approved" if approved else "returned"), at
     to = [a.email for a in office.addresses][:1]
     if approved:
         queue_mail(
@@ -203,26 +232,25 @@ def review(
             office_id=office.id,
             submission_id=sub.id,
         )
-        inbound.outcome = f"{person.name} 同意 {office.name} 第{sub.revision}版报告"
-    else:
-        form = settings.path(sub.form_path)
-        attachments = (
-            [(f"{period_label(period)}进展情况表-{office.name}（退回修改）.docx", form.read_bytes())]
-            if sub.form_path and form.exists()
-            else []
-        )
-        queue_mail(
-            session,
-            settings,
-            f"returned:{sub.id}",
-            "returned",
-            Mail("returned", ctx, to, attachments=attachments),
-            token=token,
-            period_id=period.id,
-            office_id=office.id,
-            submission_id=sub.id,
-        )
-        inbound.outcome = f"{person.name} 退回 {office.name} 第{sub.revision}版报告：{decision.comment}"
+        return f"{person.name} 同意 {office.name} 第{sub.revision}版报告"
+    form = settings.path(sub.form_path)
+    attachments = (
+        [(f"{period_label(period)}进展情况表-{office.name}（退回修改）.docx", form.read_bytes())]
+        if sub.form_path and form.exists()
+        else []
+    )
+    queue_mail(
+        session,
+        settings,
+        f"returned:{sub.id}",
+        "returned",
+        Mail("returned", ctx, to, attachments=attachments),
+        token=token,
+        period_id=period.id,
+        office_id=office.id,
+        submission_id=sub.id,
+    )
+    return f"{person.name} 退回 {office.name} 第{sub.revision}版报告：{comment}"
 
 
 def current_draft(session: Session, period: Period) -> Document | None:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from mailer.errors import RegistryError
 from mailer.model import Dispatch, Document, Entry, Office, Period, Plan, Task
 from mailer.offices import find_office
-from mailer.periods import span_label
+from mailer.periods import period_key, span_label
 from mailer.queries import active_plan, last_approved_entries, lead_tasks
 from mailer.text import key, squash
 from mailer.tokens import make_token
@@ -564,7 +564,9 @@ def check_form(
         )
     if check.office is None:
         return check
-    tasks = lead_tasks(plan, check.office)
+    tasks = lead_tasks(
+        plan, check.office, period_key(check.year, check.month) if check.year and check.month else None
+    )
     if not tasks:
         check.findings.append(
             Finding(

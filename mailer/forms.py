@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session, selectinload
 from mailer.config import Settings
 from mailer.errors import RegistryError, TemplateError
 from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
-from mailer.periods import month_end, span_label
-from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks
+from mailer.periods import month_end, period_key, span_label
+from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks, on_forms
 from mailer.store import atomic
 from mailer.templates import template_path
 from mailer.text import clean, key
@@ -305,7 +305,7 @@ def _render_one(
     tasks: list[Task] | None = None,
     prior: dict[int, Entry] | None = None,
 ) -> RenderedForm:
-    tasks = lead_tasks(plan, office) if tasks is None else tasks
+    tasks = lead_tasks(plan, office, period_key(year, month)) if tasks is None else tasks
     if not tasks:
         raise RegistryError(
             f"{office.name} leads no current task of plan {plan.title!r}; there is no form to send."
@@ -323,7 +323,7 @@ def _render_one(
     return RenderedForm(out, token, [t.seq for t in tasks], office.id, office.name)
 
 
-def _lead_map(session: Session, plan: Plan) -> dict[int, list[Task]]:
+def _lead_map(session: Session, plan: Plan, key_of_period: str | None = None) -> dict[int, list[Task]]:
     """Office id → the tasks it leads, computed once for a whole batch, with every task's offices and
     milestones loaded in three queries rather than three per task."""
     tasks = session.scalars(
@@ -334,7 +334,7 @@ def _lead_map(session: Session, plan: Plan) -> dict[int, list[Task]]:
     ).all()
     out: dict[int, list[Task]] = {}
     for task in tasks:
-        if task.removed:
+        if not on_forms(task, key_of_period):
             continue
         for to in task.offices:
             if to.is_lead:
@@ -360,7 +360,7 @@ def render_forms(
         fresh = session.get(Plan, plan.id)
         if fresh is None:
             raise RegistryError(f"登记库中没有计划“{plan.title}”（编号 {plan.id}）。")
-        leads = _lead_map(session, fresh)
+        leads = _lead_map(session, fresh, period_key(year, month))
         chosen = _offices(session, leads, offices)
         prior = approved_entries_by_office(session, fresh, year, month)
         return [

@@ -98,6 +98,9 @@ class Task(Base):
     offices_text: Mapped[str] = mapped_column(Text, default="")  # as written in the notice
     lead_assumed: Mapped[bool] = mapped_column(Boolean, default=False)  # no underline: first office taken
     removed: Mapped[bool] = mapped_column(Boolean, default=False)  # gone from a later import
+    # 办结: the last period ("2022-06") whose forms still carry the task; later forms leave it out and the
+    # notice shows it as 已办结. "" = not done. Set by `duban tasks done`.
+    done_after: Mapped[str] = mapped_column(String(7), default="", server_default="")
     plan: Mapped[Plan] = relationship(back_populates="tasks")
     offices: Mapped[list[TaskOffice]] = relationship(
         back_populates="task", order_by="TaskOffice.position", cascade="all, delete-orphan"
@@ -196,7 +199,8 @@ class Recipient(Base):
 
 # --- the monthly cycle ------------------------------------------------------------------------------
 
-PERIOD_STATES = ("open", "collecting", "assembling", "awaiting_signoff", "signed_off", "published")
+# skipped: the clerk decided no forms for that month (`duban period skip`); nothing happens in it.
+PERIOD_STATES = ("open", "collecting", "assembling", "awaiting_signoff", "signed_off", "published", "skipped")
 
 
 class Period(Base):
@@ -378,7 +382,8 @@ class Document(Base):
 
 
 class Event(Base):
-    """The audit trail: every step the service took, in words (shown by status and the ledger)."""
+    """The audit trail: every step the service took, in words (shown by status and the ledger), and every
+    action a clerk took (``actor`` says who, ``reason`` why; both empty for the service's own steps)."""
 
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -387,3 +392,23 @@ class Event(Base):
     period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
     detail: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class OfficeDeadline(Base):
+    """One office's own due date in one period (`duban extend`), with the reminder, escalation and
+    assembly dates that follow from it; without a row the period's dates hold."""
+
+    __tablename__ = "office_deadlines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    remind_on: Mapped[dt.date | None] = mapped_column(Date)
+    escalate_on: Mapped[dt.date | None] = mapped_column(Date)
+    assemble_after: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    set_by: Mapped[str] = mapped_column(String(100), default="")
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("period_id", "office_id"),)

@@ -24,13 +24,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mailer.deadlines import office_due_on
 from mailer.errors import RegistryError
 from mailer.model import Entry, Milestone, Period, Plan, Submission, Task, TaskOffice
 from mailer.periods import span_label
+from mailer.queries import approved_entries_by_office
 from mailer.text import clean
 
 ON_TIME, LATE, MISSING = "按时报送", "逾期报送", "未报送"
-STATUS_ORDER = {ON_TIME: 0, LATE: 1, MISSING: 2}
+DONE = "已办结"  # `duban tasks done` before this period: no report asked for it any more
+STATUS_ORDER = {DONE: -1, ON_TIME: 0, LATE: 1, MISSING: 2}
 DEFAULT_TZ = "Asia/Shanghai"
 _CN_NUM = "一二三四五六七八九十"
 
@@ -104,6 +107,7 @@ class NoticeSummary:
     milestones_overdue: int  # due before month N
     tasks_with_due: int
     by_office: tuple[OfficeMilestones, ...]
+    done: int = 0  # tasks 办结 before this period
 
 
 @dataclass(frozen=True)
@@ -180,11 +184,14 @@ def _pending_offices(session: Session, period: Period) -> set[int]:
     )
 
 
-def _office_status(sub: Submission | None, period: Period, tz: ZoneInfo) -> tuple[str, dt.date | None]:
+def _office_status(
+    sub: Submission | None, period: Period, tz: ZoneInfo, due_on: dt.date | None = None
+) -> tuple[str, dt.date | None]:
+    """:param due_on: the office's own due date (an extension), else the period's"""
     if sub is None:
         return MISSING, None
     received = _local_date(sub.received_at, tz)
-    return (LATE if sub.late or received > period.due_on else ON_TIME), received
+    return (LATE if sub.late or received > (due_on or period.due_on) else ON_TIME), received
 
 
 def _texts(
@@ -250,19 +257,49 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
     approved = _newest_approved(session, period)
     pending = _pending_offices(session, period)
     entries = {(sub.office_id, e.task_id): e for sub in approved.values() for e in sub.entries}
+    dues: dict[int, dt.date] = {}
+
+    def due_of(office_id: int) -> dt.date:
+        if office_id not in dues:
+            dues[office_id] = office_due_on(session, period, office_id)
+        return dues[office_id]
 
     rows: list[NoticeRow] = []
     office_tasks: dict[int, list[int]] = defaultdict(list)
     office_names: dict[int, str] = {}
+    done_before: dict[tuple[int, int], Entry] | None = None
     for task in tasks:
         leads = _leads(task)
+        if task.done_after and task.done_after < period.key:
+            if done_before is None:  # the last approved text of the tasks 办结 earlier, read once
+                done_before = {
+                    (office_id, task_id): e
+                    for office_id, by_task in approved_entries_by_office(
+                        session, plan, period.year, period.month
+                    ).items()
+                    for task_id, e in by_task.items()
+                }
+            progress, problems = _texts(leads, task.id, done_before)
+            rows.append(
+                NoticeRow(
+                    seq=task.seq,
+                    name=clean(task.name),
+                    leads=tuple(clean(lead.office.name) for lead in leads),
+                    progress=progress,
+                    problems=problems,
+                    status=DONE,
+                    office_status=tuple((clean(lead.office.name), DONE) for lead in leads),
+                    due_this_month=(),
+                    overdue=(),
+                )
+            )
+            continue
         statuses = []
         for lead in leads:
             office_tasks[lead.office_id].append(task.seq)
             office_names[lead.office_id] = clean(lead.office.name)
-            statuses.append(
-                (office_names[lead.office_id], _office_status(approved.get(lead.office_id), period, zone)[0])
-            )
+            status_of = _office_status(approved.get(lead.office_id), period, zone, due_of(lead.office_id))[0]
+            statuses.append((office_names[lead.office_id], status_of))
         status = max((s for _, s in statuses), key=STATUS_ORDER.__getitem__, default=MISSING)
         progress, problems = _texts(leads, task.id, entries)
         due, overdue = _month_split(task, period)
@@ -282,7 +319,7 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
 
     offices = []
     for office_id, seqs in office_tasks.items():
-        status, received = _office_status(approved.get(office_id), period, zone)
+        status, received = _office_status(approved.get(office_id), period, zone, due_of(office_id))
         offices.append(
             OfficeReport(
                 office=office_names[office_id],
@@ -320,7 +357,7 @@ def _org_from_title(title: str) -> str:
 
 def summarize(rows: Sequence[NoticeRow], offices: Sequence[OfficeReport]) -> NoticeSummary:
     """The counts of a notice: tasks by status, offices by status, milestones by lead office."""
-    count = {ON_TIME: 0, LATE: 0, MISSING: 0}
+    count = {ON_TIME: 0, LATE: 0, MISSING: 0, DONE: 0}
     for row in rows:
         count[row.status] += 1
     due: dict[str, int] = defaultdict(int)
@@ -350,6 +387,7 @@ def summarize(rows: Sequence[NoticeRow], offices: Sequence[OfficeReport]) -> Not
         milestones_overdue=sum(len(r.overdue) for r in rows),
         tasks_with_due=sum(1 for r in rows if r.due_this_month),
         by_office=by_office,
+        done=count[DONE],
     )
 
 
@@ -404,13 +442,16 @@ def opening_text(d: NoticeData) -> str:
 def overview_text(d: NoticeData) -> str:
     s = d.summary
     head = f"截至{md(d.due_on)}，{s.total}项重点工作任务中，"
+    done = f"，另有{s.done}项已办结" if s.done else ""
     if s.late == 0 and s.missing == 0:
-        return head + "各牵头股室均已按时报送进展情况。"
+        return head + "各牵头股室均已按时报送进展情况" + done + "。"
     parts = [f"按时报送{s.on_time}项"] if s.on_time else []
     if s.late:
         parts.append(f"逾期报送{s.late}项（{_names(s.late_offices)}）")
     if s.missing:
         parts.append(f"未报送{s.missing}项（{_names(s.missing_offices)}）")
+    if s.done:
+        parts.append(f"已办结{s.done}项")
     return head + "，".join(parts) + "。"
 
 

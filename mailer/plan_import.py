@@ -517,8 +517,12 @@ def apply_plan(
 # --- corrections --------------------------------------------------------------------------------------
 
 
-def set_lead(engine: Engine, seq: int, offices: list[str], *, plan_id: int | None = None) -> str:
+def set_lead(
+    engine: Engine, seq: int, offices: list[str], *, plan_id: int | None = None, actor: str = ""
+) -> str:
     """Make ``offices`` the lead(s) of task ``seq`` of the active plan (or ``plan_id``).
+
+    :param actor: who did it; when given, the change is in the audit trail (`duban audit`)
 
     :returns: a sentence saying what was done
     :raises PlanImportError: when there is no plan, no such task, or an office is not one of the task's
@@ -543,4 +547,8 @@ def set_lead(engine: Engine, seq: int, offices: list[str], *, plan_id: int | Non
             link.is_lead = link.office_id in chosen
         task.lead_assumed = False
         leads = "、".join(link.office.name for link in task.offices if link.is_lead)
+        if actor:
+            from mailer.audit import record
+
+            record(session, "lead_changed", f"任务 {seq}「{task.name}」牵头股室改为 {leads}", actor=actor)
         return f"任务 {seq}（{task.name}）的牵头股室已改为：{leads}。"

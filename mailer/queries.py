@@ -20,34 +20,46 @@ def active_plan(session: Session) -> Plan | None:
     ).first()
 
 
-def lead_offices_with_tasks(session: Session, plan_id: int) -> list[tuple[Office, list[int]]]:
+def on_forms(task: Task, period_key: str | None) -> bool:
+    """Whether the task is still on the forms of the period ``period_key`` ("2022-07"): not removed, and not
+    办结 before it (a task done after June is on June's forms, not on July's). None: any period."""
+    return not task.removed and not (period_key and task.done_after and task.done_after < period_key)
+
+
+def lead_offices_with_tasks(
+    session: Session, plan_id: int, period_key: str | None = None
+) -> list[tuple[Office, list[int]]]:
     """Offices leading at least one current task of the plan, in the order of their first task, with the
-    seqs of the tasks each leads."""
-    rows = session.execute(
+    seqs of the tasks each leads (on the forms of ``period_key``, when given: tasks 办结 before it left out)."""
+    q = (
         select(Office, Task.seq)
         .join(TaskOffice, TaskOffice.office_id == Office.id)
         .join(Task, Task.id == TaskOffice.task_id)
         .where(Task.plan_id == plan_id, Task.removed.is_(False), TaskOffice.is_lead.is_(True))
         .order_by(Task.seq)
-    ).all()
+    )
+    if period_key:
+        q = q.where(or_(Task.done_after == "", Task.done_after >= period_key))
+    rows = session.execute(q).all()
     out: dict[int, tuple[Office, list[int]]] = {}
     for office, seq in rows:
         out.setdefault(office.id, (office, []))[1].append(seq)
     return list(out.values())
 
 
-def lead_offices(session: Session, plan: Plan) -> list[Office]:
-    """Offices that lead at least one current task of the plan, in the order of their first task."""
-    return [office for office, _ in lead_offices_with_tasks(session, plan.id)]
+def lead_offices(session: Session, plan: Plan, period_key: str | None = None) -> list[Office]:
+    """Offices that lead at least one current task of the plan (on the forms of ``period_key`` if given),
+    in the order of their first task."""
+    return [office for office, _ in lead_offices_with_tasks(session, plan.id, period_key)]
 
 
-def lead_tasks(plan: Plan, office: Office) -> list[Task]:
-    """The plan's current tasks that ``office`` leads, by 编号."""
+def lead_tasks(plan: Plan, office: Office, period_key: str | None = None) -> list[Task]:
+    """The plan's current tasks that ``office`` leads, by 编号 (those on the forms of ``period_key``)."""
     return sorted(
         (
             t
             for t in plan.tasks
-            if not t.removed and any(to.is_lead and to.office_id == office.id for to in t.offices)
+            if on_forms(t, period_key) and any(to.is_lead and to.office_id == office.id for to in t.offices)
         ),
         key=lambda t: t.seq,
     )

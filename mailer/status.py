@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.deadlines import office_due_on
 from mailer.model import Approval, Dispatch, Period, Person, Submission, utcnow
 from mailer.queries import lead_offices_with_tasks as lead_offices
 
@@ -79,7 +80,7 @@ def office_states(
     zone = ZoneInfo(tz)
     today = _local(now or utcnow(), zone)
     out = []
-    for office, seqs in lead_offices(session, period.plan_id):
+    for office, seqs in lead_offices(session, period.plan_id, period.key):
         subs = list(
             session.scalars(
                 select(Submission)
@@ -99,6 +100,7 @@ def office_states(
             )
             or 0
         )
+        due_on = office_due_on(session, period, office.id)
         current = [s for s in subs if s.state != "superseded"] or subs
         if current:
             newest = current[-1]
@@ -106,7 +108,7 @@ def office_states(
             st.revision, st.submitted_at = newest.revision, newest.received_at
             proper = next((s for s in subs if s.state != "invalid"), newest)
             day = _local(proper.received_at, zone)
-            st.days_late = max(0, (day - period.due_on).days)
+            st.days_late = max(0, (day - due_on).days)
             st.late = proper.late or st.days_late > 0
             if newest.state == "approved":
                 _approval(session, newest, st)
@@ -120,7 +122,7 @@ def office_states(
                 )
             )
             st.state = "已发送" if sent else "未发送"
-            st.days_late = max(0, (today - period.due_on).days)
+            st.days_late = max(0, (today - due_on).days)
             st.late = st.days_late > 0
         out.append(st)
     return out

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.deadlines import office_due_on
 from mailer.files import store_by_hash
 from mailer.formparse import ParsedForm, check_form
 from mailer.model import Entry, InboundMessage, Office, Period, Submission
@@ -50,14 +51,20 @@ def _common(period: Period, office: Office) -> dict[str, Any]:
 def take_form(
     settings: Settings,
     session: Session,
-    inbound: InboundMessage,
+    inbound: InboundMessage | None,
     form: FormFile,
     period: Period,
     office: Office,
     *,
     submitted_at: dt.datetime,
+    notify_office: bool = True,
 ) -> Submission:
-    """Record ``form`` as the next revision for (period, office) and queue the answers it calls for."""
+    """Record ``form`` as the next revision for (period, office) and queue the answers it calls for.
+
+    :param inbound: the mail that brought it; None for a form the clerk took in by another way
+        (`duban forms accept`): then the receipt or error reply goes to the office's address, and only
+        when ``notify_office``
+    """
     check = check_form(
         session, form.parsed, plan=period.plan, year=period.year, month=period.month, office=office
     )
@@ -78,13 +85,13 @@ def take_form(
     ):
         older.state = "superseded"
     path, sha = _save_attachment(settings, form.data)
-    late = local_date(settings, submitted_at) > period.due_on
+    late = local_date(settings, submitted_at) > office_due_on(session, period, office.id)
     findings = [f.to_dict() for f in check.findings]
     sub = Submission(
         period_id=period.id,
         office_id=office.id,
         revision=revision,
-        inbound_message_id=inbound.id,
+        inbound_message_id=inbound.id if inbound is not None else None,
         state="pending_approval" if check.ok else "invalid",
         form_path=path,
         form_sha256=sha,
@@ -107,8 +114,15 @@ def take_form(
         "errors": [f for f in findings if f.get("level") == "error"],
         "warnings": [f for f in findings if f.get("level") != "error"],
     }
-    sender = inbound.from_addr
+    sender = inbound.from_addr if inbound is not None else office_address(office)
+    if not notify_office:
+        sender = None
     if not check.ok:
+        outcome = f"{office.name} 第{revision}版表格有 {len(ctx['errors'])} 处错误，已退回发件人修改"
+        if inbound is not None:
+            inbound.outcome = outcome
+        if sender is None:
+            return sub
         queue_mail(
             session,
             settings,
@@ -121,7 +135,6 @@ def take_form(
             office_id=office.id,
             submission_id=sub.id,
         )
-        inbound.outcome = f"{office.name} 第{revision}版表格有 {len(ctx['errors'])} 处错误，已退回发件人修改"
         return sub
     for e in check.entries:
         session.add(
@@ -134,20 +147,22 @@ def take_form(
             )
         )
     session.flush()
-    queue_mail(
-        session,
-        settings,
-        f"receipt:{sub.id}",
-        "receipt",
-        Mail("receipt", ctx, [sender]),
-        token=token,
-        reply_to=inbound,
-        period_id=period.id,
-        office_id=office.id,
-        submission_id=sub.id,
-    )
+    if sender is not None:
+        queue_mail(
+            session,
+            settings,
+            f"receipt:{sub.id}",
+            "receipt",
+            Mail("receipt", ctx, [sender]),
+            token=token,
+            reply_to=inbound,
+            period_id=period.id,
+            office_id=office.id,
+            submission_id=sub.id,
+        )
     _request_approval(settings, session, sub, form, ctx, token)
-    inbound.outcome = f"{office.name} 第{revision}版表格有效，已送分管负责同志审定"
+    if inbound is not None:
+        inbound.outcome = f"{office.name} 第{revision}版表格有效，已送分管负责同志审定"
     return sub
 
 

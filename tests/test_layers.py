@@ -12,12 +12,12 @@ LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid",
         "templates", "files", "logs", "pdf", "labels"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
-                 "offices", "queries", "migrations"},
+                 "offices", "queries", "migrations", "deadlines", "audit"},
     "documents out": {"forms", "notice", "notice_data", "compose"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__"},
+                "matching", "periodinfo", "workdays", "__main__", "actions", "handforms"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

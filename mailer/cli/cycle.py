@@ -82,8 +82,10 @@ def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, cloc
 
 @cli.command("assemble")
 @click.option("--period", "period_text", required=True, help="Period, e.g. 2022-06.")
+@click.option("--by", envvar="DUBAN_USER", help="Who acts (audit trail). Default: $DUBAN_USER, else the login name.")
+@click.option("--reason", default="", help="Why, e.g. 按签发人意见修改后重新汇总.")
 @pass_ctx
-def assemble_cmd(ctx: Context, period_text: str) -> None:
+def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str) -> None:
     """Assemble a new draft of the period's consolidated notice and send it to the signer.
 
     Use it after the signer returned a draft with comments.
@@ -111,7 +113,17 @@ def assemble_cmd(ctx: Context, period_text: str) -> None:
         )
     if pid is None:
         raise DubanError(f"登记库中没有 {period_text} 报送期。已有的报送期见：duban status")
-    doc = assemble_period(ctx.settings, engine, pid)
+    from mailer.audit import current_user
+    from mailer.model import Event
+
+    audit = Event(
+        kind="reassembled",
+        detail=f"{period_text} 重新汇总送签发",
+        actor=(by or "").strip() or current_user(),
+        reason=reason,
+        period_id=pid,
+    )
+    doc = assemble_period(ctx.settings, engine, pid, audit=audit)
     from mailer.outgoing import send_pending
 
     with open_transport(ctx.settings) as transport, progress_bar("发送邮件") as progress:

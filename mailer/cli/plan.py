@@ -150,17 +150,19 @@ def _md(iso: str | None) -> str:
 @tasks_cmd.command("set-lead")
 @click.argument("seq", type=int)
 @click.argument("offices", nargs=-1, required=True)
+@click.option("--by", envvar="DUBAN_USER", help="Who acts (audit trail). Default: $DUBAN_USER, else the login name.")
 @pass_ctx
-def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...]) -> None:
+def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...], by: str | None) -> None:
     """Make OFFICES (one or more of the task's offices) the lead of task SEQ.
 
     \b
     Example:
         duban tasks set-lead 18 教育装备中心
     """
+    from mailer.audit import current_user
     from mailer.plan_import import set_lead
 
-    click.echo(set_lead(ctx.engine(), seq, list(offices)))
+    click.echo(set_lead(ctx.engine(), seq, list(offices), actor=(by or "").strip() or current_user()))
 
 
 def office_dicts(session: Any) -> list[dict[str, Any]]:
@@ -196,18 +198,21 @@ def office_dicts(session: Any) -> list[dict[str, Any]]:
     return out
 
 
-@cli.command("offices")
+@cli.group("offices", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the offices as JSON.")
-@pass_ctx
-def offices_cmd(ctx: Context, *, as_json: bool) -> None:
+@click.pass_context
+def offices_cmd(click_ctx: click.Context, *, as_json: bool) -> None:
     """List the offices: addresses, contact, supervising leader, the tasks each leads.
 
     Offices marked "否" in 名录 were found only in the task table: import the directory to give them
-    an address.
+    an address (or: duban offices set-address 股室 邮箱).
     """
+    if click_ctx.invoked_subcommand is not None:
+        return
     from mailer.status import format_table
     from mailer.store import atomic
 
+    ctx: Context = click_ctx.obj
     with atomic(ctx.engine()) as session:
         items = office_dicts(session)
     if as_json:
