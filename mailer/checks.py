@@ -35,7 +35,7 @@ MAIL_TEMPLATES = (
 
 @dataclass
 class Problem:
-    level: str  # error | warning
+    level: str  # error | warning | info
     message: str
 
 
@@ -130,6 +130,13 @@ def check_inbox(engine: Engine) -> list[Problem]:
     ]
 
 
+def check_senders(settings: Settings) -> list[Problem]:
+    """The sender policy, shown (info) so the clerk knows what is trusted; a warning where it is weak."""
+    from mailer.sendercheck import policy_lines
+
+    return [Problem(level, text) for level, text in policy_lines(settings)]
+
+
 def check_mail(settings: Settings) -> list[Problem]:
     from mailer.transport.base import open_transport
 
@@ -149,7 +156,8 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_outbox(engine)
         + check_inbox(engine)
         + check_tools(settings)
+        + check_senders(settings)
     )
     if mail:
         problems += check_mail(settings)
-    return sorted(problems, key=lambda p: p.level != "error")
+    return sorted(problems, key=lambda p: ("error", "warning", "info").index(p.level))

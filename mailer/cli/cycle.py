@@ -134,7 +134,7 @@ def check_cmd(ctx: Context, no_mail: bool, as_json: bool) -> None:  # noqa: FBT0
     else:
         for p in problems:
             click.echo(f"[{p.level}] {p.message}")
-        if not problems:
+        if not any(p.level != "info" for p in problems):
             click.echo("all good")
     if any(p.level == "error" for p in problems):
         raise SystemExit(1)
