@@ -419,6 +419,7 @@ def _handle(handler: _Handler) -> None:
     then nothing it did is kept and the message is quarantined instead (mailer/loops.py)."""
     s, row, settings, msg = handler.s, handler.row, handler.settings, handler.msg
     before = loops.last_dispatch_id(s)
+    known = set(s.identity_map.keys())
     savepoint = s.begin_nested()
     handler.run()
     s.flush()
@@ -430,6 +431,11 @@ def _handle(handler: _Handler) -> None:
         return
     queued = [d.eml_path for d in s.scalars(select(Dispatch).where(Dispatch.id > before))]
     savepoint.rollback()
+    # Rows written inside the savepoint are gone from the database; make sure the session forgets them too
+    # (it does not always, and a reused id would then clash with the stale object).
+    for identity, obj in list(s.identity_map.items()):
+        if identity not in known:
+            s.expunge(obj)
     for eml in queued:  # composed for the answers just undone: never to be sent
         settings.path(eml).unlink(missing_ok=True)
     log.warning("Not answering %s again today (%d answers): quarantined as a mail loop", msg.from_addr, so_far)

@@ -127,6 +127,7 @@ def verify_dkim(raw: bytes, from_domain: str, dnsfunc: DnsFunc) -> Verdict:
     """Our own DKIM check (dkimpy), for servers that write no results: fail when a signature does not
     verify, pass when one aligned with the From domain does, unknown otherwise (no signature, DNS down)."""
     import dkim
+    import dkim.util
 
     timeouts: list[str] = []
 
@@ -147,13 +148,16 @@ def verify_dkim(raw: bytes, from_domain: str, dnsfunc: DnsFunc) -> Verdict:
         return UNKNOWN
     passed: list[str] = []
     failed: list[str] = []
-    for idx in range(len(sigs)):
+    for idx, sig in enumerate(sigs):
+        try:
+            domain = dkim.util.parse_tag_value(sig).get(b"d", b"").decode("ascii", "replace").lower()
+        except Exception:  # noqa: BLE001 - unreadable tags: the verification below fails it
+            domain = ""
         try:
             ok = d.verify(idx=idx, dnsfunc=lookup)
-            domain = (d.domain or b"").decode("ascii", "replace").lower()
         except Exception as e:  # noqa: BLE001 - a malformed signature is a failed one
             log.info("DKIM signature %d cannot be verified: %s", idx, e)
-            ok, domain = False, ""
+            ok = False
         if timeouts:
             return Verdict("unknown", f"DKIM 公钥查询超时（{timeouts[0]}）")
         (passed if ok else failed).append(domain or "?")
