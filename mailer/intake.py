@@ -433,8 +433,9 @@ def _handle(handler: _Handler) -> None:
     savepoint.rollback()
     # Rows written inside the savepoint are gone from the database; make sure the session forgets them too
     # (it does not always, and a reused id would then clash with the stale object).
-    for identity, obj in list(s.identity_map.items()):
-        if identity not in known:
+    for identity in [k for k in s.identity_map.keys() if k not in known]:  # noqa: SIM118 - not a dict
+        obj = s.identity_map.get(identity)
+        if obj is not None:
             s.expunge(obj)
     for eml in queued:  # composed for the answers just undone: never to be sent
         settings.path(eml).unlink(missing_ok=True)
