@@ -237,6 +237,7 @@ def verdict(
                 return Verdict(
                     "fail",
                     f"信封发件人（Return-Path）{envelope} 与发件人地址 {from_addr} 不属于同一个域，"
-                    "名录中该股室也未登记允许的代发域名",
+                    f"名录中也未将 {env_domain} 登记为“允许代发域名”（如确为该股室所用的邮件发送服务，"
+                    "可在名录“股室”表该股室一行填入此域名后重新导入）",
                 )
     return result
