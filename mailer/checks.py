@@ -106,6 +106,11 @@ def check_tools(settings: Settings) -> list[Problem]:
     return []
 
 
+def _release_hint(m: InboundMessage) -> str:
+    # A forged-looking sender is not fixed by the directory: the clerk vouches after checking by phone.
+    return f"；核实确为本人所发后运行 `duban inbox release {m.id}`" if m.sender_verdict == "fail" else ""
+
+
 def check_inbox(engine: Engine) -> list[Problem]:
     """Messages that need a person: processing failed, or quarantined."""
     with atomic(engine) as s:
@@ -117,7 +122,7 @@ def check_inbox(engine: Engine) -> list[Problem]:
             "warning" if m.kind == "quarantined" else "error",
             f"来信 #{m.id}（{m.from_addr or '未知发件人'}，{m.subject[:40]}）"
             + (
-                "已隔离：" + m.outcome
+                "已隔离：" + m.outcome + _release_hint(m)
                 if m.kind == "quarantined"
                 else "处理出错，原件在 "
                 + m.archive_path

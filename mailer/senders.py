@@ -170,6 +170,17 @@ def verify_dkim(raw: bytes, from_domain: str, dnsfunc: DnsFunc) -> Verdict:
     return UNKNOWN
 
 
+def _host_port(server: str) -> tuple[str, int | None]:
+    """"10.1.1.53", "10.1.1.53:5353", "::1" or "[::1]:5353" → (host, port or None)."""
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if server.count(":") == 1:
+        host, _, port = server.partition(":")
+        return host, int(port) if port.isdigit() else None
+    return server, None
+
+
 def system_dns(server: str, timeout: int) -> DnsFunc:
     """A TXT lookup for dkimpy through ``server`` ("host" or "host:port"), or the system resolver."""
     import dkim
@@ -178,17 +189,17 @@ def system_dns(server: str, timeout: int) -> DnsFunc:
 
     resolver = dns.resolver.Resolver(configure=not server)
     if server:
-        host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-        resolver.nameservers = [host.strip("[]")]
+        host, port = _host_port(server)
+        resolver.nameservers = [host]
         if port:
-            resolver.port = int(port)
+            resolver.port = port
 
     def lookup(name: bytes, timeout: int = timeout) -> bytes | None:
         try:
             answer = resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
             return None
-        except dns.exception.Timeout as e:
+        except dns.exception.DNSException as e:  # timeout, no resolver, a garbled answer: cannot tell
             raise dkim.DnsTimeoutError(str(e)) from e
         for rrset in answer.response.answer:
             for item in rrset:
@@ -224,8 +235,15 @@ def verdict(
     if found:
         result, authenticated = from_results(found, from_domain, mode)
     elif policy.verify_dkim:
-        result = verify_dkim(raw, from_domain, dnsfunc or system_dns(policy.dns_server, policy.dns_timeout_s))
-        authenticated = result.status == "pass"
+        if dnsfunc is None:
+            try:
+                dnsfunc = system_dns(policy.dns_server, policy.dns_timeout_s)
+            except Exception as e:  # noqa: BLE001 - e.g. no /etc/resolv.conf: no key can be looked up
+                log.warning("DKIM: no DNS resolver (%s); senders are judged without our own check", e)
+                dnsfunc = None
+        if dnsfunc is not None:
+            result = verify_dkim(raw, from_domain, dnsfunc)
+            authenticated = result.status == "pass"
     if result.failed:
         return result
     if mode == "strict" and not authenticated:

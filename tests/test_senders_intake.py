@@ -141,6 +141,9 @@ def test_a_forged_leader_approval_is_released_by_the_clerk_and_audited(sent):
     plain = cli_run(settings, "inbox", "list").output
     assert "自称 副局长陈志明" in plain and "Return-Path" in plain
 
+    check = cli_run(settings, "check", "--no-mail").output
+    assert f"[warning] 来信 #{row.id}" in check and f"`duban inbox release {row.id}`" in check
+
     result = cli_run(settings, "inbox", "release", str(row.id), "--by", "甄晓雯")
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"来信 #{row.id} 已认可发件人并重新处理：decision")
