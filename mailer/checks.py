@@ -35,7 +35,7 @@ MAIL_TEMPLATES = (
 
 @dataclass
 class Problem:
-    level: str  # error | warning
+    level: str  # error | warning | info
     message: str
 
 
@@ -106,6 +106,11 @@ def check_tools(settings: Settings) -> list[Problem]:
     return []
 
 
+def _release_hint(m: InboundMessage) -> str:
+    # A forged-looking sender is not fixed by the directory: the clerk vouches after checking by phone.
+    return f"；核实确为本人所发后运行 `duban inbox release {m.id}`" if m.sender_verdict == "fail" else ""
+
+
 def check_inbox(engine: Engine) -> list[Problem]:
     """Messages that need a person: processing failed, or quarantined."""
     with atomic(engine) as s:
@@ -117,7 +122,7 @@ def check_inbox(engine: Engine) -> list[Problem]:
             "warning" if m.kind == "quarantined" else "error",
             f"来信 #{m.id}（{m.from_addr or '未知发件人'}，{m.subject[:40]}）"
             + (
-                "已隔离：" + m.outcome
+                "已隔离：" + m.outcome + _release_hint(m)
                 if m.kind == "quarantined"
                 else "处理出错，原件在 "
                 + m.archive_path
@@ -128,6 +133,13 @@ def check_inbox(engine: Engine) -> list[Problem]:
         )
         for m in rows
     ]
+
+
+def check_senders(settings: Settings) -> list[Problem]:
+    """The sender policy, shown (info) so the clerk knows what is trusted; a warning where it is weak."""
+    from mailer.sendercheck import policy_lines
+
+    return [Problem(level, text) for level, text in policy_lines(settings)]
 
 
 def check_mail(settings: Settings) -> list[Problem]:
@@ -149,7 +161,8 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_outbox(engine)
         + check_inbox(engine)
         + check_tools(settings)
+        + check_senders(settings)
     )
     if mail:
         problems += check_mail(settings)
-    return sorted(problems, key=lambda p: p.level != "error")
+    return sorted(problems, key=lambda p: ("error", "warning", "info").index(p.level))

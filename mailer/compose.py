@@ -37,6 +37,7 @@ from mailer.errors import TemplateError
 from mailer.templates import default_templates_dir
 
 AUTO_SUBMITTED = "auto-generated"
+AUTO_REPLIED = "auto-replied"
 MAILER = f"duban {__version__}"
 MAIL_TEMPLATES = "mail"
 
@@ -209,7 +210,9 @@ def build_message(
     if refs:
         msg["References"] = " ".join(_one_line(r) for r in refs)
     if auto_submitted:
-        msg["Auto-Submitted"] = AUTO_SUBMITTED
+        # RFC 3834 §5: an answer to a message is "auto-replied", anything else we start "auto-generated";
+        # either keeps other robots (and well-behaved auto-responders) from answering us.
+        msg["Auto-Submitted"] = AUTO_REPLIED if in_reply_to else AUTO_SUBMITTED
         msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailer"] = MAILER
     return msg.as_bytes(policy=_CRLF)

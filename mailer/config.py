@@ -7,6 +7,7 @@ and ``outbox/``. Every path in the settings is relative to the home unless absol
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -89,6 +90,20 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class SenderSettings:
+    """Whom to believe a message is from (mailer/senders.py) and how often to answer one address."""
+
+    sender_check: str = "strict"  # strict | relaxed | off (meaning: mailer/senders.py, README)
+    # authserv-ids of the receiving servers whose Authentication-Results count; "(unnamed)" for a server
+    # that writes none (Exchange Online).
+    trusted_authserv_ids: list[str] = field(default_factory=list)
+    verify_dkim: bool = False  # verify DKIM signatures ourselves when no trusted results are present
+    dns_server: str = ""  # "127.0.0.1:53" for the DKIM key lookups; empty: the system resolver
+    dns_timeout_s: int = 5
+    answers_per_day: int = 3  # error answers to one address per day before it is quarantined
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     poll_minutes: int = 5
     libreoffice: str = "soffice"
@@ -109,6 +124,7 @@ class Settings:
     cycle: CycleSettings = CycleSettings()
     mail: MailSettings = MailSettings()
     service: ServiceSettings = ServiceSettings()
+    senders: SenderSettings = SenderSettings()
 
     def path(self, p: Path | str) -> Path:
         p = Path(p).expanduser()
@@ -264,7 +280,26 @@ def load_settings(home: Path | None = None) -> Settings:
         raise ConfigError(
             f'mail.transport = "{settings.mail.transport}" is not known. Use "folder", "imap" or "exchange".'
         )
+    _check_senders(settings.senders)
     return settings
+
+
+def _check_senders(p: SenderSettings) -> None:
+    if p.sender_check not in ("strict", "relaxed", "off"):
+        raise ConfigError(
+            f'senders.sender_check = "{p.sender_check}" is not known. Use "strict", "relaxed" or "off".'
+        )
+    if not isinstance(p.trusted_authserv_ids, list) or not all(
+        isinstance(x, str) and x.strip() for x in p.trusted_authserv_ids
+    ):
+        raise ConfigError(
+            f"senders.trusted_authserv_ids = {p.trusted_authserv_ids!r} must be a list of server names, "
+            'e.g. ["mx.example.gov.cn"].'
+        )
+    if p.dns_server and not re.fullmatch(r"[0-9A-Za-z.:\[\]-]+", p.dns_server):
+        raise ConfigError(f'senders.dns_server = "{p.dns_server}" is not an address. Use e.g. "10.1.1.53:53".')
+    if p.answers_per_day < 1:
+        raise ConfigError(f"senders.answers_per_day = {p.answers_per_day}: use 1 or more (e.g. 3).")
 
 
 DEFAULT_TOML = """\
@@ -310,6 +345,19 @@ from_name = "局办公室"
 
 [service]
 poll_minutes = 5
+
+[senders]
+# Who wrote a message is not only its From header (README, "Sender policy").
+#   strict  : quarantine when the trusted server's SPF, DKIM or DMARC says fail (softfail too, unless a
+#             DKIM signature passed), when the envelope sender's domain differs from the From domain
+#             (unless the office's directory row allows it), or when our own DKIM check fails
+#   relaxed : quarantine only on DMARC fail, or SPF/DKIM fail with nothing passing
+#   off     : the From header alone decides (as before)
+sender_check = "strict"
+trusted_authserv_ids = []     # e.g. ["mx.example.gov.cn"]; "(unnamed)" for Exchange Online's results
+verify_dkim = false           # check DKIM ourselves where the server adds no trusted results
+# dns_server = "10.1.1.53:53" # for those DKIM key lookups; default: the system resolver
+answers_per_day = 3           # error answers to one address per day; then quarantined, bureau told once
 """
 
 

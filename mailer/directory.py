@@ -40,6 +40,7 @@ OFFICE_COLUMNS = {
     "phone": ("联系电话", "电话"),
     "leader": ("分管负责同志", "分管领导", "分管局领导"),
     "bureau": ("局办公室", "是否局办公室"),
+    "envelope": ("允许代发域名", "代发域名", "信封发件域名"),
 }
 PEOPLE_COLUMNS = {
     "name": ("姓名",),
@@ -66,6 +67,7 @@ class DirOffice:
     leader: str
     bureau: bool
     where: str
+    envelope_domains: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -203,6 +205,25 @@ def _emails(text: str, where: str, errors: list[str]) -> list[str]:
     return out
 
 
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _domains(text: str, where: str, errors: list[str]) -> list[str]:
+    """The envelope-sender domains a row allows (a mailing service's bounce domain), lower case."""
+    out: list[str] = []
+    for part in _LIST_SEP.split(text):
+        d = part.strip().lstrip("@").rstrip(".").lower()
+        if not d:
+            continue
+        if not _DOMAIN.match(d):
+            errors.append(
+                f'{where}: 允许代发域名 "{part}" is not a domain (e.g. mail.example.com). 代发域名格式不正确。'
+            )
+        elif d not in out:
+            out.append(d)
+    return out
+
+
 def _yes(text: str) -> bool:
     return text.strip().lower() in _YES
 
@@ -332,6 +353,7 @@ def _read_offices(
                 leader=leader,
                 bureau=_yes(v.get("bureau", "")),
                 where=where,
+                envelope_domains=_domains(v.get("envelope", ""), where, errors),
             )
         )
     bureau = [o for o in offices if o.bureau]
@@ -403,6 +425,7 @@ def _snapshot(o: Office) -> tuple[Any, ...]:
         o.in_directory,
         [a.email for a in o.addresses],
         sorted(a.alias for a in o.aliases),
+        o.envelope_domains,
     )
 
 
@@ -440,6 +463,7 @@ def apply_directory(session: Session, parsed: ParsedDirectory) -> DirectoryChang
             office.is_bureau_office = False
             office.leader_id = None
             office.addresses.clear()
+            office.envelope_domains = ""
             office.aliases.clear()
             ch.offices_dropped.append(office.name)
     session.flush()
@@ -475,6 +499,7 @@ def _set_office(session: Session, office: Office, d: DirOffice, people: dict[str
     office.leader_id = people[d.leader].id if d.leader else None
     office.is_bureau_office = d.bureau
     office.in_directory = True
+    office.envelope_domains = " ".join(d.envelope_domains)
     current = {a.email: a for a in office.addresses}
     keep = []
     for pos, addr in enumerate(d.emails):

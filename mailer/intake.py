@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
-from mailer import decisions, submissions
+from mailer import decisions, loops, sendercheck, submissions
 from mailer.config import Settings
 from mailer.errors import DubanError, FormParseError, TransportError, UnsafeAttachment
 from mailer.files import store_by_hash
@@ -26,6 +26,7 @@ from mailer.offices import offices_for_address, person_for_address, signer
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import date_cn, form_token, latest_submission, period_label, tz
 from mailer.safety import parse_form_bounded, safe_docx
+from mailer.senders import UNKNOWN, Verdict
 from mailer.store import atomic
 from mailer.transport.base import Transport
 
@@ -123,9 +124,10 @@ class _Handler:
         forms: list[submissions.FormFile],
         problems: list[str],
         now: dt.datetime,
+        verdict: Verdict = UNKNOWN,
     ) -> None:
         self.settings, self.s, self.row, self.msg = settings, session, row, msg
-        self.forms, self.problems, self.now = forms, problems, now
+        self.forms, self.problems, self.now, self.verdict = forms, problems, now, verdict
 
     def run(self) -> None:
         msg, row = self.msg, self.row
@@ -139,6 +141,15 @@ class _Handler:
             row.kind = msg.auto
             row.outcome = "自动回复，已记录，不作答复"
             self.s.add(Event(kind=msg.auto, detail=f"{msg.from_addr}: {msg.subject}"))
+            return
+        row.sender_verdict = self.verdict.status if self.settings.senders.sender_check != "off" else ""
+        claimed = sendercheck.claimed_identity(self.s, msg.from_addr)
+        if self.verdict.failed and claimed and row.released_at is None:
+            # A forged office or leader decides nothing: no report, no 同意, no answer to the address.
+            self.quarantine(
+                f"发件人自称 {claimed}，但未通过发件人验证：{self.verdict.reason}",
+                advice=sendercheck.forged_advice(row),
+            )
             return
         docx_token = next((f.parsed.token for f in self.forms if f.parsed.token), None)
         match = match_message(
@@ -371,7 +382,8 @@ class _Handler:
         waiting = list(self.s.scalars(select(Period).where(Period.state == "awaiting_signoff")))
         return waiting[0] if len(waiting) == 1 else None
 
-    def quarantine(self, reason: str) -> None:
+    def quarantine(self, reason: str, *, advice: str = "", notice_key: str | None = None) -> None:
+        """Keep the message aside and tell the bureau office (once per ``notice_key``, default per message)."""
         row = self.row
         row.kind, row.flagged = "quarantined", True
         folder = self.settings.inbox / "quarantine"
@@ -381,7 +393,7 @@ class _Handler:
         queue_mail(
             self.s,
             self.settings,
-            f"quarantine_notice:{row.id}",
+            notice_key or f"quarantine_notice:{row.id}",
             "quarantine_notice",
             Mail(
                 "quarantine_notice",
@@ -392,6 +404,7 @@ class _Handler:
                     "reason": reason,
                     "received": row.received_at.astimezone().strftime("%Y-%m-%d %H:%M"),
                     "archive_path": row.archive_path,
+                    "advice": advice,
                 },
                 bureau_addr,
             ),
@@ -399,6 +412,43 @@ class _Handler:
             office_id=row.office_id,
         )
         row.outcome = f"已隔离并告知局办公室：{reason}"
+
+
+def _handle(handler: _Handler) -> None:
+    """Run the handler, unless what it does would answer its sender once too often today (a mail loop):
+    then nothing it did is kept and the message is quarantined instead (mailer/loops.py)."""
+    s, row, settings, msg = handler.s, handler.row, handler.settings, handler.msg
+    before = loops.last_dispatch_id(s)
+    known = set(s.identity_map.keys())
+    savepoint = s.begin_nested()
+    handler.run()
+    s.flush()
+    drawn = loops.answers_drawn(s, row, msg.from_addr, before) if row.released_at is None else []
+    cap = settings.senders.answers_per_day
+    so_far = loops.answered_today(settings, s, msg.from_addr, handler.now, before) if drawn else 0
+    if not drawn or so_far + len(drawn) <= cap:
+        savepoint.commit()
+        return
+    queued = [d.eml_path for d in s.scalars(select(Dispatch).where(Dispatch.id > before))]
+    savepoint.rollback()
+    # Rows written inside the savepoint are gone from the database; make sure the session forgets them too
+    # (it does not always, and a reused id would then clash with the stale object).
+    for identity in [k for k in s.identity_map.keys() if k not in known]:  # noqa: SIM118 - not a dict
+        obj = s.identity_map.get(identity)
+        if obj is not None:
+            s.expunge(obj)
+    for eml in queued:  # composed for the answers just undone: never to be sent
+        settings.path(eml).unlink(missing_ok=True)
+    log.warning("Not answering %s again today (%d answers): quarantined as a mail loop", msg.from_addr, so_far)
+    handler.quarantine(
+        f"{msg.from_addr} 今天已收到本系统 {so_far} 封错误提示，仍不断来信，疑为未标明身份的自动回复"
+        "（邮件回环），今天不再答复该地址",
+        advice=(
+            "该地址今天的后续来信都将隔离而不答复，本通知每天只发一次。请联系该股室关闭自动回复；"
+            f"如确是人工来信，可运行 duban inbox release {row.id} 后处理。"
+        ),
+        notice_key=loops.notice_key(settings, msg.from_addr, handler.now),
+    )
 
 
 def take_in(
@@ -422,6 +472,7 @@ def take_in(
         if seen is not None:
             return seen, False
     forms, problems = _forms(settings, msg)
+    verdict = sendercheck.judge(settings, engine, raw, msg)
     with atomic(engine) as s:
         seen = _seen(s, sha, msg.message_id)  # another process may have taken it meanwhile
         if seen is not None:
@@ -440,7 +491,7 @@ def take_in(
         )
         s.add(row)
         s.flush()
-        _Handler(settings, s, row, msg, forms, problems, now).run()
+        _handle(_Handler(settings, s, row, msg, forms, problems, now, verdict))
         log.info("Took in %s from %s: %s (%s)", sha[:12], msg.from_addr, row.kind, row.outcome)
         return row, True
 
@@ -469,13 +520,14 @@ def retry(
         raw = settings.path(row.archive_path).read_bytes()
     msg = _read(settings, raw)
     forms, problems = _forms(settings, msg)
+    verdict = sendercheck.judge(settings, engine, raw, msg)
     with atomic(engine) as s:
         row = s.get(InboundMessage, inbound_id)
         assert row is not None
         row.kind, row.outcome, row.error, row.flagged = "unrelated", "", "", False
         row.from_addr, row.subject, row.date_header = msg.from_addr, msg.subject[:500], msg.date
         row.message_id = row.message_id or msg.message_id or None
-        _Handler(settings, s, row, msg, forms, problems, now).run()
+        _handle(_Handler(settings, s, row, msg, forms, problems, now, verdict))
         s.add(
             Event(
                 kind="retried",

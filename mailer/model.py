@@ -161,6 +161,8 @@ class Office(Base):
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # 分管负责同志
     is_bureau_office: Mapped[bool] = mapped_column(Boolean, default=False)
     in_directory: Mapped[bool] = mapped_column(Boolean, default=False)  # False: known only from a task
+    # Envelope-sender domains allowed besides the addresses' own (a mailing service), space-separated.
+    envelope_domains: Mapped[str] = mapped_column(Text, default="", server_default="")
     leader: Mapped[Person | None] = relationship()
     addresses: Mapped[list[OfficeAddress]] = relationship(
         back_populates="office", order_by="OfficeAddress.position", cascade="all, delete-orphan"
@@ -303,6 +305,9 @@ class InboundMessage(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     outcome: Mapped[str] = mapped_column(Text, default="")  # what was done, in words, for the ledger
     error: Mapped[str] = mapped_column(Text, default="")
+    # pass | fail | unknown (mailer/senders.py); "" when not checked (our own mail, policy off)
+    sender_verdict: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the clerk vouched for the sender
 
 
 SUBMISSION_STATES = ("invalid", "pending_approval", "approved", "returned", "superseded")

@@ -75,7 +75,7 @@ def test_parsed_back_with_the_modern_policy(home: Settings) -> None:
     assert msg["Message-ID"] == mid
     assert msg["In-Reply-To"] == "<prev@jyj.example.gov.cn>"
     assert msg["References"] == "<first@jyj.example.gov.cn> <prev@jyj.example.gov.cn>"
-    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["Auto-Submitted"] == "auto-replied"  # an answer (RFC 3834 §5)
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["Date"].datetime.tzinfo is not None
     assert msg.get_content_type() == "multipart/mixed"

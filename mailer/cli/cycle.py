@@ -148,7 +148,7 @@ def check_cmd(ctx: Context, no_mail: bool, as_json: bool) -> None:  # noqa: FBT0
     else:
         for p in problems:
             click.echo(f"[{_LEVELS.get(p.level, p.level)}] {p.message}")
-        if not problems:
+        if not any(p.level != "info" for p in problems):
             click.echo("检查通过，一切正常")
     if any(p.level == "error" for p in problems):
         raise SystemExit(1)

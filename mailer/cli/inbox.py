@@ -12,7 +12,7 @@ from mailer.labels import label
 
 @cli.group("inbox")
 def inbox() -> None:
-    """Messages taken in: list them; handle a failed or quarantined one again."""
+    """Messages taken in: list them; handle a failed or quarantined one again; release a quarantined one."""
 
 
 @inbox.command("list")
@@ -43,6 +43,8 @@ def list_cmd(ctx: Context, kind: str | None, as_json: bool) -> None:  # noqa: FB
                 "flagged": m.flagged,
                 "outcome": m.outcome,
                 "archive": m.archive_path,
+                "sender_verdict": m.sender_verdict,
+                "released": m.released_at is not None,
             }
             for m in s.scalars(q)
         ]
@@ -81,3 +83,30 @@ def retry_cmd(ctx: Context, message: int) -> None:
     with open_transport(ctx.settings) as transport:
         sent = send_pending(ctx.settings, engine, transport)
     click.echo(f"#{row.id}：{label('inbound', row.kind)} — {row.outcome}（发出邮件 {sent} 封）")
+
+
+@inbox.command("release")
+@click.argument("message", type=int)
+@click.option("--by", default="", help="Who vouches for the sender (recorded), e.g. 张三; default: the login name.")
+@pass_ctx
+def release_cmd(ctx: Context, message: int, by: str) -> None:
+    """Vouch for the sender of quarantined MESSAGE (e.g. after a phone call: it is really them) and handle
+    it again without the sender check or the daily answer cap; the release is recorded.
+
+    \b
+    Example:
+        duban inbox release 42 --by 张三
+    """
+    import getpass
+
+    from mailer.intake import retry
+    from mailer.outgoing import send_pending
+    from mailer.sendercheck import release
+    from mailer.transport.base import open_transport
+
+    engine = ctx.engine()
+    release(ctx.settings, engine, message, by=by or getpass.getuser())
+    row = retry(ctx.settings, engine, message)
+    with open_transport(ctx.settings) as transport:
+        sent = send_pending(ctx.settings, engine, transport)
+    click.echo(f"来信 #{row.id} 已认可发件人并重新处理：{row.kind} — {row.outcome}（发出 {sent} 封邮件）")
