@@ -34,7 +34,10 @@ from mailer.plan_import import import_file
 from mailer.store import atomic, close_all, open_registry
 from mailer.transport.base import open_transport
 from mailer.uncertain import clerk, resend
-from tests.test_cycle_imap import answer, folder_count, imap_home, inbox_of  # noqa: F401 (fixture)
+from tests import test_cycle_imap
+from tests.test_cycle_imap import answer, folder_count, inbox_of
+
+imap_home = test_cycle_imap.imap_home  # the home on dovecot, with 基财股's tasks only
 
 DOMAIN = "jyj.example.gov.cn"
 JCG, LEADER = f"jcg@{DOMAIN}", f"leader@{DOMAIN}"
@@ -418,5 +421,5 @@ def test_drop_records_who_and_why(planned):
 
 def test_unknown_uncertain_policy_is_refused(home):
     (home.home / "duban.toml").write_text('[mail]\nuncertain = "maybe"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match='mail.uncertain = "maybe" is not known. Use "hold"'):
+    with pytest.raises(ConfigError, match=r'mail\.uncertain = "maybe" is not known\. Use "hold"'):
         load_settings(home.home)
