@@ -174,13 +174,14 @@ def recheck_uncertain(
     settings: Settings, engine: Engine, transport: Transport, *, now: dt.datetime | None = None
 ) -> None:
     """Look again for every uncertain row's copy (Exchange may file it late): found → sent. Then, with
-    ``mail.uncertain = "resend"``, queue each one still uncertain again, marked （重发）."""
+    ``mail.uncertain = "resend"``, queue each one still uncertain again, marked （重发） (once: a resend that
+    is uncertain again waits for the clerk)."""
     with atomic(engine) as s:
         rows = [
-            (d.id, d.message_id)
+            (d.id, d.message_id, d.subject)
             for d in s.scalars(select(Dispatch).where(Dispatch.state == SendState.UNCERTAIN))
         ]
-    for did, message_id in rows:
+    for did, message_id, subject in rows:
         try:
             known = transport.was_sent(message_id)
         except TransportError as e:
@@ -191,7 +192,9 @@ def recheck_uncertain(
                 d = s.get(Dispatch, did)
                 if d is not None and d.state == SendState.UNCERTAIN:
                     _mark_sent(s, d, now, "此前未能确认是否发出，现已在已发邮件中找到：确认已发出。")
-        elif settings.mail.uncertain == "resend":
+        elif settings.mail.uncertain == "resend" and not subject.endswith(RESENT_MARK):
+            # Once: a resend that is uncertain again (a server that keeps cutting the connection) waits for
+            # the clerk rather than going out again at every run.
             resend(settings, engine, did, by="duban", reason='按配置 mail.uncertain = "resend" 自动重发')
 
 

@@ -203,6 +203,24 @@ def test_policy_resend_sends_it_again_marked(imap_home, mail_servers):
     assert resent[0] == "send_resent" and "由 duban 重发" in resent[1] and 'mail.uncertain = "resend"' in resent[1]
 
 
+def test_policy_resends_only_once(imap_home, mail_servers):
+    """
+    GIVEN mail.uncertain = "resend", and an SMTP server that cuts the connection after every delivery
+    WHEN  the form goes out, is resent by the policy, and that is uncertain again
+    THEN  it arrived twice (the second marked （重发）) and is then held for the clerk, not sent at every run
+    """
+    settings, engine = imap_home
+    settings = dataclasses.replace(settings, mail=dataclasses.replace(settings.mail, uncertain="resend"))
+    with mail_servers.dropping_smtp() as port, open_transport(with_smtp_port(settings, port)) as t:
+        tick(settings, engine, t, at(10))
+        assert send_pending(settings, engine, t) == 0
+        assert send_pending(settings, engine, t) == 0
+    got = subjects(inbox_of(mail_servers, JCG))
+    assert len(got) == 2 and got[1] == got[0] + "（重发）"
+    assert rows(engine, "form")[0].state == "uncertain"
+    assert [k for k, _ in events(engine)] == ["send_uncertain", "send_resent", "send_uncertain"]
+
+
 # -- a process killed between the SMTP server's acceptance and the record ---------------------------------------
 
 KILL_SCRIPT = """
