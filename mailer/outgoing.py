@@ -110,7 +110,7 @@ def queue_mail(
 
 
 @contextlib.contextmanager
-def send_lock(settings: Settings, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+def send_lock(settings: Settings, wait_s: float | None = None) -> Iterator[bool]:
     """Hold ``registry/sending.lock`` while sending; yields False when another process kept it ``wait_s``.
 
     One sender per home at a time (the service and a CLI command may both want to send), so a row found
@@ -120,7 +120,7 @@ def send_lock(settings: Settings, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]
     path = settings.registry / "sending.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as fh:
-        deadline = time.monotonic() + wait_s
+        deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -437,6 +437,26 @@ def test_drop_records_who_and_why(planned):
     assert out.startswith(f"#{first.id:<5} 已放弃")
 
 
+def test_one_process_sends_at_a_time(planned, monkeypatch):
+    """
+    GIVEN ten forms queued, and another process sending (holding registry/sending.lock)
+    WHEN  this one tries to send
+    THEN  it waits (here 0.3 s), sends nothing and leaves every row pending; once the lock is free it sends all
+    """
+    from mailer import outgoing
+
+    settings = planned
+    engine = open_registry(settings.database_url)
+    tick(settings, engine, None, at(10))
+    monkeypatch.setattr(outgoing, "LOCK_WAIT_S", 0.3)
+    with outgoing.send_lock(settings) as held, open_transport(settings) as t:
+        assert held
+        assert send_pending(settings, engine, t) == 0
+    assert {d.state for d in rows(engine)} == {"pending"}
+    with open_transport(settings) as t:
+        assert send_pending(settings, engine, t) == 10
+
+
 def test_unknown_uncertain_policy_is_refused(home):
     (home.home / "duban.toml").write_text('[mail]\nuncertain = "maybe"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r'mail\.uncertain = "maybe" is not known\. Use "hold"'):
