@@ -212,7 +212,7 @@ def resend(settings: Settings, engine: Engine, did: int, *, by: str, reason: str
     The Message-ID stays the same, so a reply to either copy is matched, and the audit trail records
     ``by`` and ``reason`` (an Event ``send_resent``).
 
-    :raises RegistryError: no such dispatch, or it is not uncertain, dropped or failed
+    :raises RegistryError: no such dispatch, it is not uncertain, dropped or failed, or its .eml is gone
     """
     with atomic(engine) as s:
         d = s.get(Dispatch, did)
@@ -225,7 +225,13 @@ def resend(settings: Settings, engine: Engine, did: int, *, by: str, reason: str
             )
         subject = d.subject if d.subject.endswith(RESENT_MARK) else d.subject + RESENT_MARK
         old = settings.path(d.eml_path)
-        raw = with_new_subject(Path(old).read_bytes(), subject)
+        try:
+            raw = with_new_subject(Path(old).read_bytes(), subject)
+        except OSError as e:
+            raise RegistryError(
+                f"邮件 #{did} 的原件 {d.eml_path} 无法读取（{e.strerror or e}），不能重发。"
+                "请从备份恢复该文件后再运行本命令。"
+            ) from e
         n = 1
         while (new := old.with_name(f"{old.stem.split('.r')[0]}.r{n}.eml")).exists():
             n += 1

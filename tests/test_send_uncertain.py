@@ -10,6 +10,7 @@ Every test counts what was really delivered, and checks the dispatch state and t
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -134,6 +135,8 @@ def test_smtp_cut_after_delivery_is_uncertain_and_waits_for_the_clerk(imap_home,
     write_toml(settings, monkeypatch)
     code, out = duban(settings, "status")
     assert code == 0 and "未确认是否发出的邮件 1 封" in out and f"duban outbox resend {form.id}" in out
+    code, out = duban(settings, "status", "--json")
+    assert code == 0 and [d["id"] for d in json.loads(out)["uncertain"]] == [form.id]
     code, out = duban(settings, "check", "--no-mail")
     assert f"邮件 #{form.id}（进展情况表）" in out and "可能已发出也可能未发出" in out
     code, out = duban(settings, "outbox", "list", "--state", "uncertain")
@@ -419,6 +422,22 @@ def test_resend_refuses_a_message_that_was_sent(planned):
     code, out = duban(settings, "outbox", "resend", "999")
     assert code == 1 and "发件记录中没有 #999。运行 `duban outbox list` 查看编号。" in out
     assert len(list((settings.outbox / "mail").glob("*.eml"))) == 10
+
+
+def test_resend_without_its_eml_changes_nothing(planned):
+    """A resend whose stored message is gone says which file and what to do, and changes nothing."""
+    settings = planned
+    engine = open_registry(settings.database_url)
+    tick(settings, engine, None, at(10))
+    first = rows(engine)[0]
+    code, _ = duban(settings, "outbox", "drop", str(first.id))
+    assert code == 0
+    settings.path(first.eml_path).unlink()
+    code, out = duban(settings, "outbox", "resend", str(first.id))
+    assert code == 1
+    assert f"邮件 #{first.id} 的原件 {first.eml_path} 无法读取" in out and "请从备份恢复该文件" in out
+    assert rows(engine)[0].state == "dropped"
+    assert [k for k, _ in events(engine)] == ["send_dropped"]
 
 
 def test_drop_records_who_and_why(planned):
