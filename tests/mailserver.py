@@ -303,6 +303,14 @@ class DroppingRelay(LmtpRelay):
         return answer
 
 
+class CuttingAtRcpt(LmtpRelay):
+    """Cuts the connection at RCPT TO, before any of the message was sent: certainly not delivered."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        server.transport.abort()
+        return "250 OK"
+
+
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -382,15 +390,17 @@ class MailServers:
 
     # -- helpers for tests ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def dropping_smtp(self) -> Iterator[int]:
-        """One more SMTP server (STARTTLS, AUTH) with :class:`DroppingRelay`; yields its port."""
+    def dropping_smtp(self, *, at: str = "data") -> Iterator[int]:
+        """One more SMTP server (STARTTLS, AUTH) that cuts the connection after delivering the message
+        (``at="data"``, :class:`DroppingRelay`) or at RCPT TO (``at="rcpt"``, :class:`CuttingAtRcpt`);
+        yields its port."""
         from aiosmtpd.controller import Controller
 
         server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         server_ctx.load_cert_chain(self.dovecot.cert, self.dovecot.key)
         port = free_port()
         controller = Controller(
-            DroppingRelay(self.dovecot.lmtp_socket), port=port, hostname=HOST, server_hostname="localhost",
+            (DroppingRelay if at == "data" else CuttingAtRcpt)(self.dovecot.lmtp_socket), port=port, hostname=HOST, server_hostname="localhost",
             authenticator=authenticator, auth_require_tls=True, tls_context=server_ctx,
         )  # fmt: skip
         controller.start()

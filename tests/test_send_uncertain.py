@@ -160,6 +160,27 @@ def test_smtp_cut_after_delivery_is_uncertain_and_waits_for_the_clerk(imap_home,
     assert "未确认" not in out
 
 
+def test_smtp_cut_before_the_message_was_handed_over_is_simply_retried(imap_home, mail_servers):
+    """
+    GIVEN an SMTP server that cuts the connection at RCPT TO, before any of the message was sent
+    WHEN  the form is sent, and sending runs again through a working server
+    THEN  the first attempt is known not to have delivered anything: the row is pending (attempts 1, the
+          error kept, no uncertain event) and the next run delivers it once
+    """
+    settings, engine = imap_home
+    with mail_servers.dropping_smtp(at="rcpt") as port, open_transport(with_smtp_port(settings, port)) as t:
+        assert tick(settings, engine, t, at(10)).sent == 0
+    (form,) = rows(engine, "form")
+    assert (form.state, form.attempts) == ("pending", 1)
+    assert form.error.startswith(f"Sending {form.message_id} over 127.0.0.1:") and "may have been" not in form.error
+    assert inbox_of(mail_servers, JCG) == []
+    with open_transport(settings) as t:
+        assert send_pending(settings, engine, t) == 1
+    assert len(inbox_of(mail_servers, JCG)) == 1
+    assert rows(engine, "form")[0].state == "sent"
+    assert events(engine) == []
+
+
 def test_courtesy_mail_that_may_have_gone_is_dropped_not_held(imap_home, mail_servers):
     """
     GIVEN the office's report taken in, and the receipt and the leader's approval request going out
