@@ -92,11 +92,12 @@ def check_outbox(engine: Engine) -> list[Problem]:
 
 
 def check_uncertain(engine: Engine) -> list[Problem]:
-    """Messages that may or may not have gone out: never resent without the clerk (mailer.uncertain)."""
+    """Messages that may or may not have gone out: never resent without the clerk (mailer.uncertain).
+    Warnings: the service runs on meanwhile; the clerk settles each with `duban outbox resend|drop`."""
     from mailer.uncertain import uncertain_dispatches
 
     with atomic(engine) as s:
-        return [Problem("error", d.line()) for d in uncertain_dispatches(s)]
+        return [Problem("warning", d.line()) for d in uncertain_dispatches(s)]
 
 
 def check_tools(settings: Settings) -> list[Problem]:
