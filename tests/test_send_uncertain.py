@@ -501,3 +501,17 @@ def test_unknown_uncertain_policy_is_refused(home):
     (home.home / "duban.toml").write_text('[mail]\nuncertain = "maybe"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r'mail\.uncertain = "maybe" is not known\. Use "hold"'):
         load_settings(home.home)
+
+
+def test_exchange_tells_a_refused_connection_from_a_lost_answer():
+    """A refused connection (nothing reached the server) is "not sent"; a reset after the request is not."""
+    import requests
+    from mailserver import free_port
+
+    from mailer.transport.exchange import _never_connected
+
+    with pytest.raises(requests.exceptions.ConnectionError) as refused:
+        requests.post(f"http://127.0.0.1:{free_port()}/EWS/Exchange.asmx", data=b"<x/>", timeout=5)
+    assert _never_connected(refused.value)
+    reset = requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+    assert not _never_connected(reset)
