@@ -91,6 +91,15 @@ def check_outbox(engine: Engine) -> list[Problem]:
     ]
 
 
+def check_uncertain(engine: Engine) -> list[Problem]:
+    """Messages that may or may not have gone out: never resent without the clerk (mailer.uncertain).
+    Warnings: the service runs on meanwhile; the clerk settles each with `duban outbox resend|drop`."""
+    from mailer.uncertain import uncertain_dispatches
+
+    with atomic(engine) as s:
+        return [Problem("warning", d.line()) for d in uncertain_dispatches(s)]
+
+
 def check_tools(settings: Settings) -> list[Problem]:
     """Optional tools: without LibreOffice the notice is published as .docx only and .doc/.wps forms are refused."""
     from mailer.pdf import find_soffice
@@ -159,6 +168,7 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         check_templates(settings)
         + check_directory(engine)
         + check_outbox(engine)
+        + check_uncertain(engine)
         + check_inbox(engine)
         + check_tools(settings)
         + check_senders(settings)

@@ -218,6 +218,42 @@ def build_message(
     return msg.as_bytes(policy=_CRLF)
 
 
+def with_new_subject(raw: bytes, subject: str) -> bytes:
+    """``raw`` with its Subject replaced by ``subject`` and its Date set to now; every other byte as it was.
+
+    Used to send a message again under the same Message-ID (so replies to either copy match, and a
+    client that already has the first may fold the two): only the two header fields are rewritten, the
+    body and attachments are not re-serialised.
+
+    :raises TemplateError: ``raw`` has no header/body separator
+    """
+    nl = b"\r\n"
+    end = raw.find(nl + nl)
+    if end < 0:
+        nl = b"\n"
+        end = raw.find(nl + nl)
+    if end < 0:
+        raise TemplateError("The stored message has no blank line after its header; it cannot be re-sent.")
+    value = _encoded(subject, "Subject")
+    text = value if isinstance(value, str) else value.encode(linesep=nl.decode())
+    fresh = {b"subject": b"Subject: " + text.encode("ascii"), b"date": b"Date: " + formatdate(localtime=True).encode()}
+    out: list[bytes] = []
+    skipping = False
+    for line in raw[:end].split(nl):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation: belongs to the field before it
+            if not skipping:
+                out.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().lower()
+        skipping = name in fresh
+        if skipping:
+            out.append(fresh.pop(name))
+        else:
+            out.append(line)
+    out += fresh.values()
+    return nl.join(out) + raw[end:]
+
+
 # -- mail-body templates ----------------------------------------------------------------------------------
 
 

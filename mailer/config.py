@@ -84,6 +84,9 @@ class MailSettings:
     from_name: str = "局办公室"
     message_id_domain: str = ""  # default: the domain of from_address
     max_attachment_bytes: int = 20 * 2**20
+    # A message that may have gone out (the server's answer was lost): "hold" it for `duban outbox resend`,
+    # or "resend" it at once with （重发） in the subject.
+    uncertain: str = "hold"
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
     exchange: ExchangeSettings = ExchangeSettings()
@@ -281,6 +284,11 @@ def load_settings(home: Path | None = None) -> Settings:
             f'mail.transport = "{settings.mail.transport}" is not known. Use "folder", "imap" or "exchange".'
         )
     _check_senders(settings.senders)
+    if settings.mail.uncertain not in ("hold", "resend"):
+        raise ConfigError(
+            f'mail.uncertain = "{settings.mail.uncertain}" is not known. Use "hold" (the clerk decides with '
+            '`duban outbox resend`) or "resend" (sent again at once, marked （重发）).'
+        )
     return settings
 
 
@@ -323,6 +331,7 @@ workdays_only = true     # reminders skip weekends and Chinese public holidays
 transport = "folder"     # folder (embedded default) | imap | exchange
 from_address = "bgs@jyj.example.gov.cn"
 from_name = "局办公室"
+# uncertain = "hold"     # a message that may have gone out: hold for `duban outbox resend` | "resend" (（重发）)
 
 # [mail.imap]
 # host = "mail.example.gov.cn"

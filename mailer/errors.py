@@ -37,6 +37,12 @@ class LoginError(TransportError):
     """Connected, but the server rejected the credentials."""
 
 
+class SendUncertain(TransportError):
+    """The whole message was handed to the server, but its answer never came (the connection dropped or timed
+    out after the SMTP DATA terminator, or after the EWS CreateItem request): it may or may not have gone out,
+    so sending it again could deliver it twice."""
+
+
 class DeliveryRefused(TransportError):
     """The server refused this message for good (a 5xx answer: unknown recipient, rejected content);
     sending it again cannot help."""

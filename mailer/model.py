@@ -273,7 +273,7 @@ class Dispatch(Base):
     cc_addrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject: Mapped[str] = mapped_column(String(500), default="")
     eml_path: Mapped[str] = mapped_column(String(500), default="")  # outbox/mail/…eml
-    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | failed | uncertain
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # see uncertain.SendState
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,18 +2,22 @@
 
 ``queue_mail`` composes a message and writes a *pending* Dispatch row (with the Message-ID the message will
 carry and the raw .eml on disk) inside the caller's transaction, so an answer is committed together with
-whatever caused it. ``send_pending`` sends pending rows after the commit and marks them sent. A crash
-between the send and the mark is resolved next time: where the transport can tell (IMAP Sent folder, EWS
-sent items, the folder outbox) the message is not sent twice; where it cannot, it is sent at most once
-more and the row says so.
+whatever caused it. ``send_pending`` sends pending rows after the commit: each row is marked *sending* and
+committed before the transport is called, and *sent* the moment the server accepts it. A row found still
+*sending* (the process was killed), or a send whose answer was lost, is settled by ``mailer.uncertain``:
+where the transport can tell, it is sent (or sent now); where it cannot, it becomes *uncertain* and is never
+sent again without the clerk (or ``mail.uncertain = "resend"``), so no message goes out twice unreported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from mailer.compose import build_message, new_message_id, render_mail
 from mailer.config import Settings
-from mailer.errors import DeliveryRefused, TransportError
+from mailer.errors import DeliveryRefused, SendUncertain, TransportError
 from mailer.files import write_atomic
 from mailer.model import Dispatch, Event, InboundMessage, utcnow
 from mailer.store import atomic
@@ -31,6 +35,7 @@ from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+LOCK_WAIT_S = 120.0
 
 
 @dataclass
@@ -104,6 +109,33 @@ def queue_mail(
     return dispatch
 
 
+@contextlib.contextmanager
+def send_lock(settings: Settings, wait_s: float | None = None) -> Iterator[bool]:
+    """Hold ``registry/sending.lock`` while sending; yields False when another process kept it ``wait_s``.
+
+    One sender per home at a time (the service and a CLI command may both want to send), so a row found
+    ``sending`` by the lock holder belongs to a process that died, never to one still at work. The kernel
+    releases the lock of a killed process.
+    """
+    path = settings.registry / "sending.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.2)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def send_pending(
     settings: Settings,
     engine: Engine,
@@ -114,13 +146,39 @@ def send_pending(
 ) -> int:
     """Send every pending dispatch, oldest first; returns how many went out.
 
+    First settles what an earlier run left in doubt: rows still ``sending``, and ``uncertain`` ones whose
+    copy has turned up since (or that ``mail.uncertain = "resend"`` sends again). When another process is
+    sending, waits for it up to LOCK_WAIT_S, then leaves the rows for the next run and returns 0.
     ``progress(done, total)`` is called after each message (the CLI shows a progress bar with it);
     ``now`` is the service clock (tests and the demo run on a given one).
 
     :raises TransportError: when the transport fails for a reason that is not this one message
     """
+    from mailer.uncertain import recheck_uncertain, settle_interrupted
+
+    with send_lock(settings) as held:
+        if not held:
+            log.warning("Another duban process is sending from %s; pending mail waits", settings.home)
+            return 0
+        settle_interrupted(settings, engine, transport, now=now)
+        recheck_uncertain(settings, engine, transport, now=now)
+        return _send_all(settings, engine, transport, progress=progress, now=now)
+
+
+def _send_all(
+    settings: Settings,
+    engine: Engine,
+    transport: Transport,
+    *,
+    progress: Callable[[int, int], None] | None,
+    now: dt.datetime | None,
+) -> int:
+    from mailer.uncertain import SendState, settle
+
     with atomic(engine) as s:
-        ids = list(s.scalars(select(Dispatch.id).where(Dispatch.state == "pending").order_by(Dispatch.id)))
+        ids = list(
+            s.scalars(select(Dispatch.id).where(Dispatch.state == SendState.PENDING).order_by(Dispatch.id))
+        )
     sent = 0
     for n, did in enumerate(ids, 1):
         if progress is not None:
@@ -128,33 +186,49 @@ def send_pending(
         with atomic(engine) as s:
             d = s.get(Dispatch, did)
             assert d is not None
-            if d.state != "pending":
+            if d.state != SendState.PENDING:
                 continue
-            if d.attempts > 0:
-                # We tried before and do not know whether it left: ask the transport.
-                known = transport.was_sent(d.message_id)
-                if known:
-                    d.state, d.sent_at = "sent", d.sent_at or now or utcnow()
-                    continue
-                if known is None:
-                    d.error = "上次发送是否成功无法确认，已再次发送（可能重复一次）"
+            # Committed before the transport is called: a kill from here on leaves the row "sending", and
+            # the next run asks the transport instead of sending blindly.
+            d.state = SendState.SENDING
             d.attempts += 1
             raw = Path(settings.path(d.eml_path)).read_bytes()
             recipients = [*d.to_addrs, *d.cc_addrs]
             message_id = d.message_id
+
+        def accepted(did: int = did) -> None:
+            with atomic(engine) as s:
+                row = s.get(Dispatch, did)
+                assert row is not None
+                row.state, row.sent_at, row.error = SendState.SENT, now or utcnow(), ""
+
         try:
             transport.send(
-                raw, sender=settings.mail.from_address, recipients=recipients, message_id=message_id
+                raw,
+                sender=settings.mail.from_address,
+                recipients=recipients,
+                message_id=message_id,
+                on_accepted=accepted,
             )
+        except SendUncertain as e:
+            log.warning("Sending %s may or may not have succeeded: %s", message_id, e)
+            try:
+                state = settle(settings, engine, transport, did, str(e)[:500], now=now)
+            except TransportError as e2:  # cannot even ask: the row stays "sending", settled next run
+                log.warning("Cannot ask whether %s was sent: %s", message_id, e2)
+                continue
+            sent += state == SendState.SENT
+            continue
         except TransportError as e:
             log.warning("Sending %s failed: %s", message_id, e)
             with atomic(engine) as s:
                 d = s.get(Dispatch, did)
                 assert d is not None
                 d.error = str(e)[:1000]
+                d.state = SendState.PENDING  # not accepted: sending it again cannot make a duplicate
                 # A 5xx refusal cannot succeed later; anything else gets a few more tries (one per run).
                 if isinstance(e, DeliveryRefused) or d.attempts >= MAX_ATTEMPTS:
-                    d.state = "failed"
+                    d.state = SendState.FAILED
                     s.add(
                         Event(
                             kind="delivery_failed",
@@ -167,7 +241,8 @@ def send_pending(
         with atomic(engine) as s:
             d = s.get(Dispatch, did)
             assert d is not None
-            d.state, d.sent_at = "sent", now or utcnow()
+            if d.state == SendState.SENDING:  # a transport that does not call on_accepted
+                d.state, d.sent_at, d.error = SendState.SENT, now or utcnow(), ""
         sent += 1
     if progress is not None and ids:
         progress(len(ids), len(ids))

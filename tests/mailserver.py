@@ -34,6 +34,7 @@ import signal
 import smtplib
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -291,6 +292,25 @@ class LmtpRelay:
         return refused
 
 
+class DroppingRelay(LmtpRelay):
+    """Delivers like :class:`LmtpRelay`, then cuts the connection instead of answering the DATA: the message
+    is in the mailbox, and the client never hears so (a server or network failing at the worst moment)."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if answer.startswith("250"):
+            server.transport.abort()  # RST: the "250 OK" below goes nowhere
+        return answer
+
+
+class CuttingAtRcpt(LmtpRelay):
+    """Cuts the connection at RCPT TO, before any of the message was sent: certainly not delivered."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        server.transport.abort()
+        return "250 OK"
+
+
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -369,6 +389,27 @@ class MailServers:
             shutil.rmtree(root, ignore_errors=True)
 
     # -- helpers for tests ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def dropping_smtp(self, *, at: str = "data") -> Iterator[int]:
+        """One more SMTP server (STARTTLS, AUTH) that cuts the connection after delivering the message
+        (``at="data"``, :class:`DroppingRelay`) or at RCPT TO (``at="rcpt"``, :class:`CuttingAtRcpt`);
+        yields its port."""
+        from aiosmtpd.controller import Controller
+
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(self.dovecot.cert, self.dovecot.key)
+        port = free_port()
+        controller = Controller(
+            (DroppingRelay if at == "data" else CuttingAtRcpt)(self.dovecot.lmtp_socket), port=port, hostname=HOST, server_hostname="localhost",
+            authenticator=authenticator, auth_require_tls=True, tls_context=server_ctx,
+        )  # fmt: skip
+        controller.start()
+        try:
+            yield port
+        finally:
+            with contextlib.suppress(Exception):
+                controller.stop()
+
     def settings(
         self,
         base: Settings,
@@ -469,6 +510,9 @@ class EwsServer:
     mime: dict[str, bytes] = field(default_factory=dict)
     processed_exists: bool = True
     busy: bool = False
+    # Cut the connection (RST) instead of answering CreateItem: "kept" after sending the message (it is in
+    # Sent Items), "lost" without sending it. Applies to the next request only.
+    reset_create: str = ""
     sent: list[bytes] = field(default_factory=list)
     requests: list[EwsRequest] = field(default_factory=list)
     port: int = 0
@@ -561,8 +605,19 @@ class EwsServer:
                 if auth != expected:
                     self._reply(401, server_self.sample("401.html"), "text/html", realm=True)
                     return
+                if op and op.group(1) == "CreateItem" and server_self.reset_create:
+                    mode, server_self.reset_create = server_self.reset_create, ""
+                    if mode == "kept":
+                        server_self.answer("CreateItem", body)
+                    self._reset()
+                    return
                 status, xml = server_self.answer(op.group(1) if op else "", body)
                 self._reply(status, xml, "text/xml; charset=utf-8")
+
+            def _reset(self) -> None:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
 
             def _reply(self, status: int, text: str, ctype: str, *, realm: bool = False) -> None:
                 data = text.encode("utf-8")

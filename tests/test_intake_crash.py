@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from mailer.cycle import run_once
 from mailer.demo import EXAMPLES, at, fill_form
 from mailer.intake import poll
-from mailer.model import Dispatch, Entry, InboundMessage, Submission
+from mailer.model import Dispatch, Entry, Event, InboundMessage, Submission
 from mailer.plan_import import import_file
 from mailer.store import atomic, close_all, open_registry
 from mailer.transport.base import open_transport
@@ -109,14 +109,14 @@ SEND_SCRIPT = """
 import os, sys
 from pathlib import Path
 from mailer.transport import folder
-original = folder.FolderTransport.send
+original = folder._write_atomic
 calls = []
-def dying(self, raw, **kw):
-    original(self, raw, **kw)
+def dying(path, raw):
+    original(path, raw)
     calls.append(1)
     if len(calls) == 2:
-        os._exit(137)          # the 2nd message left, its row is not yet marked sent
-folder.FolderTransport.send = dying
+        os._exit(137)          # the 2nd message left (its .eml is in outbox/mail/), its row is not yet marked sent
+folder._write_atomic = dying
 from mailer.config import load_settings
 from mailer.outgoing import send_pending
 from mailer.store import open_registry
@@ -147,10 +147,12 @@ def test_a_crash_while_sending_does_not_send_twice(home):
     engine = open_registry(home.database_url)
     with atomic(engine) as s:
         assert s.scalar(select(func.count(Dispatch.id)).where(Dispatch.state == "sent")) == 1
+        assert s.scalar(select(func.count(Dispatch.id)).where(Dispatch.state == "sending")) == 1
     with open_transport(home) as t:
         assert send_pending(home, engine, t) == 8  # the one in doubt is recognised as sent, not resent
     with atomic(engine) as s:
         rows = s.scalars(select(Dispatch)).all()
         assert all(d.state == "sent" for d in rows) and len(rows) == 10
         assert all(d.error == "" for d in rows)
+        assert [e.kind for e in s.scalars(select(Event).where(Event.kind.like("send_%")))] == ["send_confirmed"]
     assert len(list((home.outbox / "mail").glob("*.eml"))) == 10

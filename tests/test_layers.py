@@ -18,7 +18,8 @@ LAYERS = {
                      "authresults", "senders"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__", "actions", "handforms", "loops", "sendercheck"},
+                "matching", "periodinfo", "workdays", "__main__", "actions", "handforms", "loops", "sendercheck",
+                "uncertain"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

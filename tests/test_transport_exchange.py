@@ -103,7 +103,7 @@ def test_send_and_was_sent(home: Settings, ews: EwsServer) -> None:
         find = ews.last("FindItem").body
         assert '<t:FieldURI FieldURI="message:InternetMessageId"/>' in find
         assert 'DistinguishedFolderId Id="sentitems"' in find
-        assert t.was_sent(new_message_id(settings)) is False
+        assert t.was_sent(new_message_id(settings)) is None  # Exchange may file the copy late
 
 
 def test_recipients_outside_the_headers_go_as_bcc(home: Settings, ews: EwsServer) -> None:

@@ -58,10 +58,10 @@ def test_send_deliver_fetch_acknowledge(home: Settings, servers: MailServers) ->
     duban = servers.settings(home, user=BGS, imap_security="ssl", smtp_security="starttls")
     mid, raw = reply(office)
     with open_transport(office) as t:
-        assert t.was_sent(mid) is False
+        assert t.was_sent(mid) is None  # no Sent copy proves nothing: SMTP may have taken it
         t.send(raw, sender=JCG, recipients=[BGS], message_id=mid)
         assert t.was_sent(mid) is True
-        assert t.was_sent(new_message_id(office)) is False
+        assert t.was_sent(new_message_id(office)) is None
 
     with open_transport(duban) as t:
         assert t.source == f"imap:127.0.0.1:{servers.imaps_port}/INBOX"

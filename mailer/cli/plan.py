@@ -282,6 +282,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
     from mailer.periods import parse_period, span_label
     from mailer.status import office_states, render_status_table
     from mailer.store import atomic
+    from mailer.uncertain import uncertain_dispatches
 
     tz = ctx.settings.cycle.timezone
     with atomic(ctx.engine()) as session:
@@ -304,13 +305,20 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
                 )
             return
         states = office_states(session, period, tz=tz)
+        doubts = uncertain_dispatches(session)
         label = (
             f"{period.year}年{span_label(period.month)}（{period.key}，{state_label('period', period.state)}，"
             f"截止 {date_cn(period.due_on)}）"
         )
         key = period.key
     if as_json:
-        echo_json({"period": key, "offices": [s.to_dict() for s in states]})
+        echo_json(
+            {"period": key, "offices": [s.to_dict() for s in states], "uncertain": [d.to_dict() for d in doubts]}
+        )
         return
     click.echo(label)
     click.echo(render_status_table(states, tz=tz))
+    if doubts:
+        click.echo(f"\n未确认是否发出的邮件 {len(doubts)} 封（不会自动重发，请逐一处理）：")
+        for d in doubts:
+            click.echo("  " + d.line())

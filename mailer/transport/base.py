@@ -9,7 +9,7 @@ here parses mail; ``mailer.mailread`` does that.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
@@ -35,16 +35,31 @@ class Transport(Protocol):
         """IMAP UIDVALIDITY of the inbox folder as last seen (None for transports without it)."""
         ...
 
-    def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:
+    def send(
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: list[str],
+        message_id: str,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         """Send ``raw`` (a complete RFC 822 message carrying ``message_id``) from ``sender`` to ``recipients``.
 
+        ``on_accepted`` is called the moment the server has taken the message (SMTP 250 after DATA, the
+        EWS CreateItem answer, the file renamed into place), before any bookkeeping such as a Sent copy, so
+        the caller can record it as sent while nothing else can fail in between.
+
         :raises LoginError: the server rejected the credentials
+        :raises SendUncertain: the whole message was handed over but the answer was lost: it may have gone
         :raises TransportError: the message was not accepted (nothing was sent)
         """
         ...
 
     def was_sent(self, message_id: str) -> bool | None:
-        """Whether a message with this Message-ID was sent: True/False where the transport can tell, else None."""
+        """Whether a message with this Message-ID went out: True where a copy proves it, False only where the
+        transport knows it did not (the folder transport), None where it cannot tell (no Sent copy proves
+        nothing over SMTP, and Exchange may file the Sent Items copy late)."""
         ...
 
     def list_new(self) -> list[str]:

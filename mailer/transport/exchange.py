@@ -49,7 +49,7 @@ from exchangelib.protocol import BaseProtocol, FailFast
 from exchangelib.services import CreateFolder
 
 from mailer.config import ExchangeSettings, Settings
-from mailer.errors import LoginError, TransportError
+from mailer.errors import LoginError, SendUncertain, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,26 @@ def _use_ca_file(ca_file: str) -> None:
             super().cert_verify(conn=conn, url=url, verify=ca_file, cert=cert)
 
     BaseProtocol.HTTP_ADAPTER_CLS = RootCAAdapter
+
+
+def _never_connected(e: BaseException) -> bool:
+    """Whether the chain of ``e`` shows the connection was never made (refused, or timed out connecting):
+    then the request cannot have reached the server. exchangelib re-raises these as ErrorTimeoutExpired
+    from inside its ``except`` (the cause is in ``__context__``); requests and urllib3 wrap theirs in
+    ``args`` and ``reason``."""
+    todo: list[object] = [e]
+    seen: set[int] = set()
+    while todo:
+        x = todo.pop()
+        if not isinstance(x, BaseException) or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, ConnectionRefusedError | requests.exceptions.ConnectTimeout):
+            return True
+        if type(x).__name__ in ("NewConnectionError", "ConnectTimeoutError"):  # urllib3's, not imported here
+            return True
+        todo += [x.__cause__, x.__context__, getattr(x, "reason", None), *x.args[:1]]
+    return False
 
 
 class ExchangeTransport:
@@ -290,13 +310,25 @@ class ExchangeTransport:
         return False
 
     # -- sending ------------------------------------------------------------------------------------------
-    def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:
+    def send(
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: list[str],
+        message_id: str,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         """CreateItem with the raw MIME, sent and saved to Sent Items.
 
         Recipients not named in the To/Cc headers are added as Bcc (Exchange sends to the headers' ones).
+        The CreateItem request is made once, fail-fast: with exchangelib's FaultTolerance a dropped connection
+        can be retried, and a request the server had already carried out would send the message twice.
 
         :raises LoginError: the credentials were rejected
-        :raises TransportError: Exchange refused the message
+        :raises SendUncertain: the connection dropped or timed out after the request went out (it may have
+            been sent; ``was_sent`` looks in Sent Items)
+        :raises TransportError: Exchange refused the message, or could not be reached at all
         """
         if not recipients:
             raise TransportError(f"Message {message_id} has no recipients.")
@@ -304,25 +336,46 @@ class ExchangeTransport:
         named = {a.lower() for _, a in getaddresses([*head.get_all("To", []), *head.get_all("Cc", [])])}
         bcc = [Mailbox(email_address=a) for a in recipients if a.lower() not in named]
 
-        def op(acc: Account) -> None:
+        def prepare(acc: Account) -> Any:
             if self._sent is None:
                 self._sent = acc.sent
-            msg = Message(account=acc, folder=self._sent, mime_content=raw, is_read=True)
-            if bcc:
-                msg.bcc_recipients = bcc
-            msg.send_and_save()
+            return acc
 
-        self._call("CreateItem (send)", op)
+        acc = self._call("connect", prepare)  # a failure here is before anything was asked: not sent
+        msg = Message(account=acc, folder=self._sent, mime_content=raw, is_read=True)
+        if bcc:
+            msg.bcc_recipients = bcc
+        config = acc.protocol.config
+        policy = config.retry_policy
+        config.retry_policy = FailFast()
+        try:
+            with self._errors("CreateItem (send)"):
+                try:
+                    msg.send_and_save()
+                except (ews.ErrorTimeoutExpired, requests.exceptions.ConnectionError, OSError) as e:
+                    if _never_connected(e):
+                        raise TransportError(
+                            f"Cannot reach Exchange at {self.endpoint} to send {message_id}: {e}"
+                        ) from e
+                    raise SendUncertain(
+                        f"Exchange {self.endpoint} dropped the connection after CreateItem for {message_id} "
+                        f"was sent, before its answer ({e}): it may have been sent."
+                    ) from e
+        finally:
+            config.retry_policy = policy
+        if on_accepted is not None:
+            on_accepted()
 
     def was_sent(self, message_id: str) -> bool | None:
-        """Whether Sent Items holds an item with this InternetMessageId."""
+        """True when Sent Items holds an item with this InternetMessageId; otherwise None, never False:
+        Exchange may file the copy of a message it did send some time later."""
 
         def op(acc: Account) -> bool:
             if self._sent is None:
                 self._sent = acc.sent
             return bool(self._sent.filter(message_id=message_id).only("message_id").count())
 
-        return self._call("FindItem in Sent Items", op)
+        return True if self._call("FindItem in Sent Items", op) else None
 
     # -- housekeeping -------------------------------------------------------------------------------------
     def check(self) -> str:

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mailer.config import Settings
@@ -63,7 +64,15 @@ class FolderTransport:
         return None
 
     # -- sending ------------------------------------------------------------------------------------------
-    def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:
+    def send(
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: list[str],
+        message_id: str,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         """Write the message to ``outbox/mail/<message-id>.eml`` (atomically: never half a file).
 
         :raises TransportError: the file cannot be written
@@ -74,8 +83,12 @@ class FolderTransport:
         except OSError as e:
             raise TransportError(f"Cannot write {path}: {e}") from e
         log.info("Wrote %s for %d recipient(s)", path.name, len(recipients))
+        if on_accepted is not None:
+            on_accepted()
 
     def was_sent(self, message_id: str) -> bool | None:
+        """True when ``outbox/mail/<message-id>.eml`` exists, else False: the rename is the send, so the
+        file answers both ways."""
         return sent_path(self.settings, message_id).exists()
 
     # -- receiving ----------------------------------------------------------------------------------------

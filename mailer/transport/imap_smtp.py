@@ -25,7 +25,7 @@ from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
 
 from mailer.config import ImapSettings, Settings, SmtpSettings
-from mailer.errors import DeliveryRefused, LoginError, TransportError
+from mailer.errors import DeliveryRefused, LoginError, SendUncertain, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,37 @@ def move_by_copy(client: IMAPClient, uid: int, folder: str, *, uidplus: bool) ->
         client.uid_expunge([uid])
 
 
+class WatchedSMTP(smtplib.SMTP):
+    """smtplib.SMTP that remembers whether the whole message (up to the ``.`` that ends DATA) was written.
+
+    Past that point the server may have taken the message even when its 250 never arrives (it delivered and
+    then the connection dropped, or the answer timed out): such a failure is not "not sent" but "perhaps
+    sent", and must not be retried blindly.
+    """
+
+    handed_over = False
+    _in_data = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.handed_over = False
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)
+        # smtplib.data() writes the command, then the whole dot-stuffed body ending in CRLF "." CRLF in one
+        # call: once that returned, every byte is with the kernel and may reach the server.
+        if self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.handed_over = True
+
+
+class WatchedSMTPSSL(WatchedSMTP, smtplib.SMTP_SSL):
+    """:class:`WatchedSMTP` over implicit TLS."""
+
+
 class ImapSmtpTransport:
     """Reads one IMAP folder and sends over SMTP; optionally keeps a copy of each sent message in IMAP."""
 
@@ -69,7 +100,7 @@ class ImapSmtpTransport:
         self.smtp_cfg: SmtpSettings = settings.mail.smtp
         self.source = f"imap:{self.imap.host}:{self.imap.port}/{self.imap.folder}"
         self._client: IMAPClient | None = None
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: WatchedSMTP | None = None
         self._uidvalidity: int | None = None
         self._listed_validity: int | None = None
         self._listed: set[int] = set()
@@ -322,15 +353,15 @@ class ImapSmtpTransport:
     def _smtp_where(self) -> str:
         return f"{self.smtp_cfg.host}:{self.smtp_cfg.port}"
 
-    def _smtp_connect(self) -> smtplib.SMTP:
+    def _smtp_connect(self) -> WatchedSMTP:
         cfg = self.smtp_cfg
         ctx = tls_context(verify=cfg.verify_tls, ca_file=cfg.ca_file)
-        conn: smtplib.SMTP
+        conn: WatchedSMTP
         try:
             if cfg.security == "ssl":
-                conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=TIMEOUT_S, context=ctx)
+                conn = WatchedSMTPSSL(cfg.host, cfg.port, timeout=TIMEOUT_S, context=ctx)
             else:
-                conn = smtplib.SMTP(cfg.host, cfg.port, timeout=TIMEOUT_S)
+                conn = WatchedSMTP(cfg.host, cfg.port, timeout=TIMEOUT_S)
                 if cfg.security == "starttls":
                     conn.starttls(context=ctx)
             conn.ehlo_or_helo_if_needed()
@@ -361,7 +392,7 @@ class ImapSmtpTransport:
                 ) from e
         return conn
 
-    def _smtp_ready(self) -> smtplib.SMTP:
+    def _smtp_ready(self) -> WatchedSMTP:
         # A connection kept from an earlier send may have been closed by the server meanwhile; find out
         # with NOOP *before* sending, so that a message is never sent twice by a retry after DATA.
         if self._smtp is not None:
@@ -376,17 +407,28 @@ class ImapSmtpTransport:
         self._smtp = self._smtp_connect()
         return self._smtp
 
-    def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:
+    def send(
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: list[str],
+        message_id: str,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         """Send over SMTP, then (if ``imap.sent_folder`` is set) APPEND a copy there, marked \\Seen.
 
         Recipients the server refuses while accepting others are logged as a warning (the message went out).
+        ``on_accepted`` runs right after the server's 250 to DATA, before the Sent copy.
 
         :raises LoginError: SMTP AUTH failed
+        :raises SendUncertain: the connection dropped after the whole message was written, before the answer
         :raises TransportError: the message was not accepted for any recipient
         """
         if not recipients:
             raise TransportError(f"Message {message_id} has no recipients.")
         conn = self._smtp_ready()
+        conn.handed_over = False
         try:
             refused = conn.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as e:
@@ -408,7 +450,14 @@ class ImapSmtpTransport:
         except (OSError, smtplib.SMTPException) as e:
             _quiet_quit(conn)
             self._smtp = None
+            if conn.handed_over:
+                raise SendUncertain(
+                    f"SMTP server {self._smtp_where()} received all of {message_id} but the connection "
+                    f"ended before its answer ({e}): it may have been sent."
+                ) from e
             raise TransportError(f"Sending {message_id} over {self._smtp_where()} failed: {e}") from e
+        if on_accepted is not None:
+            on_accepted()
         if refused:
             log.warning(
                 "SMTP server %s refused %d recipient(s) of %s: %s",
@@ -446,7 +495,8 @@ class ImapSmtpTransport:
             self._select(client, self.imap.folder)
 
     def was_sent(self, message_id: str) -> bool | None:
-        """Look for the Message-ID in ``imap.sent_folder``; None when no sent folder is configured."""
+        """True when ``imap.sent_folder`` holds the Message-ID; otherwise None, never False: SMTP may have
+        accepted the message before the copy was appended (or with no sent folder configured at all)."""
         folder = self.imap.sent_folder
         if not folder:
             return None
@@ -456,7 +506,7 @@ class ImapSmtpTransport:
                 return False
             return self._in_folder(client, folder, message_id)
 
-        return self._run("SEARCH in sent folder", op)
+        return True if self._run("SEARCH in sent folder", op) else None
 
     # -- housekeeping -------------------------------------------------------------------------------------
     def check(self) -> str:
@@ -529,4 +579,4 @@ def _smtp_text(msg: bytes | str) -> str:
     return msg.decode(errors="replace") if isinstance(msg, bytes) else str(msg)
 
 
-__all__ = ["PROCESSED_FLAG", "ImapSmtpTransport", "move_by_copy", "tls_context"]
+__all__ = ["PROCESSED_FLAG", "ImapSmtpTransport", "WatchedSMTP", "WatchedSMTPSSL", "move_by_copy", "tls_context"]

@@ -1,0 +1,116 @@
+"""`duban outbox`: what was sent, and the clerk's say over messages that may or may not have gone out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mailer.cli.base import Context, cli, echo_json, pass_ctx
+
+STATES = ("pending", "sending", "sent", "failed", "uncertain", "dropped")
+
+
+@cli.group("outbox")
+def outbox() -> None:
+    """Messages sent or to be sent: list them; resend or give up one that may or may not have gone out."""
+
+
+@outbox.command("list")
+@click.option("--state", type=click.Choice(STATES), help="Only this state (e.g. uncertain).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def list_cmd(ctx: Context, state: str | None, as_json: bool) -> None:  # noqa: FBT001
+    """List the messages in the outbox, newest first, with their state.
+
+    \b
+    Examples:
+        duban outbox list --state uncertain
+        duban outbox list --json
+    """
+    from sqlalchemy import select
+
+    from mailer.model import Dispatch
+    from mailer.store import atomic
+    from mailer.uncertain import STATE_LABELS, SendState, kind_label
+
+    with atomic(ctx.engine()) as s:
+        q = select(Dispatch).order_by(Dispatch.id.desc())
+        if state:
+            q = q.where(Dispatch.state == state)
+        rows: list[dict[str, Any]] = [
+            {
+                "id": d.id,
+                "kind": d.kind,
+                "state": d.state,
+                "subject": d.subject,
+                "to": d.to_addrs,
+                "attempts": d.attempts,
+                "sent_at": d.sent_at.isoformat(timespec="minutes") if d.sent_at else None,
+                "error": d.error,
+            }
+            for d in s.scalars(q)
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        label = STATE_LABELS.get(SendState(r["state"]), r["state"]) if r["state"] in STATES else r["state"]
+        click.echo(
+            f"#{r['id']:<5} {label:<8} {kind_label(r['kind']):<8} {r['subject'][:40]} → {', '.join(r['to'])}"
+        )
+        if r["error"] and r["state"] != "sent":
+            click.echo(f"       {r['error'][:300]}")
+    if not rows:
+        click.echo("没有邮件" + (f"（状态：{state}）" if state else ""))
+
+
+@outbox.command("resend")
+@click.argument("dispatch", type=int)
+@click.option("--reason", default="", help="Why it is sent again (kept in the audit trail).")
+@pass_ctx
+def resend_cmd(ctx: Context, dispatch: int, reason: str) -> None:
+    """Send DISPATCH (its number in `duban outbox list`) again, with "（重发）" in the subject.
+
+    For a message that may or may not have gone out (uncertain), was given up, or failed. Who ran it and
+    why are recorded.
+
+    \b
+    Example:
+        duban outbox resend 42 --reason "电话确认基财股未收到"
+    """
+    from mailer.model import Dispatch
+    from mailer.outgoing import send_pending
+    from mailer.store import atomic
+    from mailer.transport.base import open_transport
+    from mailer.uncertain import STATE_LABELS, SendState, clerk, resend
+
+    engine = ctx.engine()
+    row = resend(ctx.settings, engine, dispatch, by=clerk(), reason=reason)
+    with open_transport(ctx.settings) as transport:
+        send_pending(ctx.settings, engine, transport)
+    with atomic(engine) as s:
+        d = s.get(Dispatch, dispatch)
+        assert d is not None
+        state = STATE_LABELS.get(SendState(d.state), d.state)
+        error = d.error
+    click.echo(f"#{row.id}：“{row.subject}” → {', '.join(row.to_addrs)}：{state}")
+    if error:
+        click.echo(f"       {error[:300]}")
+
+
+@outbox.command("drop")
+@click.argument("dispatch", type=int)
+@click.option("--reason", default="", help="Why it is given up (kept in the audit trail).")
+@pass_ctx
+def drop_cmd(ctx: Context, dispatch: int, reason: str) -> None:
+    """Give DISPATCH up: it is not sent (again). E.g. the office confirmed it did receive it.
+
+    \b
+    Example:
+        duban outbox drop 42 --reason "基财股确认已收到"
+    """
+    from mailer.uncertain import clerk, drop
+
+    row = drop(ctx.engine(), dispatch, by=clerk(), reason=reason)
+    click.echo(f"#{row.id}：“{row.subject}” 已放弃，不再发送。")
