@@ -138,7 +138,7 @@ def test_smtp_cut_after_delivery_is_uncertain_and_waits_for_the_clerk(imap_home,
     code, out = duban(settings, "status", "--json")
     assert code == 0 and [d["id"] for d in json.loads(out)["uncertain"]] == [form.id]
     code, out = duban(settings, "check", "--no-mail")
-    assert f"[warning] 邮件 #{form.id}（进展情况表）“{form.subject}” → {JCG}：可能已发出也可能未发出。" in out
+    assert f"[提醒] 邮件 #{form.id}（进展情况表）“{form.subject}” → {JCG}：可能已发出也可能未发出。" in out
     code, out = duban(settings, "outbox", "list", "--state", "uncertain")
     assert code == 0 and out.startswith(f"#{form.id:<5} 未确认是否发出") and form.subject[:20] in out
 

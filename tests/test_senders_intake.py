@@ -85,7 +85,7 @@ def test_a_form_through_a_mailing_service_is_quarantined_until_the_directory_all
     # Retried without a change: still quarantined, and the bureau office is not told a second time.
     result = cli_run(settings, "inbox", "retry", str(row.id))
     assert result.exit_code == 0, result.output
-    assert "quarantined" in result.output
+    assert "已隔离" in result.output
     with atomic(engine) as s:
         assert s.scalar(select(func.count(Dispatch.id)).where(Dispatch.kind == "quarantine_notice")) == 1
 
@@ -142,7 +142,7 @@ def test_a_forged_leader_approval_is_released_by_the_clerk_and_audited(sent):
     assert "自称 副局长陈志明" in plain and "Return-Path" in plain
 
     check = cli_run(settings, "check", "--no-mail").output
-    assert f"[warning] 来信 #{row.id}" in check and f"`duban inbox release {row.id}`" in check
+    assert f"[提醒] 来信 #{row.id}" in check and f"`duban inbox release {row.id}`" in check
 
     result = cli_run(settings, "inbox", "release", str(row.id), "--by", "甄晓雯")
     assert result.exit_code == 0, result.output
@@ -186,12 +186,12 @@ def test_the_policy_is_validated_and_shown_by_duban_check(home):
     cfg.write_text('[senders]\ntrusted_authserv_ids = ["mx.jyj.example.gov.cn"]\nverify_dkim = true\n'
                    'dns_server = "10.1.1.53:53"\n', encoding="utf-8")
     out = cli_run(home, "check", "--no-mail").output
-    assert '[info] 发件人验证：严格（sender_check = "strict"）。受信任的接收服务器：mx.jyj.example.gov.cn；' in out
+    assert '[信息] 发件人验证：严格（sender_check = "strict"）。受信任的接收服务器：mx.jyj.example.gov.cn；' in out
     assert "DNS：10.1.1.53:53" in out and "duban inbox release" in out
-    assert "[info] 同一地址每天最多收到 3 封错误提示" in out
+    assert "[信息] 同一地址每天最多收到 3 封错误提示" in out
     cfg.write_text('[senders]\nsender_check = "off"\n', encoding="utf-8")
     out = cli_run(home, "check", "--no-mail").output
-    assert '[warning] 发件人验证：关闭（sender_check = "off"）' in out
+    assert '[提醒] 发件人验证：关闭（sender_check = "off"）' in out
 
 
 def test_the_default_duban_toml_documents_the_policy(home):
