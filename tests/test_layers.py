@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
-        "templates", "shipped", "files", "logs", "pdf"}
+        "templates", "shipped", "files", "logs", "pdf",
+        "proctree", "homelock", "memwatch"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations"},
