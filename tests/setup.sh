@@ -11,6 +11,7 @@ command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 command -v pdffonts >/dev/null 2>&1 || need+=(poppler-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the test mail servers' certificate
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # verifies the unit `duban service install` writes
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/setup.sh: installing ${need[*]}"
     apt-get update -qq

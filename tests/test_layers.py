@@ -18,7 +18,7 @@ LAYERS = {
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__"},
+                "matching", "periodinfo", "workdays", "__main__", "deploy"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 
