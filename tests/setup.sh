@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for the whole test suite (idempotent, quick when all is present):
 # LibreOffice + CJK fonts (conversions), dovecot IMAP + LMTP (the real mail server the IMAP tests start
-# on loopback), poppler (PDF fonts and pictures), and the project's virtualenv with its dev extras.
+# on loopback), poppler (PDF fonts and pictures), systemd-analyze (checks the
+# service unit), and the project's virtualenv with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
