@@ -98,7 +98,7 @@ def test_the_command_is_tini_then_a_valid_duban_serve():
     assert entry == ["/usr/bin/tini", "--", "duban"]
     # Parsed by duban's own command line as `duban <CMD>` would be; --help stops before the service starts,
     # but only once every option before it was accepted (`duban serve -v` fails here: -v is duban's).
-    result = CliRunner().invoke(cli, [*cmd, "--help"])
+    result = CliRunner().invoke(cli, [*cmd, "--help"], prog_name="duban")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Usage: duban serve [OPTIONS]")
     assert CliRunner().invoke(cli, ["serve", "-v", "--help"]).exit_code == 2
