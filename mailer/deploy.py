@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.config import Settings, default_key_file
+from mailer.errors import DubanError
 
 # The names duban reads its secrets from (mailer.config); each may also end in _FILE.
 SECRET_NAMES = ("DUBAN_IMAP_PASSWORD", "DUBAN_SMTP_PASSWORD", "DUBAN_EWS_PASSWORD", "DUBAN_EWS_CLIENT_SECRET",
@@ -157,7 +158,20 @@ class Installed:
 
 def install_systemd(unit: SystemdUnit, unit_dir: Path, *, owner: str | None) -> Installed:
     """Write ``unit`` into ``unit_dir``, its environment file (mode 0600, never overwritten) and the key
-    folder the sandboxed service may write; as root, both belong to ``owner`` (the service's user)."""
+    folder the sandboxed service may write; as root, the key folder belongs to ``owner`` (the service's user).
+
+    :raises DubanError: when a file cannot be written (most often: a system unit without root)
+    """
+    try:
+        return _install_systemd(unit, unit_dir, owner=owner)
+    except OSError as e:
+        raise DubanError(
+            f"无法写入 {e.filename}（{e.strerror}）。安装系统服务请用 sudo 运行，"
+            "或加 --user 安装为当前用户的服务，或用 --unit-dir / --env-file 指定可写的位置。"
+        ) from e
+
+
+def _install_systemd(unit: SystemdUnit, unit_dir: Path, *, owner: str | None) -> Installed:
     import shutil
 
     unit_dir.mkdir(parents=True, exist_ok=True)

@@ -109,3 +109,17 @@ def test_the_windows_commands_install_serve_with_nssm(odd_home):
     assert "nssm start duban-2022" in out
     assert 'schtasks /Create /TN "duban-2022" /SC ONSTART /RU SYSTEM' in out
     assert "duban.toml" in out  # secrets: not in the file, as service environment
+
+
+def test_an_unwritable_unit_folder_is_a_clear_error_and_writes_nothing(odd_home, tmp_path):
+    # (The suite runs as root, so a folder without write permission would not stop it: a file in the way.)
+    (tmp_path / "units").write_text("a file where a folder should be", encoding="utf-8")
+    target = tmp_path / "units" / "systemd"
+    result = CliRunner().invoke(cli, ["--home", str(odd_home), "service", "install", "--systemd",
+                                      "--unit-dir", str(target), "--env-file", str(tmp_path / "d.env")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: 无法写入 {target}（Not a directory）。安装系统服务请用 sudo 运行，"
+        "或加 --user 安装为当前用户的服务，或用 --unit-dir / --env-file 指定可写的位置。"
+    )
+    assert not (tmp_path / "d.env").exists()
