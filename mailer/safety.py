@@ -343,19 +343,22 @@ def _limit_memory(max_mem_mb: int, timeout_s: float) -> None:
 
 
 def _worker(data: bytes, conn: Connection, max_mem_mb: int, timeout_s: float) -> None:
-    limited = False
-    # No /proc or no permission: the timeout still holds. No `resource` module (Windows): the parent
-    # watches the memory instead (mailer.memwatch), once told where the worker starts from.
-    with contextlib.suppress(OSError, ValueError, ImportError):
+    watch_me = False
+    try:
         _limit_memory(max_mem_mb, timeout_s)
-        limited = True
+    except ImportError:  # no `resource` (Windows): the parent watches the memory instead (mailer.memwatch)
+        watch_me = True
+    except (OSError, ValueError):  # no /proc or no permission: the timeout still holds
+        pass
     try:
         from mailer.formparse import parse_form
 
-        if not limited:
+        if watch_me:
             from mailer.memwatch import own_memory
 
-            conn.send(("watch me", own_memory()))
+            # Where the worker starts from, once the parser is loaded; without psutil the timeout holds.
+            with contextlib.suppress(ImportError, OSError):
+                conn.send(("watch me", own_memory()))
         conn.send(("ok", parse_form(data)))
     except MemoryError:
         conn.send(("memory", ""))
