@@ -28,12 +28,13 @@ from mailer.docxgrid import build_grid, iter_tables
 from mailer.errors import DubanError
 from mailer.mailread import read_message
 from mailer.model import Dispatch, Office, Person, Plan
+from mailer.shipped import require_examples, shipped_dir
 from mailer.store import atomic, open_registry
 from mailer.templates import install_default_templates
 from mailer.text import key
 from mailer.transport.base import open_transport
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = shipped_dir("examples")
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -205,6 +206,7 @@ def run_demo(
     from mailer.plan_import import import_file
     from mailer.status import office_states, render_status_table
 
+    require_examples()  # an incomplete installation fails before anything is made or removed
     if (directory / "registry").exists() and any((directory / "registry").iterdir()):
         if not force:
             raise DubanError(

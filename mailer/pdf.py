@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 
 from mailer.errors import ConversionError
+from mailer.proctree import group_kwargs, kill_tree
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,14 @@ def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "so
         staged = work / f"in{suffix}"
         shutil.copyfile(src, staged)
         filt = "docx:MS Word 2007 XML" if target == "docx" else target
-        cmd = [exe, f"-env:UserInstallation=file://{work}/profile", "--headless", "--norestore",
+        # as_uri(): file:///tmp/... on POSIX, file:///C:/... on Windows (file://C:\... is no URL).
+        cmd = [exe, f"-env:UserInstallation={(work / 'profile').as_uri()}", "--headless", "--norestore",
                "--nolockcheck", "--nodefault", "--convert-to", filt, "--outdir", str(work / "out"), str(staged)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **group_kwargs())
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as e:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc)
             proc.communicate()
             raise ConversionError(f"LibreOffice took longer than {timeout}s converting {src.name}; stopped.") from e
         out = work / "out" / f"in.{target}"

@@ -14,7 +14,8 @@ pointing at a closed local port: a hostile file cannot make the service call out
 only in messages; it never becomes a path.
 
 ``parse_form_bounded`` runs :func:`mailer.formparse.parse_form` in a child process with an address-space
-limit and a wall-clock timeout, so that no file can exhaust the service's memory or time.
+limit and a wall-clock timeout, so that no file can exhaust the service's memory or time (on Windows,
+which has no ``resource`` module, the parent watches the child's memory instead: mailer.memwatch).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import types
 import unicodedata
@@ -341,11 +343,22 @@ def _limit_memory(max_mem_mb: int, timeout_s: float) -> None:
 
 
 def _worker(data: bytes, conn: Connection, max_mem_mb: int, timeout_s: float) -> None:
-    with contextlib.suppress(OSError, ValueError):  # no /proc or no permission: the timeout still holds
+    watch_me = False
+    try:
         _limit_memory(max_mem_mb, timeout_s)
+    except ImportError:  # no `resource` (Windows): the parent watches the memory instead (mailer.memwatch)
+        watch_me = True
+    except (OSError, ValueError):  # no /proc or no permission: the timeout still holds
+        pass
     try:
         from mailer.formparse import parse_form
 
+        if watch_me:
+            from mailer.memwatch import own_memory
+
+            # Where the worker starts from, once the parser is loaded; without psutil the timeout holds.
+            with contextlib.suppress(ImportError, OSError):
+                conn.send(("watch me", own_memory()))
         conn.send(("ok", parse_form(data)))
     except MemoryError:
         conn.send(("memory", ""))
@@ -355,6 +368,33 @@ def _worker(data: bytes, conn: Connection, max_mem_mb: int, timeout_s: float) ->
         conn.send(("error", traceback.format_exc()))
     finally:
         conn.close()
+
+
+def _answer(receiver: Connection, pid: int, timeout_s: float, max_mem_mb: int) -> tuple[str, Any] | None:
+    """The worker's answer, or None when it died before answering.
+
+    :raises UnsafeAttachment: when the time runs out, or the memory limit watched here is passed
+    """
+    from mailer.memwatch import SAMPLE_S, MemoryWatch
+
+    deadline = time.monotonic() + timeout_s
+    watch: MemoryWatch | None = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not receiver.poll(min(left, SAMPLE_S) if watch else left):
+            if watch is not None and watch.exceeded():
+                raise UnsafeAttachment(_memory_message(max_mem_mb))
+            if time.monotonic() < deadline:
+                continue
+            raise UnsafeAttachment(_timeout_message(timeout_s))
+        try:
+            kind, payload = receiver.recv()
+        except EOFError:
+            return None
+        if kind == "watch me":  # the worker could not limit itself (no `resource`): watch it from here
+            watch = MemoryWatch(pid, payload + max_mem_mb * 2**20)
+            continue
+        return kind, payload
 
 
 def _timeout_message(timeout_s: float) -> str:
@@ -380,12 +420,8 @@ def parse_form_bounded(data: bytes, *, timeout_s: float = 30, max_mem_mb: int = 
     with _ctx_lock, _no_main_module():
         proc.start()
     sender.close()
-    answer: tuple[str, Any] | None = None
     try:
-        if not receiver.poll(timeout_s):
-            raise UnsafeAttachment(_timeout_message(timeout_s))
-        with contextlib.suppress(EOFError):  # the worker died before answering
-            answer = receiver.recv()
+        answer = _answer(receiver, proc.pid, timeout_s, max_mem_mb)
     finally:
         receiver.close()
         if proc.is_alive():
@@ -395,7 +431,7 @@ def parse_form_bounded(data: bytes, *, timeout_s: float = 30, max_mem_mb: int = 
         # Killed by a signal: SIGKILL (out of memory), SIGXCPU (CPU limit), SIGSEGV (a failed allocation
         # in C code). A plain non-zero exit means the worker never ran: a bug, not the file's fault.
         if proc.exitcode is not None and proc.exitcode < 0:
-            if -proc.exitcode == signal.SIGXCPU:
+            if -proc.exitcode == getattr(signal, "SIGXCPU", None):
                 raise UnsafeAttachment(_timeout_message(timeout_s))
             raise UnsafeAttachment(_memory_message(max_mem_mb))
         raise RuntimeError(f"The form parsing worker exited with code {proc.exitcode} before answering.")

@@ -2,28 +2,26 @@
 and as soon as IMAP IDLE reports new mail; all state lives in the registry, so a restart after any downtime
 simply catches up (design principle 1).
 
-One instance per home (an exclusive lock on registry/duban.lock); SIGTERM/SIGINT stop it cleanly between
+One instance per home (an exclusive lock on registry/service.lock, portable); SIGTERM/SIGINT stop it cleanly between
 steps; a job that fails is logged and retried at the next interval, never in a tight loop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
 
 import schedule
 
 from mailer.config import Settings
 from mailer.cycle import run_once
 from mailer.errors import ServiceLocked, TransportError
+from mailer.homelock import AlreadyLocked, exclusive_lock
 from mailer.logs import new_run
 from mailer.store import open_registry
 from mailer.transport.base import Transport, open_transport
@@ -33,30 +31,16 @@ Clock = Callable[[], dt.datetime]
 
 
 @contextmanager
-def home_lock(settings: Settings) -> Iterator[IO[str]]:
-    """Hold the home's service lock for the duration.
+def home_lock(settings: Settings) -> Iterator[None]:
+    """Hold the home's service lock (registry/service.lock, see ``mailer.homelock``) for the duration.
 
     :raises ServiceLocked: when another `duban serve` holds it
     """
-    settings.registry.mkdir(parents=True, exist_ok=True)
-    path = settings.registry / "duban.lock"
-    fh = path.open("a+", encoding="utf-8")
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as e:
-        fh.seek(0)
-        holder = fh.read().strip() or "?"
-        fh.close()
-        raise ServiceLocked(f"Another duban service (pid {holder}) already runs on {settings.home}.") from e
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    try:
-        yield fh
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+        with exclusive_lock(settings.registry):
+            yield
+    except AlreadyLocked as e:
+        raise ServiceLocked(f"Another duban service (pid {e.holder}) already runs on {settings.home}.") from e
 
 
 class Service:

@@ -1,7 +1,7 @@
 """The bureau's templates: shipped defaults in the package, copied into a home's templates/ by init.
 
-The repository's own ``templates/`` is the source of the defaults; a home's copy can be edited or replaced
-without touching code (design principle 7).
+The repository's own ``templates/`` is the source of the defaults (a wheel carries a copy as package data,
+see ``mailer.shipped``); a home's copy can be edited or replaced without touching code (design principle 7).
 """
 
 from __future__ import annotations
@@ -9,20 +9,22 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-DEFAULTS = Path(__file__).resolve().parent / "data" / "templates"
+from mailer.shipped import require_templates, shipped_dir
 
 
 def default_templates_dir() -> Path:
     """Where the shipped templates are: the package data, or the repository's templates/ in a checkout."""
-    repo = Path(__file__).resolve().parent.parent / "templates"
-    return DEFAULTS if DEFAULTS.is_dir() else repo
+    return shipped_dir("templates")
 
 
 def install_default_templates(target: Path) -> list[str]:
     """Copy every shipped template missing from ``target`` (mail templates included); never overwrite the
-    bureau's own. The generator scripts in ``src/`` stay with the code."""
+    bureau's own. The generator scripts in ``src/`` stay with the code.
+
+    :raises TemplateError: when the installation carries no templates (nothing is created then)
+    """
+    src = require_templates()
     target.mkdir(parents=True, exist_ok=True)
-    src = default_templates_dir()
     copied: list[str] = []
     if src.resolve() == target.resolve():
         return copied

@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
-        "templates", "files", "logs", "pdf", "labels"}
+        "templates", "shipped", "files", "logs", "pdf", "labels",
+        "proctree", "homelock", "memwatch"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations", "deadlines", "audit"},
@@ -19,7 +20,7 @@ LAYERS = {
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
                 "matching", "periodinfo", "workdays", "__main__", "actions", "handforms", "loops", "sendercheck",
-                "uncertain"},
+                "uncertain", "deploy"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

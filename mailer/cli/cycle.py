@@ -62,7 +62,7 @@ def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, cloc
 
     \b
     Example:
-        duban serve -v
+        duban -v serve
     """
     import time
 

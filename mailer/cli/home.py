@@ -23,9 +23,11 @@ def init_cmd(directory: Path | None) -> None:
         duban init ~/duban-2022 && cd ~/duban-2022 && duban import 通知.docx
     """
     from mailer.config import load_settings
+    from mailer.shipped import require_templates
     from mailer.store import open_registry
     from mailer.templates import install_default_templates
 
+    require_templates()  # an installation without its templates must not leave a home that looks ready
     home = init_home(directory or Path.cwd())
     settings = load_settings(home)
     copied = install_default_templates(settings.templates)
