@@ -29,15 +29,15 @@ class AlreadyLocked(Exception):
 
 
 @contextmanager
-def exclusive_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder``'s service lock for the duration.
+def exclusive_lock(folder: Path, name: str = LOCK_NAME) -> Iterator[None]:
+    """Hold ``folder``'s lock ``name`` (the service lock by default) for the duration.
 
     :raises AlreadyLocked: at once (never waits) when someone else holds it
     """
     folder.mkdir(parents=True, exist_ok=True)
-    pid_file = folder / PID_NAME
+    pid_file = folder / (PID_NAME if name == LOCK_NAME else f"{name}.pid")
     # timeout=0: answer "busy" at once; isolation_level=None: we issue BEGIN ourselves.
-    conn = sqlite3.connect(folder / LOCK_NAME, timeout=0, isolation_level=None)
+    conn = sqlite3.connect(folder / name, timeout=0, isolation_level=None)
     with closing(conn):
         try:
             conn.execute("BEGIN EXCLUSIVE")

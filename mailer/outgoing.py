@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import logging
 import time
@@ -29,6 +28,7 @@ from mailer.compose import build_message, new_message_id, render_mail
 from mailer.config import Settings
 from mailer.errors import DeliveryRefused, SendUncertain, TransportError
 from mailer.files import write_atomic
+from mailer.homelock import AlreadyLocked, exclusive_lock
 from mailer.model import Dispatch, Event, InboundMessage, utcnow
 from mailer.store import atomic
 from mailer.transport.base import Transport
@@ -117,23 +117,19 @@ def send_lock(settings: Settings, wait_s: float | None = None) -> Iterator[bool]
     ``sending`` by the lock holder belongs to a process that died, never to one still at work. The kernel
     releases the lock of a killed process.
     """
-    path = settings.registry / "sending.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
+    deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
+    with contextlib.ExitStack() as held:
         while True:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # homelock's SQLite-file lock rather than fcntl: the same code on Linux and Windows.
+                held.enter_context(exclusive_lock(settings.registry, "sending.lock"))
                 break
-            except BlockingIOError:
+            except AlreadyLocked:
                 if time.monotonic() >= deadline:
                     yield False
                     return
                 time.sleep(0.2)
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        yield True
 
 
 def send_pending(
