@@ -387,3 +387,12 @@ class Event(Base):
     period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RegistryMeta(Base):
+    """Facts about the registry itself: ``home_id`` ties it to the home that `duban init` made, so that a
+    registry that was lost, emptied or swapped is noticed instead of being silently replaced."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))

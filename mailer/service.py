@@ -24,8 +24,10 @@ import schedule
 from mailer.config import Settings
 from mailer.cycle import run_once
 from mailer.errors import ServiceLocked, TransportError
+from mailer.files import private_umask
+from mailer.homeid import open_home_registry
 from mailer.logs import new_run
-from mailer.store import open_registry
+from mailer.transient import is_transient
 from mailer.transport.base import Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ class Service:
         self, settings: Settings, *, clock: Clock | None = None, interval_s: float | None = None
     ) -> None:
         self.settings = settings
-        self.engine = open_registry(settings.database_url)
+        # The home's own registry, checked page by page: a service must not run on a lost or damaged one.
+        self.engine = open_home_registry(settings, verify=True)
         self.clock: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.interval_s = interval_s if interval_s is not None else settings.service.poll_minutes * 60
         self.stop = threading.Event()
@@ -102,8 +105,11 @@ class Service:
         except TransportError as e:
             log.warning("Mail server problem, will retry: %s", e)
             self._close()
-        except Exception:
-            log.exception("Run failed; will retry at the next interval")
+        except Exception as e:
+            if is_transient(e):
+                log.warning("Transient problem (disk full or registry locked), will retry: %s", e)
+            else:
+                log.exception("Run failed; will retry at the next interval")
 
     def serve(self, *, max_runs: int | None = None) -> None:
         """Run until stopped (signal, ``stop`` set, or ``max_runs`` reached)."""
@@ -142,6 +148,8 @@ def serve(
     max_runs: int | None = None,
 ) -> Service:
     """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock."""
+    private_umask()
+    open_home_registry(settings)  # refuse a folder that is not a home before leaving a lock file in it
     with home_lock(settings):
         svc = Service(settings, clock=clock, interval_s=interval_s)
 

@@ -15,6 +15,7 @@ import click
 from mailer import __version__
 from mailer.config import Settings, load_settings
 from mailer.errors import DubanError
+from mailer.files import private_umask
 from mailer.logs import setup_logging
 
 
@@ -24,6 +25,13 @@ class DubanGroup(click.Group):
             return super().invoke(ctx)
         except DubanError as e:
             raise click.ClickException(str(e)) from e
+        except Exception as e:
+            # A full disk or a registry locked by another process is not a bug: say so, without a traceback.
+            from mailer.transient import describe_cn, is_transient
+
+            if is_transient(e):
+                raise click.ClickException(describe_cn(e)) from e
+            raise
 
 
 class Context:
@@ -39,10 +47,14 @@ class Context:
             self._settings = load_settings(self.home_arg)
         return self._settings
 
-    def engine(self) -> Any:
-        from mailer.store import open_registry
+    def engine(self, *, verify: bool = False) -> Any:
+        """The home's registry, checked to be its own (never created here: only `duban init` does).
 
-        return open_registry(self.settings.database_url)
+        :param verify: also run SQLite's quick_check (service start, `duban check`)
+        """
+        from mailer.homeid import open_home_registry
+
+        return open_home_registry(self.settings, verify=verify)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -89,4 +101,5 @@ def echo_json(data: Any) -> None:
 def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
     """督办 duban: monthly key-task progress reporting by Word forms and email."""
     setup_logging(verbose)
+    private_umask()  # the registry, archive and outbox are for this account only, whatever the shell's umask
     ctx.obj = Context(home)

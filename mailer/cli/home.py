@@ -12,24 +12,33 @@ from mailer.config import init_home
 
 @cli.command("init")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def init_cmd(directory: Path | None) -> None:
+@click.option(
+    "--recreate-registry",
+    is_flag=True,
+    help="Deliberately start an empty registry in a home whose registry was lost (the old file is kept, renamed).",
+)
+def init_cmd(directory: Path | None, recreate_registry: bool) -> None:  # noqa: FBT001
     """Create a duban home in DIRECTORY (default: the current one).
 
     Makes templates/, registry/, inbox/, outbox/ and a commented duban.toml, copies the default
-    templates and creates the registry.
+    templates and creates the registry. In a home that has them, checks the registry is its own.
+    With --recreate-registry, a missing, empty or foreign registry is renamed aside and a new, empty
+    one made: only after a restore from backup proved impossible.
 
     \b
     Example:
         duban init ~/duban-2022 && cd ~/duban-2022 && duban import 通知.docx
     """
     from mailer.config import load_settings
-    from mailer.store import open_registry
+    from mailer.homeid import open_home_registry
     from mailer.templates import install_default_templates
 
     home = init_home(directory or Path.cwd())
     settings = load_settings(home)
     copied = install_default_templates(settings.templates)
-    open_registry(settings.database_url)
+    open_home_registry(settings, create=True, recreate=recreate_registry)
+    if recreate_registry:
+        click.echo("已新建空登记簿；原登记簿文件（如有）已改名保留在 registry/ 中（*.replaced-时间）。")
     click.echo(f"duban home ready: {home}")
     for name in copied:
         click.echo(f"  template: templates/{name}")
