@@ -182,10 +182,12 @@ def find_home(explicit: Path | None) -> Path:
 
     :raises ConfigError: when the folder named does not exist (only `duban init` creates a home)
     """
+    env = os.environ.get("DUBAN_HOME")
     if explicit is not None:
-        home, how = explicit, "--home"
-    elif os.environ.get("DUBAN_HOME"):
-        home, how = Path(os.environ["DUBAN_HOME"]), "DUBAN_HOME"
+        # click hands DUBAN_HOME over as --home: name what the user really set
+        home, how = explicit, "DUBAN_HOME" if env and Path(env) == explicit else "--home"
+    elif env:
+        home, how = Path(env), "DUBAN_HOME"
     else:
         return Path.cwd().resolve()
     home = home.expanduser().resolve()

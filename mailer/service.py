@@ -148,8 +148,17 @@ def serve(
     max_runs: int | None = None,
 ) -> Service:
     """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock."""
-    private_umask()
     open_home_registry(settings)  # refuse a folder that is not a home before leaving a lock file in it
+    old_umask = private_umask()
+    try:
+        return _serve_locked(settings, clock=clock, interval_s=interval_s, max_runs=max_runs)
+    finally:
+        os.umask(old_umask)
+
+
+def _serve_locked(
+    settings: Settings, *, clock: Clock | None, interval_s: float | None, max_runs: int | None
+) -> Service:
     with home_lock(settings):
         svc = Service(settings, clock=clock, interval_s=interval_s)
 

@@ -141,7 +141,7 @@ def quick_check(engine: Engine) -> list[str]:
         with engine.connect() as c:
             rows = [str(r[0]) for r in c.exec_driver_sql("PRAGMA quick_check")]
     except SQLAlchemyError as e:
-        return [str(e).splitlines()[0]]
+        return [str(getattr(e, "orig", None) or e).splitlines()[0]]
     return [] if rows == ["ok"] else rows
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,9 @@ from mailer.logs import setup_logging
 
 class DubanGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        # The registry, archive and outbox are for this account only, whatever the shell's umask; the old
+        # umask comes back afterwards (it matters when the CLI runs inside another program, e.g. tests).
+        old_umask = private_umask()
         try:
             return super().invoke(ctx)
         except DubanError as e:
@@ -32,6 +36,8 @@ class DubanGroup(click.Group):
             if is_transient(e):
                 raise click.ClickException(describe_cn(e)) from e
             raise
+        finally:
+            os.umask(old_umask)
 
 
 class Context:
@@ -101,5 +107,4 @@ def echo_json(data: Any) -> None:
 def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
     """督办 duban: monthly key-task progress reporting by Word forms and email."""
     setup_logging(verbose)
-    private_umask()  # the registry, archive and outbox are for this account only, whatever the shell's umask
     ctx.obj = Context(home)
