@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import RegistryError
 from mailer.files import PRIVATE_FILE, private_dir
+from mailer.transient import describe_cn, is_transient
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -112,6 +113,8 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
             )
         migrate(engine)
     except SQLAlchemyError as e:
+        if is_transient(e):
+            raise RegistryError(describe_cn(e)) from e
         text = str(e)
         if "malformed" in text or "not a database" in text:
             raise RegistryError(
