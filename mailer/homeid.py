@@ -127,6 +127,20 @@ def _create(settings: Settings, home_id: str) -> Engine:
     return engine
 
 
+def registry_fingerprint(settings: Settings) -> tuple[int, int] | None:
+    """(device, inode) of a SQLite registry file, to notice it being deleted or replaced under a running
+    service (whose open connections would go on writing into the deleted file); None for other databases
+    or a missing file."""
+    path = sqlite_path(settings.database_url)
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def open_home_registry(
     settings: Settings, *, create: bool = False, recreate: bool = False, verify: bool = False
 ) -> Engine:

@@ -227,3 +227,38 @@ def test_open_home_registry_without_create_refuses_a_missing_registry_in_a_marke
     with pytest.raises(RegistryError, match="拒绝运行"):
         open_home_registry(settings)
     assert not registry_file(made).exists()
+
+
+def test_a_registry_deleted_under_the_running_service_stops_intake(made, caplog):
+    """
+    GIVEN the service running on a home (one run done)
+    WHEN  the registry file is deleted and a message arrives before the next run
+    THEN  the next run takes nothing in: the message stays in the drop folder, no registry is re-created,
+          the log says why (the open connections never write into the deleted file)
+    """
+    import logging
+
+    from mailer.service import Service
+
+    (made / "inbox" / "drop" / "waiting.eml").unlink()
+    svc = Service(load_settings(made), interval_s=0.1)
+    svc.job()
+    registry_file(made).unlink()
+    # An auto-reply: taken in, it would be recorded and acknowledged (moved to processed/) at once.
+    (made / "inbox" / "drop" / "late.eml").write_bytes(
+        mail("jcg@jyj.example.gov.cn", "自动回复：6月进展", "我正在休假", headers={"Auto-Submitted": "auto-replied"}))
+    with caplog.at_level(logging.ERROR, logger="mailer.service"):
+        svc.job()
+    svc._close()
+    close_all()
+    assert "deleted or replaced" in caplog.text and "拒绝运行" in caplog.text
+    assert (made / "inbox" / "drop" / "late.eml").exists()
+    assert not registry_file(made).exists()
+
+
+def test_plain_init_on_a_home_that_lost_its_registry_refuses_too(made):
+    registry_file(made).unlink()
+    result = duban("init", str(made))
+    assert result.exit_code == 1
+    assert "duban init --recreate-registry" in result.output
+    assert not registry_file(made).exists()
