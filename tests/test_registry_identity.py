@@ -262,3 +262,35 @@ def test_plain_init_on_a_home_that_lost_its_registry_refuses_too(made):
     assert result.exit_code == 1
     assert "duban init --recreate-registry" in result.output
     assert not registry_file(made).exists()
+
+
+def test_a_database_url_registry_is_guarded_by_the_meta_table_alone(tmp_path):
+    """
+    GIVEN a home whose registry_url is not a plain SQLite file path (as with PostgreSQL: no file to look
+          at; here ``sqlite+pysqlite://`` takes that code path on a real database)
+    WHEN  the database is replaced by an empty one, or by another home's
+    THEN  both are refused through the identity in the meta table; --recreate-registry will not wipe a
+          database that has tables
+    """
+    db = tmp_path / "db" / "shared.sqlite3"
+    db.parent.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "duban.toml").write_text(f'registry_url = "sqlite+pysqlite:///{db}"\n', encoding="utf-8")
+    assert duban("init", str(home)).exit_code == 0
+    assert registry_id(open_registry(load_settings(home).database_url)) == read_marker(home)
+    close_all()
+    assert duban("--home", str(home), "inbox", "list").exit_code == 0
+
+    other = tmp_path / "other"
+    assert duban("init", str(other)).exit_code == 0
+    shutil.copyfile(registry_file(other), db)
+    result = duban("--home", str(home), "inbox", "list")
+    assert result.exit_code == 1 and f"不属于目录 {home}" in result.output
+    result = duban("init", "--recreate-registry", str(home))
+    assert result.exit_code == 1 and "不会清空数据库" in result.output
+
+    db.unlink()
+    db.write_bytes(b"")
+    result = duban("--home", str(home), "inbox", "list")
+    assert result.exit_code == 1 and "是空的" in result.output and "拒绝运行" in result.output
