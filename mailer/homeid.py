@@ -23,7 +23,7 @@ from mailer.config import Settings
 from mailer.errors import RegistryError
 from mailer.files import write_atomic
 from mailer.model import RegistryMeta
-from mailer.store import atomic, open_registry, quick_check, safe_url, sqlite_path
+from mailer.store import atomic, close_all, open_registry, quick_check, safe_url, sqlite_path
 
 log = logging.getLogger(__name__)
 MARKER = "duban.id"
@@ -141,14 +141,41 @@ def registry_fingerprint(settings: Settings) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
+def recreate_registry(settings: Settings) -> tuple[Engine, bool, list[Path]]:
+    """`duban init --recreate-registry`: a missing, empty or foreign registry is set aside (renamed) and a
+    new, empty one made for the home's id (so is a damaged one); the home's own healthy registry is kept.
+
+    :returns: the engine, whether a new registry was made, and the files set aside
+    :raises RegistryError: the registry is a database with tables (PostgreSQL): it is never wiped
+    """
+    marker = read_marker(settings.home)
+    state = _registry_state(settings)
+    if state == "present" and sqlite_path(settings.database_url) is None:
+        raise RegistryError(
+            f"登记簿数据库 {_where(settings)} 中已有 duban 的表，--recreate-registry 不会清空数据库。"
+            "确需重建，请由数据库管理员备份后删除这些表，再运行本命令。"
+        )
+    if state == "present":
+        try:
+            engine = open_registry(settings.database_url)
+            ours = marker is not None and registry_id(engine) in (marker, None) and not quick_check(engine)
+        except (RegistryError, SQLAlchemyError):
+            ours = False  # unreadable: set aside like a foreign one
+        if ours:
+            return engine, False, []  # the home's own registry, healthy: nothing to recreate
+        close_all()
+    moved = _set_aside(settings)
+    for p in moved:
+        log.warning("Registry file set aside as %s", p)
+    return _create(settings, marker or uuid.uuid4().hex), True, moved
+
+
 def open_home_registry(
-    settings: Settings, *, create: bool = False, recreate: bool = False, verify: bool = False
+    settings: Settings, *, create: bool = False, verify: bool = False
 ) -> Engine:
     """The home's registry, checked to be its own; the one way commands and the service open it.
 
     :param create: `duban init`: a folder without marker and registry gets both
-    :param recreate: `duban init --recreate-registry`: a missing, empty or foreign registry is set aside
-        (renamed) and a new empty one made for this home's id
     :param verify: also run ``PRAGMA quick_check`` (service start, `duban check`)
     :raises RegistryError: the registry is missing, empty, another home's, or damaged; or the folder is
         not a home and ``create`` is not given
@@ -156,23 +183,6 @@ def open_home_registry(
     home = settings.home
     marker = read_marker(home)
     state = _registry_state(settings)
-    if recreate:
-        if state == "present" and sqlite_path(settings.database_url) is None:
-            raise RegistryError(
-                f"登记簿数据库 {_where(settings)} 中已有 duban 的表，--recreate-registry 不会清空数据库。"
-                "确需重建，请由数据库管理员备份后删除这些表，再运行本命令。"
-            )
-        if state == "present":
-            engine = open_registry(settings.database_url)
-            if marker is not None and registry_id(engine) in (marker, None):
-                return engine  # the home's own registry, healthy: nothing to recreate
-            from mailer.store import close_all
-
-            close_all()
-        moved = _set_aside(settings)
-        for p in moved:
-            log.warning("Registry file set aside as %s", p)
-        return _create(settings, marker or uuid.uuid4().hex)
     if state != "present":
         if marker is not None:
             raise _lost(settings, state, marker)

@@ -92,7 +92,7 @@ def test_recreate_registry_sets_the_old_file_aside_and_keeps_the_home_id(made):
     registry_file(made).write_bytes(b"")
     result = duban("init", "--recreate-registry", str(made))
     assert result.exit_code == 0, result.output
-    assert "已新建空登记簿" in result.output
+    assert "已新建空登记簿" in result.output and "原登记簿文件已改名保留" in result.output
     aside = list((made / "registry").glob("registry.sqlite3.replaced-*"))
     assert len(aside) == 1 and aside[0].stat().st_size == 0
     settings = load_settings(made)
@@ -106,7 +106,8 @@ def test_recreate_registry_keeps_a_healthy_registry(made):
     with atomic(open_registry(settings.database_url)) as s:
         s.add(Event(kind="note", detail="保留"))
     close_all()
-    assert duban("init", "--recreate-registry", str(made)).exit_code == 0
+    result = duban("init", "--recreate-registry", str(made))
+    assert result.exit_code == 0 and "登记簿完好，属于本目录，未作改动" in result.output
     assert not list((made / "registry").glob("*.replaced-*"))
     with atomic(open_registry(settings.database_url)) as s:
         assert s.scalars(select(Event.detail).where(Event.kind == "note")).all() == ["保留"]
@@ -219,6 +220,15 @@ def test_a_registry_with_a_corrupted_page_is_refused_by_check_and_by_the_service
         serve(load_settings(made), interval_s=0.1, max_runs=1)
     close_all()
     assert (made / "inbox" / "drop" / "waiting.eml").exists()
+
+
+def test_recreate_registry_sets_a_damaged_registry_aside(made):
+    _corrupt(made)
+    result = duban("init", "--recreate-registry", str(made))
+    assert result.exit_code == 0, result.output
+    assert "已新建空登记簿" in result.output
+    assert len(list((made / "registry").glob("registry.sqlite3.replaced-*"))) == 1
+    assert duban("--home", str(made), "check", "--no-mail").output.count("已损坏") == 0
 
 
 def test_open_home_registry_without_create_refuses_a_missing_registry_in_a_marked_home(made):

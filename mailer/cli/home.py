@@ -31,14 +31,19 @@ def init_cmd(directory: Path | None, recreate_registry: bool) -> None:  # noqa: 
     """
     from mailer.config import load_settings
     from mailer.homeid import open_home_registry
+    from mailer.homeid import recreate_registry as recreate
     from mailer.templates import install_default_templates
 
     home = init_home(directory or Path.cwd())
     settings = load_settings(home)
     copied = install_default_templates(settings.templates)
-    open_home_registry(settings, create=True, recreate=recreate_registry)
     if recreate_registry:
-        click.echo("已新建空登记簿；原登记簿文件（如有）已改名保留在 registry/ 中（*.replaced-时间）。")
+        _, created, moved = recreate(settings)
+        click.echo("已新建空登记簿。" if created else "登记簿完好，属于本目录，未作改动。")
+        for p in moved:
+            click.echo(f"原登记簿文件已改名保留：{p}")
+    else:
+        open_home_registry(settings, create=True)
     click.echo(f"duban home ready: {home}")
     for name in copied:
         click.echo(f"  template: templates/{name}")
