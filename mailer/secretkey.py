@@ -17,6 +17,7 @@ import string
 from pathlib import Path
 
 from mailer.errors import ConfigError
+from mailer.files import private_dir
 
 log = logging.getLogger(__name__)
 MIN_BYTES = 32
@@ -75,7 +76,7 @@ def permission_warning(path: Path) -> str | None:
 
 
 def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
     tmp.unlink(missing_ok=True)
     try:
