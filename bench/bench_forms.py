@@ -174,7 +174,7 @@ def _big_form(settings, tasks: int) -> bytes:  # type: ignore[no-untyped-def]
     """One office leading ``tasks`` tasks, rendered and filled."""
     root = init_home(Path(tempfile.mkdtemp(prefix="bench-big-")) / "home")
     big_settings = load_settings(root)
-    engine = open_registry(big_settings.database_url)
+    engine = open_registry(big_settings.database_url, create=True)
     plan_id = build_registry(engine, 1, tasks)
     with atomic(engine) as s:
         plan = s.get(Plan, plan_id)
@@ -191,7 +191,7 @@ def main() -> None:
     args = ap.parse_args()
     root = init_home(Path(tempfile.mkdtemp(prefix="bench-forms-")) / "home")
     settings = load_settings(root)
-    engine = open_registry(settings.database_url)
+    engine = open_registry(settings.database_url, create=True)
     t = time.perf_counter()
     plan_id = build_registry(engine, args.offices)
     print(f"registry: {args.offices} offices × 3 tasks, May approved, built in {time.perf_counter() - t:.1f} s")

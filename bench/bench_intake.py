@@ -45,7 +45,7 @@ def setup(servers: MailServers, root: Path):  # type: ignore[no-untyped-def]
     base = load_settings(init_home(root / "home"))
     install_default_templates(base.templates)
     settings = servers.settings(base, user=f"bgs@{DOMAIN}")
-    engine = open_registry(settings.database_url)
+    engine = open_registry(settings.database_url, create=True)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):
         import_file(settings, engine, EXAMPLES / name)
     with atomic(engine) as s:

@@ -134,7 +134,7 @@ def child(n: int, mode: str, pdf: bool, trace: bool) -> dict[str, object]:
     out: dict[str, object] = {"n": n, "mode": mode}
     with tempfile.TemporaryDirectory(prefix="duban-bench-") as tmp:
         settings = load_settings(init_home(Path(tmp) / "home"))
-        engine = open_registry(settings.database_url)
+        engine = open_registry(settings.database_url, create=True)
         with atomic(engine) as s:
             t = time.perf_counter()
             june = seed(s, n)

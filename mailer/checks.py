@@ -151,6 +151,22 @@ def check_senders(settings: Settings) -> list[Problem]:
     return [Problem(level, text) for level, text in policy_lines(settings)]
 
 
+def check_secret(settings: Settings) -> list[Problem]:
+    """The token key: long enough (else an error), and not readable by others (else a warning)."""
+    import os
+
+    from mailer.secretkey import permission_warning
+
+    try:
+        settings.secret_key()
+    except DubanError as e:
+        return [Problem("error", str(e))]
+    if os.environ.get("DUBAN_SECRET_KEY"):
+        return []
+    warning = permission_warning(settings.key_path)
+    return [Problem("warning", warning)] if warning else []
+
+
 def check_mail(settings: Settings) -> list[Problem]:
     from mailer.transport.base import open_transport
 
@@ -172,6 +188,7 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_inbox(engine)
         + check_tools(settings)
         + check_senders(settings)
+        + check_secret(settings)
     )
     if mail:
         problems += check_mail(settings)

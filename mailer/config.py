@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from mailer.errors import ConfigError
+from mailer.files import private_dir, write_atomic
 
 HOME_FOLDERS = ("templates", "registry", "inbox", "outbox")
 CONFIG_NAME = "duban.toml"
@@ -123,7 +123,7 @@ class Settings:
     registry_dir: Path = Path("registry")
     inbox_dir: Path = Path("inbox")
     outbox_dir: Path = Path("outbox")
-    key_file: str = ""  # empty: ~/.config/duban/secret.key
+    key_file: str = ""  # empty: ~/.config/duban/secret.key; relative: to the home
     cycle: CycleSettings = CycleSettings()
     mail: MailSettings = MailSettings()
     service: ServiceSettings = ServiceSettings()
@@ -165,29 +165,21 @@ class Settings:
         return self.mail.message_id_domain or self.mail.from_address.rpartition("@")[2] or "duban.local"
 
     def secret_key(self) -> bytes:
-        """The key that signs form tokens: DUBAN_SECRET_KEY, else the key file (never inside the repo).
+        """The key that signs form tokens: DUBAN_SECRET_KEY, else the key file (created on first use).
 
-        :raises ConfigError: when neither is set and the key file cannot be created
+        :raises ConfigError: when the key is shorter than 32 bytes, or the key file cannot be created
         """
+        from mailer import secretkey
+
         env = os.environ.get("DUBAN_SECRET_KEY")
         if env:
-            return env.encode()
-        path = Path(self.key_file).expanduser() if self.key_file else default_key_file()
-        if path.exists():
-            return path.read_bytes().strip()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_hex(32).encode())
-        except FileExistsError:
-            pass
-        except OSError as e:
-            raise ConfigError(
-                f"No DUBAN_SECRET_KEY and the key file {path} cannot be created ({e}). "
-                "Set DUBAN_SECRET_KEY or key_file in duban.toml to a path outside the repository."
-            ) from e
-        return path.read_bytes().strip()
+            return secretkey.from_env(env)
+        return secretkey.from_file(self.key_path)
+
+    @property
+    def key_path(self) -> Path:
+        """The key file: ``key_file`` (relative to the home, may lie inside it), else the per-user default."""
+        return self.path(self.key_file) if self.key_file else default_key_file()
 
 
 def default_key_file() -> Path:
@@ -205,11 +197,26 @@ _SECRET_ENV = {
 
 
 def find_home(explicit: Path | None) -> Path:
-    """The home: --home, else DUBAN_HOME, else the current directory."""
-    if explicit is not None:
-        return explicit.resolve()
+    """The home: --home, else DUBAN_HOME, else the current directory.
+
+    :raises ConfigError: when the folder named does not exist (only `duban init` creates a home)
+    """
     env = os.environ.get("DUBAN_HOME")
-    return Path(env).resolve() if env else Path.cwd().resolve()
+    if explicit is not None:
+        # click hands DUBAN_HOME over as --home: name what the user really set
+        home, how = explicit, "DUBAN_HOME" if env and Path(env) == explicit else "--home"
+    elif env:
+        home, how = Path(env), "DUBAN_HOME"
+    else:
+        return Path.cwd().resolve()
+    home = home.expanduser().resolve()
+    if not home.is_dir():
+        state = "不是文件夹" if home.exists() else "不存在"
+        raise ConfigError(
+            f"{how} 指定的目录 {home} {state}。duban 不会自动建立目录：请检查路径拼写；"
+            f"要新建 duban 目录，运行 `duban init {home}`。"
+        )
+    return home
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -317,6 +324,7 @@ DEFAULT_TOML = """\
 
 # registry_url = "postgresql+psycopg://duban@db/duban"   # default: registry/registry.sqlite3
 # key_file = "~/.config/duban/secret.key"                # signs form tokens; created on first use
+#                                                        # (a relative path is inside the home)
 
 [cycle]
 first_month = 6          # reports are due monthly from this month ("从6月起")
@@ -377,8 +385,8 @@ def init_home(directory: Path) -> Path:
     """
     directory = directory.resolve()
     for name in HOME_FOLDERS:
-        (directory / name).mkdir(parents=True, exist_ok=True)
+        private_dir(directory / name)
     cfg = directory / CONFIG_NAME
     if not cfg.exists():
-        cfg.write_text(DEFAULT_TOML, encoding="utf-8")
+        write_atomic(cfg, DEFAULT_TOML.encode("utf-8"))
     return directory

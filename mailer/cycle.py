@@ -563,4 +563,6 @@ def run_once(
     report.taken = polled.taken
     if polled.outcomes and not report.steps[len(polled.outcomes) :]:
         _refresh_ledger(settings, engine)
+    if polled.deferred:
+        report.steps.append("来信暂未处理：登记簿被占用或磁盘已满（暂时性故障），邮件留在邮箱中，下次收信时再处理")
     return report

@@ -26,10 +26,11 @@ from mailer.config import init_home, load_settings
 from mailer.cycle import run_once
 from mailer.docxgrid import build_grid, iter_tables
 from mailer.errors import DubanError
+from mailer.homeid import open_home_registry
 from mailer.mailread import read_message
 from mailer.model import Dispatch, Office, Person, Plan
 from mailer.shipped import require_examples, shipped_dir
-from mailer.store import atomic, open_registry
+from mailer.store import atomic
 from mailer.templates import install_default_templates
 from mailer.text import key
 from mailer.transport.base import open_transport
@@ -216,7 +217,7 @@ def run_demo(
     home = init_home(directory)
     settings = load_settings(home)
     install_default_templates(settings.templates)
-    engine = open_registry(settings.database_url)
+    engine = open_home_registry(settings, create=True)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):
         report = import_file(settings, engine, EXAMPLES / name)
         echo(f"已导入 {name}：{report}")

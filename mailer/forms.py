@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.config import Settings
 from mailer.errors import RegistryError, TemplateError
+from mailer.files import atomic_target
 from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
 from mailer.periods import month_end, period_key, span_label
 from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks, on_forms
@@ -267,10 +268,8 @@ def _render(prepared: _Prepared, template: Path, context: dict[str, Any], out: P
 
     CustomProperties(tpl.docx)[TOKEN_PROPERTY] = token
     tpl.docx.core_properties.identifier = token
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tpl.save(str(tmp))
-    tmp.replace(out)  # the outbox never holds a half-written form
+    with atomic_target(out) as tmp:  # the outbox never holds a half-written form, even on a full disk
+        tpl.save(str(tmp))
 
 
 def render_form(

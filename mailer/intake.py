@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailer import decisions, loops, sendercheck, submissions
 from mailer.config import Settings
 from mailer.errors import DubanError, FormParseError, TransportError, UnsafeAttachment
-from mailer.files import store_by_hash
+from mailer.files import store_by_hash, write_atomic
 from mailer.mailread import ReadMessage, read_message
 from mailer.matching import Match, by_token, match_message
 from mailer.model import Dispatch, Event, InboundMessage, Office, Period, Person, utcnow
@@ -28,6 +28,7 @@ from mailer.periodinfo import date_cn, form_token, latest_submission, period_lab
 from mailer.safety import parse_form_bounded, safe_docx
 from mailer.senders import UNKNOWN, Verdict
 from mailer.store import atomic
+from mailer.transient import is_transient
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class PollReport:
     duplicates: int = 0
     skipped: int = 0
     failed: int = 0
+    deferred: int = 0  # left on the server after a transient failure (locked registry, full disk)
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -387,8 +389,7 @@ class _Handler:
         row = self.row
         row.kind, row.flagged = "quarantined", True
         folder = self.settings.inbox / "quarantine"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{row.sha256}.eml").write_bytes(self.settings.path(row.archive_path).read_bytes())
+        write_atomic(folder / f"{row.sha256}.eml", self.settings.path(row.archive_path).read_bytes())
         bureau_addr = decisions._bureau_addrs(self.settings, self.s)
         queue_mail(
             self.s,
@@ -608,7 +609,14 @@ def poll(
             row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
         except TransportError:
             raise
-        except Exception:
+        except Exception as e:
+            if is_transient(e):
+                # Nothing wrong with the message: leave it (and those behind it) unacknowledged for the next
+                # poll, recorded nowhere as failed.
+                log.warning("Transient failure on message %s from %s; left for the next poll: %s",
+                            uid, transport.source, e)
+                report.deferred += 1
+                break
             # A bug or a message we cannot handle: archived and recorded as failed, never lost, never
             # blocking the messages behind it.
             log.exception("Message %s from %s could not be processed", uid, transport.source)

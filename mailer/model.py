@@ -417,3 +417,12 @@ class OfficeDeadline(Base):
     set_by: Mapped[str] = mapped_column(String(100), default="")
     set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("period_id", "office_id"),)
+
+
+class RegistryMeta(Base):
+    """Facts about the registry itself: ``home_id`` ties it to the home that `duban init` made, so that a
+    registry that was lost, emptied or swapped is noticed instead of being silently replaced."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))

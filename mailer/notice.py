@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import ConversionError, TemplateError
+from mailer.files import atomic_target, private_dir
 from mailer.model import Period
 from mailer.notice_data import (
     NoticeData,
@@ -294,10 +295,8 @@ def render_notice(
     props.title = context["title"]
     props.subject = context["annex_title"]
     props.keywords = f"{data.year}-{data.month:02d}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tpl.save(tmp)
-    tmp.replace(out)  # outbox/ never holds a half-written file
+    with atomic_target(out) as tmp:  # outbox/ never holds a half-written file, even on a full disk
+        tpl.save(tmp)
     return out
 
 
@@ -376,9 +375,8 @@ def assemble_notice(
 
 
 def _copy_atomic(src: Path, dest: Path) -> Path:
-    tmp = dest.with_name(dest.name + ".part")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dest)
+    with atomic_target(dest) as tmp:
+        shutil.copyfile(src, tmp)
     return dest
 
 
@@ -389,7 +387,7 @@ def publish_notice(assembled_docx: Path, pdf: Path | None, dest_dir: Path) -> li
     :returns: the published files, .docx first
     :raises FileNotFoundError: when the draft (or the given PDF) does not exist
     """
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(dest_dir)
     name = final_name(assembled_docx)
     files = [_copy_atomic(assembled_docx, dest_dir / name)]
     if pdf is not None:

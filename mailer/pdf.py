@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from mailer.errors import ConversionError
+from mailer.files import atomic_target
 from mailer.proctree import group_kwargs, kill_tree
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,8 @@ def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "so
             raise ConversionError(f"LibreOffice could not convert {src.name} to {target} (rc={proc.returncode}) {msg}")
         out_dir.mkdir(parents=True, exist_ok=True)
         dest = out_dir / f"{src.stem}.{target}"
-        tmp = dest.with_name(dest.name + ".part")
-        shutil.move(str(out), tmp)
-        tmp.replace(dest)
+        with atomic_target(dest) as tmp:
+            shutil.move(str(out), tmp)
         return dest
     finally:
         shutil.rmtree(work, ignore_errors=True)

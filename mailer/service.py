@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import threading
 import time
@@ -20,10 +21,13 @@ import schedule
 
 from mailer.config import Settings
 from mailer.cycle import run_once
-from mailer.errors import ServiceLocked, TransportError
+from mailer.errors import RegistryError, ServiceLocked, TransportError
+from mailer.files import private_umask
+from mailer.homeid import open_home_registry, registry_fingerprint
 from mailer.homelock import AlreadyLocked, exclusive_lock
 from mailer.logs import new_run
-from mailer.store import open_registry
+from mailer.store import close_all
+from mailer.transient import is_transient
 from mailer.transport.base import Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -50,7 +54,9 @@ class Service:
         self, settings: Settings, *, clock: Clock | None = None, interval_s: float | None = None
     ) -> None:
         self.settings = settings
-        self.engine = open_registry(settings.database_url)
+        # The home's own registry, checked page by page: a service must not run on a lost or damaged one.
+        self.engine = open_home_registry(settings, verify=True)
+        self.fingerprint = registry_fingerprint(settings)
         self.clock: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.interval_s = interval_s if interval_s is not None else settings.service.poll_minutes * 60
         self.stop = threading.Event()
@@ -79,6 +85,7 @@ class Service:
         since `schedule` would then re-run the job on every loop iteration)."""
         new_run()
         try:
+            self._same_registry()
             report = run_once(self.settings, self.engine, self._open(), self.clock())
             self.runs += 1
             for step in report.steps:
@@ -86,8 +93,27 @@ class Service:
         except TransportError as e:
             log.warning("Mail server problem, will retry: %s", e)
             self._close()
-        except Exception:
-            log.exception("Run failed; will retry at the next interval")
+        except RegistryError as e:
+            log.error("Registry problem; nothing taken in or sent until it is fixed: %s", e)
+        except Exception as e:
+            if is_transient(e):
+                log.warning("Transient problem (disk full or registry locked), will retry: %s", e)
+            else:
+                log.exception("Run failed; will retry at the next interval")
+
+    def _same_registry(self) -> None:
+        """Before each run: the registry file is still the one opened at start. A file deleted or swapped
+        under the service is opened anew (and refused if lost), so that pooled connections never write
+        mail into a deleted file.
+
+        :raises RegistryError: the registry is lost, empty, foreign or damaged
+        """
+        if self.fingerprint is None or registry_fingerprint(self.settings) == self.fingerprint:
+            return
+        log.error("Registry file of %s was deleted or replaced while the service ran", self.settings.home)
+        close_all()
+        self.engine = open_home_registry(self.settings, verify=True)
+        self.fingerprint = registry_fingerprint(self.settings)
 
     def serve(self, *, max_runs: int | None = None) -> None:
         """Run until stopped (signal, ``stop`` set, or ``max_runs`` reached)."""
@@ -126,6 +152,17 @@ def serve(
     max_runs: int | None = None,
 ) -> Service:
     """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock."""
+    open_home_registry(settings)  # refuse a folder that is not a home before leaving a lock file in it
+    old_umask = private_umask()
+    try:
+        return _serve_locked(settings, clock=clock, interval_s=interval_s, max_runs=max_runs)
+    finally:
+        os.umask(old_umask)
+
+
+def _serve_locked(
+    settings: Settings, *, clock: Clock | None, interval_s: float | None, max_runs: int | None
+) -> Service:
     with home_lock(settings):
         svc = Service(settings, clock=clock, interval_s=interval_s)
 

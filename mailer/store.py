@@ -7,28 +7,60 @@ WAL (the service and a CLI command may run at once), foreign keys and a busy tim
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailer.errors import RegistryError
+from mailer.files import PRIVATE_FILE, private_dir
+from mailer.transient import describe_cn, is_transient
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
+# How long a write waits for another process's transaction before "database is locked" (transient).
+BUSY_TIMEOUT_MS = 15000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
     cur.close()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite registry URL (None for another database or an in-memory one)."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url[len("sqlite:///") :])
+    return None
+
+
+def _create_sqlite_file(path: Path) -> None:
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # SQLite gives its -wal and -shm files the database file's mode
+    finally:
+        os.close(fd)
+
+
+def _connect_rw(path: Path) -> Any:
+    # mode=rw: SQLite never creates a missing file on its own, so a registry deleted under a running
+    # process (or a mistyped path) is an error, not a new empty registry.
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, check_same_thread=False)
+
+    return connect
 
 
 def migrate(engine: Engine) -> None:
@@ -43,24 +75,77 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_registry(url: str) -> Engine:
+def open_registry(url: str, *, create: bool = False) -> Engine:
     """The engine for ``url``, migrated to the newest schema. Cached per URL within a process.
 
-    :raises RegistryError: when the database cannot be opened or migrated
+    A registry is never created implicitly: only with ``create`` (``duban init``) is a missing or empty
+    database given a fresh schema. Callers with a home use :func:`mailer.homeid.open_home_registry`,
+    which also checks that the registry is the home's own.
+
+    :raises RegistryError: when the database is missing or empty (without ``create``), damaged, or
+        cannot be opened or migrated
     """
     if url in _engines:
         return _engines[url]
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        size = path.stat().st_size if path.exists() else None
+        if not create and not size:
+            state = "不存在" if size is None else "是空文件（0 字节）"
+            raise RegistryError(
+                f"登记簿 {path} {state}。duban 不会自动新建登记簿：请从备份恢复该文件；"
+                "新目录请先运行 `duban init`。"
+            )
+        if size is None:
+            _create_sqlite_file(path)
     try:
-        engine = create_engine(url, future=True)
+        if path is not None:
+            engine = create_engine(url, future=True, creator=_connect_rw(path))
+        else:
+            engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        if not create and not inspect(engine).has_table("alembic_version"):
+            engine.dispose()
+            raise RegistryError(
+                f"登记簿 {path or safe_url(url)} 是空的（没有 duban 的表）。duban 不会自动新建登记簿："
+                "请从备份恢复；新目录请先运行 `duban init`。"
+            )
         migrate(engine)
     except SQLAlchemyError as e:
-        raise RegistryError(f"Registry {url} cannot be opened or migrated: {e}") from e
+        if is_transient(e):
+            raise RegistryError(describe_cn(e)) from e
+        text = str(e)
+        if "malformed" in text or "not a database" in text:
+            raise RegistryError(
+                f"登记簿 {path or safe_url(url)} 已损坏（{text.splitlines()[0][:200]}），无法打开。"
+                "请停止 duban，从备份恢复登记簿文件后再运行。"
+            ) from e
+        raise RegistryError(f"Registry {safe_url(url)} cannot be opened or migrated: {e}") from e
     _engines[url] = engine
     return engine
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "(registry_url)"
+
+
+def quick_check(engine: Engine) -> list[str]:
+    """SQLite's ``PRAGMA quick_check``: the problems it finds in the file (empty: healthy, or not SQLite)."""
+    if engine.dialect.name != "sqlite":
+        return []
+    try:
+        with engine.connect() as c:
+            rows = [str(r[0]) for r in c.exec_driver_sql("PRAGMA quick_check")]
+    except SQLAlchemyError as e:
+        return [str(getattr(e, "orig", None) or e).splitlines()[0]]
+    return [] if rows == ["ok"] else rows
 
 
 def close_all() -> None:

@@ -30,7 +30,9 @@ def home(tmp_path: Path) -> Iterator[Settings]:
     from mailer.templates import install_default_templates
 
     install_default_templates(settings.templates)
-    open_registry(settings.database_url)
+    from mailer.homeid import open_home_registry
+
+    open_home_registry(settings, create=True)
     yield settings
     close_all()
 

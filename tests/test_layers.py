@@ -10,10 +10,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
         "templates", "shipped", "files", "logs", "pdf", "labels",
-        "proctree", "homelock", "memwatch"}
+        "proctree", "homelock", "memwatch", "transient", "secretkey"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
-                 "offices", "queries", "migrations", "deadlines", "audit"},
+                 "offices", "queries", "migrations", "deadlines", "audit", "homeid"},
     "documents out": {"forms", "notice", "notice_data", "compose"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
                      "authresults", "senders"},

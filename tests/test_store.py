@@ -18,12 +18,12 @@ def test_migrating_an_empty_file_creates_every_table(tmp_path):
     WHEN  the registry is opened
     THEN  the file exists with the whole schema at the newest revision
     """
-    engine = open_registry(f"sqlite:///{tmp_path}/r/registry.sqlite3")
+    engine = open_registry(f"sqlite:///{tmp_path}/r/registry.sqlite3", create=True)
     assert (tmp_path / "r" / "registry.sqlite3").exists()
     names = set(table_names(engine))
     for t in ("plans", "tasks", "milestones", "task_offices", "offices", "office_aliases", "office_addresses",
               "people", "distribution", "periods", "dispatches", "inbound_messages", "submissions", "entries",
-              "approvals", "documents", "events", "office_deadlines", "alembic_version"):
+              "approvals", "documents", "events", "office_deadlines", "meta", "alembic_version"):
         assert t in names
     with engine.connect() as c:
         assert c.exec_driver_sql("select version_num from alembic_version").scalar() == head_revision()

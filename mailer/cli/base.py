@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import click
 from mailer import __version__
 from mailer.config import Settings, load_settings
 from mailer.errors import DubanError
+from mailer.files import private_umask
 from mailer.logs import setup_logging
 
 
@@ -52,10 +54,22 @@ class DubanGroup(click.Group):
     group_class = type  # subgroups (duban inbox …) are DubanGroups too, so their commands take -v
 
     def invoke(self, ctx: click.Context) -> Any:
+        # The registry, archive and outbox are for this account only, whatever the shell's umask; the old
+        # umask comes back afterwards (it matters when the CLI runs inside another program, e.g. tests).
+        old_umask = private_umask()
         try:
             return super().invoke(ctx)
         except DubanError as e:
             raise DubanFailure(str(e)) from e
+        except Exception as e:
+            # A full disk or a registry locked by another process is not a bug: say so, without a traceback.
+            from mailer.transient import describe_cn, is_transient
+
+            if is_transient(e):
+                raise DubanFailure(describe_cn(e)) from e
+            raise
+        finally:
+            os.umask(old_umask)
 
 
 class Context:
@@ -71,10 +85,14 @@ class Context:
             self._settings = load_settings(self.home_arg)
         return self._settings
 
-    def engine(self) -> Any:
-        from mailer.store import open_registry
+    def engine(self, *, verify: bool = False) -> Any:
+        """The home's registry, checked to be its own (never created here: only `duban init` does).
 
-        return open_registry(self.settings.database_url)
+        :param verify: also run SQLite's quick_check (service start, `duban check`)
+        """
+        from mailer.homeid import open_home_registry
+
+        return open_home_registry(self.settings, verify=verify)
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -42,8 +42,9 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
     from mailer.transport.base import open_transport
 
     settings = ctx.settings
+    engine = ctx.engine()  # before the mailbox: a home without its registry must not touch the mail
     with open_transport(settings) as transport, progress_bar("发送邮件") as progress:
-        report = run_once(settings, ctx.engine(), transport, _parse_now(now_text), progress=progress)
+        report = run_once(settings, engine, transport, _parse_now(now_text), progress=progress)
     for step in report.steps:
         click.echo(step)
     click.echo(f"收取 {report.taken} 封，排队 {report.queued} 封，发出 {report.sent} 封")
@@ -68,7 +69,7 @@ def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, cloc
 
     from mailer.service import serve
 
-    ctx.engine()
+    ctx.engine(verify=True)
     clock = None
     start = _parse_now(clock_from)
     if start is not None:
@@ -142,7 +143,7 @@ def check_cmd(ctx: Context, no_mail: bool, as_json: bool) -> None:  # noqa: FBT0
     """
     from mailer.checks import run_checks
 
-    problems = run_checks(ctx.settings, ctx.engine(), mail=not no_mail)
+    problems = run_checks(ctx.settings, ctx.engine(verify=True), mail=not no_mail)
     if as_json:
         echo_json([p.__dict__ for p in problems])
     else:

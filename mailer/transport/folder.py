@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mailer.config import Settings
 from mailer.errors import TransportError
+from mailer.files import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +40,6 @@ def sent_path(settings: Settings, message_id: str) -> Path:
     return settings.outbox / SENT / eml_name(message_id)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 class FolderTransport:
     """Mail as files in the home: ``inbox/drop/*.eml`` in, ``outbox/mail/*.eml`` out."""
 
@@ -58,6 +49,7 @@ class FolderTransport:
         self.processed = self.drop / PROCESSED
         self.sent = settings.outbox / SENT
         self.source = f"folder:{self.drop}"
+        self._warned: set[str] = set()  # symlinks already logged, so each is reported once per process
 
     @property
     def uidvalidity(self) -> int | None:
@@ -79,7 +71,7 @@ class FolderTransport:
         """
         path = sent_path(self.settings, message_id)
         try:
-            _write_atomic(path, raw)
+            write_atomic(path, raw)
         except OSError as e:
             raise TransportError(f"Cannot write {path}: {e}") from e
         log.info("Wrote %s for %d recipient(s)", path.name, len(recipients))
@@ -98,6 +90,12 @@ class FolderTransport:
             return []
         files = []
         for p in self.drop.iterdir():
+            if p.is_symlink():
+                # Whoever can drop a link could make us archive (and mail about) any file we can read.
+                if p.name not in self._warned:
+                    self._warned.add(p.name)
+                    log.warning("Ignoring %s in %s: a symbolic link, never followed", p.name, self.drop)
+                continue
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() == ".eml":
                 try:
                     files.append((p.stat().st_mtime, p.name))
@@ -117,7 +115,10 @@ class FolderTransport:
         """
         path = self._path(uid)
         try:
-            return path.read_bytes()
+            # O_NOFOLLOW: a file swapped for a link after listing is refused, not followed.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as fh:
+                return fh.read()
         except OSError as e:
             raise TransportError(f"Cannot read {path}: {e}") from e
 
@@ -128,7 +129,7 @@ class FolderTransport:
             if (self.processed / uid).exists():
                 return  # acknowledged before (e.g. a crash after the move): nothing to do
             raise TransportError(f"Cannot acknowledge {path}: the file is gone.")
-        self.processed.mkdir(parents=True, exist_ok=True)
+        private_dir(self.processed)
         target = self.processed / uid
         n = 1
         while target.exists():
@@ -157,11 +158,17 @@ class FolderTransport:
         """
         for d in (self.drop, self.processed, self.sent):
             try:
-                d.mkdir(parents=True, exist_ok=True)
+                private_dir(d)
             except OSError as e:
                 raise TransportError(f"Cannot create {d}: {e}") from e
             if not os.access(d, os.W_OK):
                 raise TransportError(f"{d} is not writable by this user.")
+        links = [p.name for p in self.drop.iterdir() if p.is_symlink()]
+        if links:
+            raise TransportError(
+                f"{self.drop} 中有符号链接（{'、'.join(sorted(links)[:5])}），duban 不会读取它们："
+                "请把邮件文件本身（而不是链接）放入该文件夹，并删除这些链接。"
+            )
         return (
             f"folder transport: incoming mail is read from {self.drop} ({len(self.list_new())} waiting), "
             f"processed mail is moved to {self.processed}; outgoing mail is written to {self.sent}."
