@@ -21,9 +21,13 @@ from sqlalchemy.orm import Session
 from mailer import workdays
 from mailer.config import Settings
 from mailer.decisions import _bureau_addrs, current_draft
+from mailer.emptynotice import STATE as EMPTY
+from mailer.emptynotice import hold_empty, nothing_reported
 from mailer.forms import render_form
+from mailer.latestart import dates_after, due_note, late_dates
 from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
 from mailer.notice import assemble_notice, publish_notice
+from mailer.noticedate import redate_published
 from mailer.offices import office_address, signer
 from mailer.outgoing import Mail, queue_mail, send_pending
 from mailer.periodinfo import (
@@ -37,6 +41,7 @@ from mailer.periodinfo import (
 )
 from mailer.periods import month_end
 from mailer.queries import lead_offices
+from mailer.startgate import TICK_KINDS, before_tick
 from mailer.store import atomic
 from mailer.transport.base import Transport
 
@@ -50,6 +55,7 @@ class TickReport:
     queued: int = 0
     sent: int = 0
     steps: list[str] = field(default_factory=list)
+    held: str = ""  # why the confirmation gate held this tick's sending ("" when it did not)
 
     def note(self, text: str) -> None:
         log.info("%s", text)
@@ -69,21 +75,7 @@ def period_dates(settings: Settings, year: int, month: int, due_day: int) -> dic
     send_on = dt.date(year, month, c.send_day if c.send_day < due_on.day else 1)
     if c.workdays_only:
         send_on = workdays.add_workdays(send_on, 0)
-        remind_on = workdays.workdays_before(due_on, c.remind_days_before)
-        remind_on = max(remind_on, workdays.next_workday(send_on))  # never before the forms went out
-        escalate_on = workdays.next_workday(due_on)
-        assemble_after = workdays.add_workdays(escalate_on, c.grace_days)
-    else:
-        remind_on = max(due_on - dt.timedelta(days=c.remind_days_before), send_on + dt.timedelta(days=1))
-        escalate_on = due_on + dt.timedelta(days=1)
-        assemble_after = escalate_on + dt.timedelta(days=c.grace_days)
-    return {
-        "send_on": send_on,
-        "due_on": due_on,
-        "remind_on": remind_on,
-        "escalate_on": escalate_on,
-        "assemble_after": assemble_after,
-    }
+    return dates_after(settings, send_on, due_on)
 
 
 def _open_period(
@@ -111,14 +103,16 @@ def _open_period(
         dates = period_dates(settings, plan.year, month, plan.due_day or settings.cycle.due_day)
         if today < dates["send_on"] or today > month_end(plan.year, month):
             return
-        period = Period(plan_id=plan.id, year=plan.year, month=month, state="open", **dates)
+        period = Period(
+            plan_id=plan.id, year=plan.year, month=month, state="open", **late_dates(settings, dates, today)
+        )
         s.add(period)
         s.flush()
         s.add(
             Event(
                 kind="period_opened",
                 period_id=period.id,
-                detail=f"{period_label(period)} 期次开启，截止 {date_cn(period.due_on)}",
+                detail=f"{period_label(period)} 期次开启，截止 {date_cn(period.due_on)}{due_note(period)}",
             )
         )
         report.opened.append(period.key)
@@ -200,6 +194,7 @@ def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[
         "period_label": period_label(period),
         "due_date": date_cn(period.due_on),
         "due_day": workdays.describe(period.due_on),
+        "due_note": due_note(period),
         "plan_title": period.plan.title,
         "leader": office.leader.name if office and office.leader else "",
         **extra,
@@ -311,12 +306,18 @@ def _remind_leaders(
 
 
 def assemble_period(
-    settings: Settings, engine: Engine, period_id: int, report: TickReport | None = None
+    settings: Settings,
+    engine: Engine,
+    period_id: int,
+    report: TickReport | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> Document:
     """Assemble a new draft of the period's consolidated notice and send it for sign-off.
 
     Used by tick (when every report is approved or the grace days are over) and by `duban assemble`
-    (after the signer returned a draft).
+    (after the signer returned a draft). The draft is dated ``now`` (the service clock); publishing
+    re-dates it on the sign-off day.
 
     :raises DubanError: when the directory names no signer
     """
@@ -332,7 +333,9 @@ def assemble_period(
             raise DubanError("名录中没有签发人（人员表中角色为“签发人”），无法送签。请导入包含签发人的名录。")
         old = current_draft(s, period)
         version = (old.version + 1) if old else 1
-        assembled = assemble_notice(settings, s, period, version=version)
+        assembled = assemble_notice(
+            settings, s, period, version=version, issued_on=local_date(settings, now or utcnow())
+        )
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         the_signer = signer(s)
@@ -392,15 +395,24 @@ def assemble_period(
 
 
 def _assemble_if_due(
-    settings: Settings, engine: Engine, period_id: int, today: dt.date, report: TickReport
+    settings: Settings, engine: Engine, period_id: int, now: dt.datetime, report: TickReport
 ) -> None:
+    today = local_date(settings, now)
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state != "collecting":
+        if period.state not in ("collecting", EMPTY):
             return
+        empty = nothing_reported(s, period)
+        if period.state == EMPTY and empty:
+            return  # told once; waits for a report or `duban assemble --force`
         all_in = not _open_offices(s, period)
         if not all_in and (period.assemble_after is None or today < period.assemble_after):
+            return
+        if empty:
+            if hold_empty(settings, s, period, _ctx(period)):
+                report.queued += 1
+                report.note(f"{period.key}: nothing reported; not sent for sign-off, bureau office told")
             return
         if signer(s) is None:
             if queue_mail(
@@ -413,7 +425,7 @@ def _assemble_if_due(
             ):
                 report.note(f"{period.key}: no signer in the directory; bureau office told")
             return
-    assemble_period(settings, engine, period_id, report)
+    assemble_period(settings, engine, period_id, report, now=now)
 
 
 def _publish_if_signed(
@@ -429,6 +441,8 @@ def _publish_if_signed(
         dest = settings.outbox / "published" / period.key
         pdf = settings.path(draft.pdf_path) if draft.pdf_path else None
         files = publish_notice(settings.path(draft.path), pdf, dest)
+        # 成文日期 = the day the signer approved, on the service's clock (not the assembly day).
+        files = redate_published(settings, files, local_date(settings, period.signed_off_at or now))
         docx = next(f for f in files if f.suffix == ".docx")
         pdf_out = next((f for f in files if f.suffix == ".pdf"), None)
         s.add(
@@ -471,11 +485,24 @@ def tick(
     now: dt.datetime | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    auto_confirm: str = "",
 ) -> TickReport:
-    """Do whatever is due at ``now`` and not yet done, then send what was queued (if a transport is given)."""
+    """Do whatever is due at ``now`` and not yet done, then send what was queued (if a transport is given).
+
+    When the confirmation gate holds (mailer.startgate) the tick does nothing of its own and sends only
+    replies to incoming mail; ``auto_confirm`` (e.g. "serve --yes") names who confirms instead.
+    """
     now = now or utcnow()
     today = local_date(settings, now)
     report = TickReport()
+    report.held = before_tick(settings, engine, now, auto_confirm=auto_confirm)
+    if report.held:
+        report.note(f"等待确认，本次不发送计划内邮件：{report.held}（duban plan 查看，duban confirm 确认）")
+        if transport is not None:
+            report.sent = send_pending(
+                settings, engine, transport, progress=progress, now=now, skip_kinds=TICK_KINDS
+            )
+        return report
     with atomic(engine) as s:
         plan_ids = list(s.scalars(select(Plan.id).where(Plan.active.is_(True))))
     for plan_id in plan_ids:
@@ -488,7 +515,7 @@ def tick(
         if state == "open":
             _dispatch_forms(settings, engine, pid, report)
         _remind(settings, engine, pid, today, report)
-        _assemble_if_due(settings, engine, pid, today, report)
+        _assemble_if_due(settings, engine, pid, now, report)
         _publish_if_signed(settings, engine, pid, now, report)
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
@@ -514,12 +541,13 @@ def run_once(
     now: dt.datetime | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    auto_confirm: str = "",
 ) -> TickReport:
-    """One poll and one tick (`duban run --once`)."""
+    """One poll and one tick (`duban run --once`); ``auto_confirm`` as for :func:`tick`."""
     from mailer.intake import poll
 
     polled = poll(settings, engine, transport, now=now)
-    report = tick(settings, engine, transport, now, progress=progress)
+    report = tick(settings, engine, transport, now, progress=progress, auto_confirm=auto_confirm)
     report.steps[:0] = polled.outcomes
     report.taken = polled.taken
     if polled.outcomes and not report.steps[len(polled.outcomes) :]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,16 +111,24 @@ def send_pending(
     *,
     progress: Callable[[int, int], None] | None = None,
     now: dt.datetime | None = None,
+    skip_kinds: Collection[str] = (),
 ) -> int:
     """Send every pending dispatch, oldest first; returns how many went out.
 
     ``progress(done, total)`` is called after each message (the CLI shows a progress bar with it);
-    ``now`` is the service clock (tests and the demo run on a given one).
+    ``now`` is the service clock (tests and the demo run on a given one); dispatches of ``skip_kinds``
+    stay pending (the confirmation gate holds the tick's own mail, mailer.startgate).
 
     :raises TransportError: when the transport fails for a reason that is not this one message
     """
     with atomic(engine) as s:
-        ids = list(s.scalars(select(Dispatch.id).where(Dispatch.state == "pending").order_by(Dispatch.id)))
+        ids = list(
+            s.scalars(
+                select(Dispatch.id)
+                .where(Dispatch.state == "pending", Dispatch.kind.not_in(skip_kinds))
+                .order_by(Dispatch.id)
+            )
+        )
     sent = 0
     for n, did in enumerate(ids, 1):
         if progress is not None:

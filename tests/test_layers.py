@@ -13,11 +13,12 @@ LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid",
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations"},
-    "documents out": {"forms", "notice", "notice_data", "compose"},
+    "documents out": {"forms", "notice", "notice_data", "compose", "noticedate"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__"},
+                "matching", "periodinfo", "workdays", "__main__", "startgate", "preview", "latestart",
+                "emptynotice"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 
