@@ -150,6 +150,9 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_inbox(engine)
         + check_tools(settings)
     )
+    from mailer.startgate import gate_lines
+
+    problems += [Problem("warning", line) for line in gate_lines(settings, engine)]
     if mail:
         problems += check_mail(settings)
     return sorted(problems, key=lambda p: p.level != "error")

@@ -520,15 +520,15 @@ def tick(
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
     if report.steps:
-        _refresh_ledger(settings, engine)
+        _refresh_ledger(settings, engine, now)
     return report
 
 
-def _refresh_ledger(settings: Settings, engine: Engine) -> Path | None:
+def _refresh_ledger(settings: Settings, engine: Engine, now: dt.datetime | None = None) -> Path | None:
     from mailer.ledger import write_ledger
 
     try:
-        return write_ledger(settings, engine)
+        return write_ledger(settings, engine, now=now)  # days late counted on the service clock
     except OSError as e:  # e.g. the ledger is open in Excel on Windows: try again next tick
         log.warning("Ledger not refreshed: %s", e)
         return None
@@ -551,5 +551,5 @@ def run_once(
     report.steps[:0] = polled.outcomes
     report.taken = polled.taken
     if polled.outcomes and not report.steps[len(polled.outcomes) :]:
-        _refresh_ledger(settings, engine)
+        _refresh_ledger(settings, engine, now)
     return report

@@ -63,9 +63,15 @@ class Service:
     """The loop. ``clock`` is injectable so that tests and the demo can run a month in seconds."""
 
     def __init__(
-        self, settings: Settings, *, clock: Clock | None = None, interval_s: float | None = None
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        interval_s: float | None = None,
+        auto_confirm: str = "",
     ) -> None:
         self.settings = settings
+        self.auto_confirm = auto_confirm  # `serve --yes`: confirm what the start gate would hold
         self.engine = open_registry(settings.database_url)
         self.clock: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.interval_s = interval_s if interval_s is not None else settings.service.poll_minutes * 60
@@ -95,7 +101,9 @@ class Service:
         since `schedule` would then re-run the job on every loop iteration)."""
         new_run()
         try:
-            report = run_once(self.settings, self.engine, self._open(), self.clock())
+            report = run_once(
+                self.settings, self.engine, self._open(), self.clock(), auto_confirm=self.auto_confirm
+            )
             self.runs += 1
             for step in report.steps:
                 log.info("%s", step)
@@ -140,10 +148,14 @@ def serve(
     clock: Clock | None = None,
     interval_s: float | None = None,
     max_runs: int | None = None,
+    auto_confirm: str = "",
 ) -> Service:
-    """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock."""
+    """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock.
+
+    :param auto_confirm: who confirms sending the start gate would hold (`serve --yes`); "" holds it
+    """
     with home_lock(settings):
-        svc = Service(settings, clock=clock, interval_s=interval_s)
+        svc = Service(settings, clock=clock, interval_s=interval_s, auto_confirm=auto_confirm)
 
         def _stop(signum: int, _frame: object) -> None:
             log.warning("Signal %d received; stopping after the current step", signum)

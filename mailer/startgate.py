@@ -172,3 +172,24 @@ def confirm(
         s.add(Event(kind="confirmed", detail=f"{by.strip()} 确认发送" + (f"（{reason}）" if reason else "")))
     log.info("Sending confirmed by %s", by)
     return waiting
+
+
+def gate_lines(settings: Settings, engine: Engine) -> list[str]:
+    """What `duban status` and `duban check` say about held sending and held periods (Chinese; [] if none)."""
+    from mailer.model import Period
+
+    out = []
+    g = view(settings, engine)
+    if g.held and g.since is not None:
+        out.append(
+            f"等待确认：自{_when(settings, g.since)}起暂停发送计划内邮件（{g.reason}），待发{len(g.waiting)}封。"
+            "请用 duban plan 查看，确认无误后运行 duban confirm --by 姓名。"
+        )
+    with atomic(engine) as s:
+        empty = list(s.scalars(select(Period).where(Period.state == "nothing_reported")))
+        for p in empty:
+            out.append(
+                f"{p.key} 期无人报送：截止后没有任何股室的报告获审定，暂不送签。"
+                f"股室报告审定后将自动汇总；如需按全部未报送汇总，请运行 duban assemble --period {p.key} --force。"
+            )
+    return out

@@ -10,38 +10,52 @@ import click
 from mailer.cli.base import Context, cli, echo_json, pass_ctx, progress_bar
 
 
-def _parse_now(value: str | None) -> dt.datetime | None:
-    """--now "2022-06-10 09:00" (bureau local time) for catching up or replaying a given day."""
+def _parse_now(value: str | None, tz: str = "Asia/Shanghai") -> dt.datetime | None:
+    """--now "2022-06-10 09:00" (local time in ``tz``, the configured cycle.timezone) for catching up or
+    replaying a given day."""
     if not value:
         return None
     try:
         naive = dt.datetime.fromisoformat(value)
     except ValueError as e:
-        raise click.BadParameter(f"{value!r}: use e.g. 2022-06-10T09:00") from e
+        raise click.BadParameter(f"{value!r} 不是时间：请写成例如 2022-06-10T09:00") from e
     if naive.tzinfo is not None:
         return naive
     from zoneinfo import ZoneInfo
 
-    return naive.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return naive.replace(tzinfo=ZoneInfo(tz))
 
 
 @cli.command("run")
-@click.option("--once", is_flag=True, required=True, help="One poll and one tick, then exit.")
+@click.option("--once", is_flag=True, help="One poll and one tick, then exit.")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Only list what would be sent (as `duban plan`).")
+@click.option("--yes", is_flag=True, help="Confirm sending held at a first start or after downtime.")
 @click.option("--now", "now_text", help="Act as if it were this local time (e.g. 2022-06-10T09:00).")
 @pass_ctx
-def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FBT001
+def run_cmd(ctx: Context, *, once: bool, dry_run: bool, yes: bool, now_text: str | None) -> None:
     """Poll the mailbox once, do whatever is due, send what was queued.
 
     \b
-    Example:
+    Examples:
         duban run --once
+        duban run --dry-run --now 2022-06-25T09:00
     """
     from mailer.cycle import run_once
     from mailer.transport.base import open_transport
 
     settings = ctx.settings
+    now = _parse_now(now_text, settings.cycle.timezone)
+    if dry_run:
+        from mailer.cli.gate import show_plan
+
+        show_plan(settings, ctx.engine(), now or dt.datetime.now(dt.UTC), as_json=False)
+        return
+    if not once:
+        raise click.UsageError("请加 --once（运行一次）或 --dry-run（只预览，不发送）。")
     with open_transport(settings) as transport, progress_bar("发送邮件") as progress:
-        report = run_once(settings, ctx.engine(), transport, _parse_now(now_text), progress=progress)
+        report = run_once(
+            settings, ctx.engine(), transport, now, progress=progress, auto_confirm="run --yes" if yes else ""
+        )
     for step in report.steps:
         click.echo(step)
     click.echo(f"took in {report.taken}, queued {report.queued}, sent {report.sent}")
@@ -53,8 +67,12 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
               help="Simulated clock: start at this local time (demos and end-to-end tests).")
 @click.option("--clock-speed", "clock_speed", type=float, default=1.0, hidden=True,
               help="Simulated clock: seconds of service time per real second.")
+@click.option("--yes", is_flag=True,
+              help="Confirm by itself what a first start or a restart after downtime would hold (scripted deploys).")
 @pass_ctx
-def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, clock_speed: float) -> None:
+def serve_cmd(
+    ctx: Context, interval: float | None, clock_from: str | None, clock_speed: float, *, yes: bool = False
+) -> None:
     """Run the scheduled service until stopped (SIGTERM / Ctrl-C): poll, tick, send every few minutes,
     and at once when IMAP IDLE reports new mail. One instance per home.
 
@@ -68,20 +86,21 @@ def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, cloc
 
     ctx.engine()
     clock = None
-    start = _parse_now(clock_from)
+    start = _parse_now(clock_from, ctx.settings.cycle.timezone)
     if start is not None:
         t0 = time.monotonic()
 
         def clock() -> dt.datetime:
             return start + dt.timedelta(seconds=(time.monotonic() - t0) * clock_speed)
 
-    serve(ctx.settings, interval_s=interval, clock=clock)
+    serve(ctx.settings, interval_s=interval, clock=clock, auto_confirm="serve --yes" if yes else "")
 
 
 @cli.command("assemble")
 @click.option("--period", "period_text", required=True, help="Period, e.g. 2022-06.")
+@click.option("--force", is_flag=True, help="Assemble even when no office's report is approved (all 未报送).")
 @pass_ctx
-def assemble_cmd(ctx: Context, period_text: str) -> None:
+def assemble_cmd(ctx: Context, period_text: str, *, force: bool = False) -> None:
     """Assemble a new draft of the period's consolidated notice and send it to the signer.
 
     Use it after the signer returned a draft with comments.
@@ -109,6 +128,17 @@ def assemble_cmd(ctx: Context, period_text: str) -> None:
         )
     if pid is None:
         raise DubanError(f"No period {period_text} in the registry. `duban status` lists the periods.")
+    if not force:
+        from mailer.emptynotice import nothing_reported
+
+        with atomic(engine) as s:
+            period = s.get(Period, pid)
+            assert period is not None
+            if nothing_reported(s, period):
+                raise DubanError(
+                    f"{period_text} 期没有任何股室的报告获审定，汇总的通报中所有任务都会是“未报送”，因此未送签。"
+                    f"如确需这样送签，请运行：duban assemble --period {period_text} --force"
+                )
     doc = assemble_period(ctx.settings, engine, pid)
     from mailer.outgoing import send_pending
 

@@ -259,24 +259,30 @@ def ledger_cmd(ctx: Context, output: Path | None) -> None:
 @cli.command("status")
 @click.option("--period", "period_text", help="The period, e.g. 2022-06 (default: the newest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
+@click.option("--now", "now_text", help="Count days late as of this local time (e.g. 2022-06-25T09:00).")
 @pass_ctx
-def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
+def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text: str | None = None) -> None:
     """Show where each lead office stands in a period: 未发送, 已发送, 格式有误, 待审定, 已退回, 已审定.
 
     \b
     Examples:
         duban status
         duban status --period 2022-06 --json
+        duban status --now 2022-06-25T09:00
     """
     from sqlalchemy import select
 
+    from mailer.cli.cycle import _parse_now
     from mailer.errors import RegistryError
     from mailer.model import Period
     from mailer.periods import parse_period, span_label
+    from mailer.startgate import gate_lines
     from mailer.status import office_states, render_status_table
     from mailer.store import atomic
 
     tz = ctx.settings.cycle.timezone
+    now = _parse_now(now_text, tz)
+    gate = gate_lines(ctx.settings, ctx.engine())
     with atomic(ctx.engine()) as session:
         query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
         if period_text:
@@ -290,20 +296,23 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
             period = session.scalars(query).first()
         if period is None:
             if as_json:
-                echo_json({"period": None, "offices": []})
+                echo_json({"period": None, "offices": [], "notes": gate})
             else:
+                for line in gate:
+                    click.echo(line)
                 click.echo(
                     "No period yet: no forms have been sent. The first period opens on its send day "
                     "(duban run), after the notice and the directory are imported."
                 )
             return
-        states = office_states(session, period, tz=tz)
-        label = (
-            f"{period.year}年{span_label(period.month)}（{period.key}，{period.state}，截止 {period.due_on}）"
-        )
+        states = office_states(session, period, now=now, tz=tz)
+        moved = f"，由 {period.due_moved_from} 顺延" if period.due_moved_from else ""
+        label = f"{period.year}年{span_label(period.month)}（{period.key}，{period.state}，截止 {period.due_on}{moved}）"
         key = period.key
     if as_json:
-        echo_json({"period": key, "offices": [s.to_dict() for s in states]})
+        echo_json({"period": key, "offices": [s.to_dict() for s in states], "notes": gate})
         return
     click.echo(label)
     click.echo(render_status_table(states, tz=tz))
+    for line in gate:
+        click.echo(line)
