@@ -116,6 +116,11 @@ def before_tick(settings: Settings, engine: Engine, now: dt.datetime, *, auto_co
         reason = hold_reason(settings, s, now)
         row = s.get(ServiceGate, 1)
         held = row is not None and row.held_since is not None
+        if row is not None and held and not settings.service.confirm_start:
+            # The gate was switched off while holding: nothing waits any more.
+            row.held_since, row.held_reason, row.held_summary = None, "", ""
+            s.add(Event(kind="confirmed", detail="service.confirm_start = false：不再等待确认"))
+            held = False
     if reason and not held:
         waiting = _would_send(settings, engine, now)
         if not waiting:
