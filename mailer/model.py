@@ -265,6 +265,7 @@ DISPATCH_KINDS = (
     "signoff_request",  # the assembled draft to the signer and the bureau office
     "signoff_returned",  # the signer's comments to the bureau office
     "published",  # the final notice to the bureau office and the distribution list
+    "gate_held",  # to the bureau office: sending waits for `duban confirm` (mailer.startgate)
     "other",
 )
 

@@ -133,6 +133,7 @@ def before_tick(settings: Settings, engine: Engine, now: dt.datetime, *, auto_co
                 row = _row(s)
                 row.held_since, row.held_reason, row.held_summary = now, reason, "\n".join(waiting)
                 s.add(Event(kind="sending_held", detail=f"等待确认：{reason}；待发{len(waiting)}封"))
+                _tell_bureau(settings, s, now, reason, waiting)
             log.warning(
                 "Sending held until `duban confirm`: %s; %d message(s) wait (see `duban plan`)",
                 reason,
@@ -143,6 +144,24 @@ def before_tick(settings: Settings, engine: Engine, now: dt.datetime, *, auto_co
         if row.last_tick_at is None or now > row.last_tick_at:
             row.last_tick_at = now
     return reason
+
+
+def _tell_bureau(settings: Settings, s: Session, now: dt.datetime, reason: str, waiting: list[str]) -> None:
+    """Mail the bureau office what waits (kind gate_held: not held itself, it is not the tick's own)."""
+    from mailer.decisions import _bureau_addrs
+    from mailer.outgoing import Mail, queue_mail
+
+    queue_mail(
+        s,
+        settings,
+        f"gate_held:{now.isoformat()}",
+        "gate_held",
+        Mail(
+            "gate_held",
+            {"reason": reason, "since": _when(settings, now), "waiting": waiting},
+            _bureau_addrs(settings, s),
+        ),
+    )
 
 
 def _would_send(settings: Settings, engine: Engine, now: dt.datetime) -> list[str]:

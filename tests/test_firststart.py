@@ -102,12 +102,16 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
     with open_transport(settings) as t:
         report = run_once(settings, engine, t, at(25, 9))
     assert report.held and "尚未确认" in report.held
-    assert _kinds(engine) == Counter()
+    assert _kinds(engine) == Counter({"gate_held": 1})  # the bureau office is told what waits
     with atomic(engine) as s:
         assert s.scalars(select(Period)).all() == []
         gate = s.get(ServiceGate, 1)
         assert gate is not None and gate.held_since is not None
         assert len(gate.held_summary.splitlines()) == 10
+        told = s.scalars(select(Dispatch).where(Dispatch.kind == "gate_held")).one()
+        assert told.state == "sent" and told.to_addrs
+        body = read_message(settings.path(told.eml_path).read_bytes(), max_attachment_bytes=10**8).text
+    assert "确认后将发送以下10封邮件" in body and "duban confirm --by" in body and "2022-06-25 09:00" in body
     lines = gate_lines(settings, engine)
     assert lines and lines[0].startswith("等待确认") and "duban confirm" in lines[0]
     runner = CliRunner()
@@ -116,10 +120,10 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
     out = runner.invoke(cli, ["--home", str(settings.home), "check", "--no-mail"])
     assert "[warning] 等待确认" in out.output
 
-    # A second tick the same day still holds.
+    # A second tick the same day still holds, and does not tell the bureau office again.
     with open_transport(settings) as t:
         assert run_once(settings, engine, t, at(25, 9, 30)).held
-    assert _kinds(engine) == Counter()
+    assert _kinds(engine) == Counter({"gate_held": 1})
 
     out = runner.invoke(cli, ["--home", str(settings.home), "confirm", "--by", "王明", "--now", "2022-06-25T09:40"])
     assert out.exit_code == 0, out.output
@@ -127,7 +131,7 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
     with open_transport(settings) as t:
         report = run_once(settings, engine, t, at(25, 10))
     assert not report.held
-    assert _kinds(engine) == Counter({"form": 10})
+    assert _kinds(engine) == Counter({"form": 10, "gate_held": 1})
     with atomic(engine) as s:
         period = s.scalars(select(Period)).one()
         assert period.due_on == dt.date(2022, 7, 1)
@@ -159,7 +163,7 @@ def test_after_a_day_of_downtime_it_holds_again_and_an_empty_period_is_not_sent_
         assert _kinds(engine)["form"] == 10
         report = run_once(settings, engine, t, july(6))
         assert report.held and "停止运行" in report.held
-        assert _kinds(engine) == Counter({"form": 10})
+        assert _kinds(engine) == Counter({"form": 10, "gate_held": 1})
         confirm(settings, engine, "王明", now=july(6, 10))
         run_once(settings, engine, t, july(6, 11))
         kinds = _kinds(engine)
@@ -253,8 +257,9 @@ def test_replies_are_taken_in_and_answered_while_sending_is_held(gated):
     assert report.held and report.taken == 1
     with atomic(engine) as s:
         rows = s.scalars(select(Dispatch)).all()
-        assert [(d.kind, d.state) for d in rows] == [("quarantine_notice", "sent")]
-        body = read_message(settings.path(rows[0].eml_path).read_bytes(), max_attachment_bytes=10**8).text
+        assert sorted((d.kind, d.state) for d in rows) == [("gate_held", "sent"), ("quarantine_notice", "sent")]
+        notice = next(d for d in rows if d.kind == "quarantine_notice")
+        body = read_message(settings.path(notice.eml_path).read_bytes(), max_attachment_bytes=10**8).text
     assert "2022-06-25 09:00" in body  # received on the service clock, in Asia/Shanghai
     out = CliRunner().invoke(cli, ["--home", str(settings.home), "inbox", "list", "--json"])
     assert '"received_at": "2022-06-25T09:00+08:00"' in out.output
