@@ -31,6 +31,16 @@ _KIND_CN = {
     "signoff_request": "汇总稿送签",
     "published": "发布通报",
     "other": "通知局办公室",
+    # Answers to incoming mail, queued earlier and not yet sent:
+    "receipt": "收件回执",
+    "error_reply": "表格错误回复",
+    "approval_request": "送分管负责同志审核",
+    "returned": "退回意见",
+    "approved_notice": "审定通知",
+    "not_understood": "无法识别的回复",
+    "quarantine_notice": "隔离通知",
+    "signoff_returned": "签发退回意见",
+    "gate_held": "等待确认通知",
 }
 
 
