@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import sqlite3
 from collections import Counter
@@ -117,6 +118,8 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
     runner = CliRunner()
     out = runner.invoke(cli, ["--home", str(settings.home), "status"])
     assert out.exit_code == 0 and "等待确认" in out.output
+    out = runner.invoke(cli, ["--home", str(settings.home), "status", "--json"])
+    assert json.loads(out.output)["notes"][0].startswith("等待确认")
     out = runner.invoke(cli, ["--home", str(settings.home), "check", "--no-mail"])
     assert "[warning] 等待确认" in out.output
 

@@ -296,7 +296,8 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
             period = session.scalars(query).first()
         if period is None:
             if as_json:
-                echo_json({"period": None, "offices": [], "notes": gate})
+                # "notes" (等待确认, 无人报送) only when there are any: the shape stays as it was otherwise.
+                echo_json({"period": None, "offices": [], **({"notes": gate} if gate else {})})
             else:
                 for line in gate:
                     click.echo(line)
@@ -310,7 +311,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
         label = f"{period.year}年{span_label(period.month)}（{period.key}，{period.state}，截止 {period.due_on}{moved}）"
         key = period.key
     if as_json:
-        echo_json({"period": key, "offices": [s.to_dict() for s in states], "notes": gate})
+        echo_json({"period": key, "offices": [s.to_dict() for s in states], **({"notes": gate} if gate else {})})
         return
     click.echo(label)
     click.echo(render_status_table(states, tz=tz))
