@@ -190,6 +190,9 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_senders(settings)
         + check_secret(settings)
     )
+    from mailer.startgate import gate_lines
+
+    problems += [Problem("warning", line) for line in gate_lines(settings, engine)]
     if mail:
         problems += check_mail(settings)
     return sorted(problems, key=lambda p: ("error", "warning", "info").index(p.level))

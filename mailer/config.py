@@ -33,6 +33,9 @@ class CycleSettings:
     approval_remind_days: int = 2
     timezone: str = "Asia/Shanghai"
     workdays_only: bool = True
+    # Forms sent after the send day: due = the day they went out + this many working days, when that is
+    # later than the calendar's due date (0: never move it). See mailer.latestart.
+    late_due_workdays: int = 5
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,9 @@ class SenderSettings:
 @dataclass(frozen=True)
 class ServiceSettings:
     poll_minutes: int = 5
+    # Hold the first sending of a new plan, and sending after more than a day without a tick, until
+    # `duban confirm` (or `duban serve --yes`). See mailer.startgate.
+    confirm_start: bool = True
     libreoffice: str = "soffice"
     pdf_timeout_s: int = 120
 
@@ -334,6 +340,7 @@ remind_days_before = 3   # working days before the due date
 grace_days = 1           # working days after the due date before assembling without the missing
 timezone = "Asia/Shanghai"
 workdays_only = true     # reminders skip weekends and Chinese public holidays
+late_due_workdays = 5    # forms sent after send_day: due = sent + 5 working days (if later than due_day)
 
 [mail]
 transport = "folder"     # folder (embedded default) | imap | exchange
@@ -362,6 +369,7 @@ from_name = "局办公室"
 
 [service]
 poll_minutes = 5
+confirm_start = true     # a new plan's first mails, and mails after a day of downtime, wait for `duban confirm`
 
 [senders]
 # Who wrote a message is not only its From header (README, "Sender policy").

@@ -22,9 +22,13 @@ from mailer import workdays
 from mailer.config import Settings
 from mailer.deadlines import OfficeDates, office_dates
 from mailer.decisions import _bureau_addrs, current_draft
+from mailer.emptynotice import STATE as EMPTY
+from mailer.emptynotice import hold_empty, nothing_reported
 from mailer.forms import render_form
+from mailer.latestart import dates_after, due_note, late_dates
 from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
 from mailer.notice import assemble_notice, publish_notice
+from mailer.noticedate import redate_published
 from mailer.offices import office_address, signer
 from mailer.outgoing import Mail, queue_mail, send_pending
 from mailer.periodinfo import (
@@ -38,6 +42,7 @@ from mailer.periodinfo import (
 )
 from mailer.periods import month_end
 from mailer.queries import lead_offices
+from mailer.startgate import TICK_KINDS, before_tick
 from mailer.store import atomic
 from mailer.transport.base import Transport
 
@@ -51,6 +56,7 @@ class TickReport:
     queued: int = 0
     sent: int = 0
     steps: list[str] = field(default_factory=list)
+    held: str = ""  # why the confirmation gate held this tick's sending ("" when it did not)
 
     def note(self, text: str) -> None:
         log.info("%s", text)
@@ -70,21 +76,7 @@ def period_dates(settings: Settings, year: int, month: int, due_day: int) -> dic
     send_on = dt.date(year, month, c.send_day if c.send_day < due_on.day else 1)
     if c.workdays_only:
         send_on = workdays.add_workdays(send_on, 0)
-        remind_on = workdays.workdays_before(due_on, c.remind_days_before)
-        remind_on = max(remind_on, workdays.next_workday(send_on))  # never before the forms went out
-        escalate_on = workdays.next_workday(due_on)
-        assemble_after = workdays.add_workdays(escalate_on, c.grace_days)
-    else:
-        remind_on = max(due_on - dt.timedelta(days=c.remind_days_before), send_on + dt.timedelta(days=1))
-        escalate_on = due_on + dt.timedelta(days=1)
-        assemble_after = escalate_on + dt.timedelta(days=c.grace_days)
-    return {
-        "send_on": send_on,
-        "due_on": due_on,
-        "remind_on": remind_on,
-        "escalate_on": escalate_on,
-        "assemble_after": assemble_after,
-    }
+    return dates_after(settings, send_on, due_on)
 
 
 def _open_period(
@@ -112,14 +104,16 @@ def _open_period(
         dates = period_dates(settings, plan.year, month, plan.due_day or settings.cycle.due_day)
         if today < dates["send_on"] or today > month_end(plan.year, month):
             return
-        period = Period(plan_id=plan.id, year=plan.year, month=month, state="open", **dates)
+        period = Period(
+            plan_id=plan.id, year=plan.year, month=month, state="open", **late_dates(settings, dates, today)
+        )
         s.add(period)
         s.flush()
         s.add(
             Event(
                 kind="period_opened",
                 period_id=period.id,
-                detail=f"{period_label(period)} 期次开启，截止 {date_cn(period.due_on)}",
+                detail=f"{period_label(period)} 期次开启，截止 {date_cn(period.due_on)}{due_note(period)}",
             )
         )
         report.opened.append(period.key)
@@ -203,6 +197,7 @@ def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[
         "period_label": period_label(period),
         "due_date": date_cn(due_on),
         "due_day": workdays.describe(due_on),
+        "due_note": due_note(period),
         "plan_title": period.plan.title,
         "leader": office.leader.name if office and office.leader else "",
         **extra,
@@ -346,12 +341,14 @@ def assemble_period(
     report: TickReport | None = None,
     *,
     audit: Event | None = None,
+    now: dt.datetime | None = None,
 ) -> Document:
     """Assemble a new draft of the period's consolidated notice and send it for sign-off.
 
     Used by tick (when every report is approved or the grace days are over), by `duban assemble`
     (after the signer returned a draft) and by `duban period close`, whose ``audit`` row is committed
-    together with the draft.
+    together with the draft. The draft is dated ``now`` (the service clock); publishing re-dates it on the
+    sign-off day.
 
     :raises DubanError: when the directory names no signer
     """
@@ -367,7 +364,9 @@ def assemble_period(
             raise DubanError("名录中没有签发人（人员表中角色为“签发人”），无法送签。请导入包含签发人的名录。")
         old = current_draft(s, period)
         version = (old.version + 1) if old else 1
-        assembled = assemble_notice(settings, s, period, version=version)
+        assembled = assemble_notice(
+            settings, s, period, version=version, issued_on=local_date(settings, now or utcnow())
+        )
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         the_signer = signer(s)
@@ -429,17 +428,26 @@ def assemble_period(
 
 
 def _assemble_if_due(
-    settings: Settings, engine: Engine, period_id: int, today: dt.date, report: TickReport
+    settings: Settings, engine: Engine, period_id: int, now: dt.datetime, report: TickReport
 ) -> None:
+    today = local_date(settings, now)
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state != "collecting":
+        if period.state not in ("collecting", EMPTY):
             return
+        empty = nothing_reported(s, period)
+        if period.state == EMPTY and empty:
+            return  # told once; waits for a report or `duban assemble --force`
         still_open = _open_offices(s, period)
         # Wait for the latest deadline among the offices still open (an extension moves it).
         after = [office_dates(s, period, o.id).assemble_after for o, _ in still_open]
         if still_open and (None in after or today < max(a for a in after if a is not None)):
+            return
+        if empty:
+            if hold_empty(settings, s, period, _ctx(period)):
+                report.queued += 1
+                report.note(f"{period.key}: nothing reported; not sent for sign-off, bureau office told")
             return
         if signer(s) is None:
             if queue_mail(
@@ -452,7 +460,7 @@ def _assemble_if_due(
             ):
                 report.note(f"{period.key}: no signer in the directory; bureau office told")
             return
-    assemble_period(settings, engine, period_id, report)
+    assemble_period(settings, engine, period_id, report, now=now)
 
 
 def _publish_if_signed(
@@ -468,6 +476,8 @@ def _publish_if_signed(
         dest = settings.outbox / "published" / period.key
         pdf = settings.path(draft.pdf_path) if draft.pdf_path else None
         files = publish_notice(settings.path(draft.path), pdf, dest)
+        # 成文日期 = the day the signer approved, on the service's clock (not the assembly day).
+        files = redate_published(settings, files, local_date(settings, period.signed_off_at or now))
         docx = next(f for f in files if f.suffix == ".docx")
         pdf_out = next((f for f in files if f.suffix == ".pdf"), None)
         s.add(
@@ -510,11 +520,24 @@ def tick(
     now: dt.datetime | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    auto_confirm: str = "",
 ) -> TickReport:
-    """Do whatever is due at ``now`` and not yet done, then send what was queued (if a transport is given)."""
+    """Do whatever is due at ``now`` and not yet done, then send what was queued (if a transport is given).
+
+    When the confirmation gate holds (mailer.startgate) the tick does nothing of its own and sends only
+    replies to incoming mail; ``auto_confirm`` (e.g. "serve --yes") names who confirms instead.
+    """
     now = now or utcnow()
     today = local_date(settings, now)
     report = TickReport()
+    report.held = before_tick(settings, engine, now, auto_confirm=auto_confirm)
+    if report.held:
+        report.note(f"等待确认，本次不发送计划内邮件：{report.held}（duban plan 查看，duban confirm 确认）")
+        if transport is not None:
+            report.sent = send_pending(
+                settings, engine, transport, progress=progress, now=now, skip_kinds=TICK_KINDS
+            )
+        return report
     with atomic(engine) as s:
         plan_ids = list(s.scalars(select(Plan.id).where(Plan.active.is_(True))))
     for plan_id in plan_ids:
@@ -527,20 +550,20 @@ def tick(
         if state == "open":
             _dispatch_forms(settings, engine, pid, report)
         _remind(settings, engine, pid, today, report)
-        _assemble_if_due(settings, engine, pid, today, report)
+        _assemble_if_due(settings, engine, pid, now, report)
         _publish_if_signed(settings, engine, pid, now, report)
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
     if report.steps:
-        _refresh_ledger(settings, engine)
+        _refresh_ledger(settings, engine, now)
     return report
 
 
-def _refresh_ledger(settings: Settings, engine: Engine) -> Path | None:
+def _refresh_ledger(settings: Settings, engine: Engine, now: dt.datetime | None = None) -> Path | None:
     from mailer.ledger import write_ledger
 
     try:
-        return write_ledger(settings, engine)
+        return write_ledger(settings, engine, now=now)  # days late counted on the service clock
     except OSError as e:  # e.g. the ledger is open in Excel on Windows: try again next tick
         log.warning("Ledger not refreshed: %s", e)
         return None
@@ -553,16 +576,17 @@ def run_once(
     now: dt.datetime | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    auto_confirm: str = "",
 ) -> TickReport:
-    """One poll and one tick (`duban run --once`)."""
+    """One poll and one tick (`duban run --once`); ``auto_confirm`` as for :func:`tick`."""
     from mailer.intake import poll
 
     polled = poll(settings, engine, transport, now=now)
-    report = tick(settings, engine, transport, now, progress=progress)
+    report = tick(settings, engine, transport, now, progress=progress, auto_confirm=auto_confirm)
     report.steps[:0] = polled.outcomes
     report.taken = polled.taken
     if polled.outcomes and not report.steps[len(polled.outcomes) :]:
-        _refresh_ledger(settings, engine)
+        _refresh_ledger(settings, engine, now)
     if polled.deferred:
         report.steps.append("来信暂未处理：登记簿被占用或磁盘已满（暂时性故障），邮件留在邮箱中，下次收信时再处理")
     return report

@@ -24,7 +24,7 @@ from mailer.matching import Match, by_token, match_message
 from mailer.model import Dispatch, Event, InboundMessage, Office, Period, Person, utcnow
 from mailer.offices import offices_for_address, person_for_address, signer
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, latest_submission, period_label, tz
+from mailer.periodinfo import date_cn, form_token, latest_submission, local_time, period_label, tz
 from mailer.safety import parse_form_bounded, safe_docx
 from mailer.senders import UNKNOWN, Verdict
 from mailer.store import atomic
@@ -403,7 +403,7 @@ class _Handler:
                     "from_name": self.msg.from_name,
                     "subject": self.msg.subject,
                     "reason": reason,
-                    "received": row.received_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                    "received": local_time(self.settings, row.received_at),
                     "archive_path": row.archive_path,
                     "advice": advice,
                 },

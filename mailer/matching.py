@@ -21,7 +21,7 @@ from mailer.offices import offices_for_address
 from mailer.queries import lead_offices
 from mailer.tokens import find_tokens
 
-OPEN_STATES = ("open", "collecting", "assembling", "awaiting_signoff")
+OPEN_STATES = ("open", "collecting", "nothing_reported", "assembling", "awaiting_signoff")
 
 
 @dataclass

@@ -83,6 +83,9 @@ class Plan(Base):
     source_sha256: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # `duban confirm`: the bureau office has seen what the plan's first tick will send (mailer.startgate).
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[str] = mapped_column(String(100), default="")
     tasks: Mapped[list[Task]] = relationship(back_populates="plan", order_by="Task.seq")
     __table_args__ = (UniqueConstraint("year", "title"),)
 
@@ -201,8 +204,16 @@ class Recipient(Base):
 
 # --- the monthly cycle ------------------------------------------------------------------------------
 
-# skipped: the clerk decided no forms for that month (`duban period skip`); nothing happens in it.
-PERIOD_STATES = ("open", "collecting", "assembling", "awaiting_signoff", "signed_off", "published", "skipped")
+PERIOD_STATES = (
+    "open",
+    "collecting",
+    "nothing_reported",  # assembly due but no report approved: held for the clerk (mailer.startgate)
+    "assembling",
+    "awaiting_signoff",
+    "signed_off",
+    "published",
+    "skipped",  # the clerk decided no forms for that month (`duban period skip`); nothing happens in it
+)
 
 
 class Period(Base):
@@ -216,6 +227,8 @@ class Period(Base):
     state: Mapped[str] = mapped_column(String(30), default="open")
     send_on: Mapped[dt.date] = mapped_column(Date)
     due_on: Mapped[dt.date] = mapped_column(Date)  # last day a report is on time
+    # The calendar's due date when the forms went out late and due_on was moved (mailer.latestart).
+    due_moved_from: Mapped[dt.date | None] = mapped_column(Date)
     remind_on: Mapped[dt.date | None] = mapped_column(Date)
     escalate_on: Mapped[dt.date | None] = mapped_column(Date)
     assemble_after: Mapped[dt.date | None] = mapped_column(Date)  # due + grace working days
@@ -228,6 +241,19 @@ class Period(Base):
     @property
     def key(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+class ServiceGate(Base):
+    """One row (id 1): when the service last ticked, and whether its sending waits for `duban confirm`."""
+
+    __tablename__ = "service_gate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_tick_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    held_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: not holding
+    held_reason: Mapped[str] = mapped_column(Text, default="")
+    held_summary: Mapped[str] = mapped_column(Text, default="")  # what waits, one line per message
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[str] = mapped_column(String(100), default="")
 
 
 DISPATCH_KINDS = (
@@ -245,6 +271,7 @@ DISPATCH_KINDS = (
     "signoff_request",  # the assembled draft to the signer and the bureau office
     "signoff_returned",  # the signer's comments to the bureau office
     "published",  # the final notice to the bureau office and the distribution list
+    "gate_held",  # to the bureau office: sending waits for `duban confirm` (mailer.startgate)
     "other",
 )
 

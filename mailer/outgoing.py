@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,7 @@ def send_pending(
     *,
     progress: Callable[[int, int], None] | None = None,
     now: dt.datetime | None = None,
+    skip_kinds: Collection[str] = (),
 ) -> int:
     """Send every pending dispatch, oldest first; returns how many went out.
 
@@ -146,7 +147,8 @@ def send_pending(
     copy has turned up since (or that ``mail.uncertain = "resend"`` sends again). When another process is
     sending, waits for it up to LOCK_WAIT_S, then leaves the rows for the next run and returns 0.
     ``progress(done, total)`` is called after each message (the CLI shows a progress bar with it);
-    ``now`` is the service clock (tests and the demo run on a given one).
+    ``now`` is the service clock (tests and the demo run on a given one); dispatches of ``skip_kinds``
+    stay pending (the confirmation gate holds the tick's own mail, mailer.startgate).
 
     :raises TransportError: when the transport fails for a reason that is not this one message
     """
@@ -158,7 +160,7 @@ def send_pending(
             return 0
         settle_interrupted(settings, engine, transport, now=now)
         recheck_uncertain(settings, engine, transport, now=now)
-        return _send_all(settings, engine, transport, progress=progress, now=now)
+        return _send_all(settings, engine, transport, progress=progress, now=now, skip_kinds=skip_kinds)
 
 
 def _send_all(
@@ -168,12 +170,17 @@ def _send_all(
     *,
     progress: Callable[[int, int], None] | None,
     now: dt.datetime | None,
+    skip_kinds: Collection[str],
 ) -> int:
     from mailer.uncertain import SendState, settle
 
     with atomic(engine) as s:
         ids = list(
-            s.scalars(select(Dispatch.id).where(Dispatch.state == SendState.PENDING).order_by(Dispatch.id))
+            s.scalars(
+                select(Dispatch.id)
+                .where(Dispatch.state == SendState.PENDING, Dispatch.kind.not_in(skip_kinds))
+                .order_by(Dispatch.id)
+            )
         )
     sent = 0
     for n, did in enumerate(ids, 1):

@@ -23,6 +23,11 @@ def local_date(settings: Settings, when: dt.datetime) -> dt.date:
     return when.astimezone(tz(settings)).date()
 
 
+def local_time(settings: Settings, when: dt.datetime) -> str:
+    """ "2022-06-10 09:00" in the bureau's configured time zone (cycle.timezone), as mails and lists show it."""
+    return when.astimezone(tz(settings)).strftime("%Y-%m-%d %H:%M")
+
+
 def period_label(period: Period) -> str:
     """ "2022年1—6月", as the form's title and the mails say it."""
     return f"{period.year}年{span_label(period.month)}"

@@ -51,9 +51,15 @@ class Service:
     """The loop. ``clock`` is injectable so that tests and the demo can run a month in seconds."""
 
     def __init__(
-        self, settings: Settings, *, clock: Clock | None = None, interval_s: float | None = None
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        interval_s: float | None = None,
+        auto_confirm: str = "",
     ) -> None:
         self.settings = settings
+        self.auto_confirm = auto_confirm  # `serve --yes`: confirm what the start gate would hold
         # The home's own registry, checked page by page: a service must not run on a lost or damaged one.
         self.engine = open_home_registry(settings, verify=True)
         self.fingerprint = registry_fingerprint(settings)
@@ -86,7 +92,7 @@ class Service:
         new_run()
         try:
             self._same_registry()
-            report = run_once(self.settings, self.engine, self._open(), self.clock())
+            report = run_once(self.settings, self.engine, self._open(), self.clock(), auto_confirm=self.auto_confirm)
             self.runs += 1
             for step in report.steps:
                 log.info("%s", step)
@@ -150,21 +156,32 @@ def serve(
     clock: Clock | None = None,
     interval_s: float | None = None,
     max_runs: int | None = None,
+    auto_confirm: str = "",
 ) -> Service:
-    """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock."""
+    """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock.
+
+    :param auto_confirm: who confirms sending the start gate would hold (`serve --yes`); "" holds it
+    """
     open_home_registry(settings)  # refuse a folder that is not a home before leaving a lock file in it
     old_umask = private_umask()
     try:
-        return _serve_locked(settings, clock=clock, interval_s=interval_s, max_runs=max_runs)
+        return _serve_locked(
+            settings, clock=clock, interval_s=interval_s, max_runs=max_runs, auto_confirm=auto_confirm
+        )
     finally:
         os.umask(old_umask)
 
 
 def _serve_locked(
-    settings: Settings, *, clock: Clock | None, interval_s: float | None, max_runs: int | None
+    settings: Settings,
+    *,
+    clock: Clock | None,
+    interval_s: float | None,
+    max_runs: int | None,
+    auto_confirm: str,
 ) -> Service:
     with home_lock(settings):
-        svc = Service(settings, clock=clock, interval_s=interval_s)
+        svc = Service(settings, clock=clock, interval_s=interval_s, auto_confirm=auto_confirm)
 
         def _stop(signum: int, _frame: object) -> None:
             log.warning("Signal %d received; stopping after the current step", signum)

@@ -113,10 +113,11 @@ def _kinds(engine) -> Counter[str]:
 
 def test_a_missed_week_is_caught_up_once(fresh):
     """
-    GIVEN the service was down from before the send day until the 17th
+    GIVEN the service was down from before the send day until the 17th (start gate off)
     WHEN  it ticks on the 17th, again the same day, and again after another missed week (the 29th)
-    THEN  forms go out once on the 17th with no same-day reminder, and on the 29th the escalations and
-          the assembled draft (missing reports as 未报送) go out once each
+    THEN  forms go out once on the 17th with no same-day reminder and a due date moved to the 24th (sent +
+          5 working days); on the 29th the escalations go out once each, and since nobody reported, no
+          draft goes to the signer: the bureau office is told once and the period waits
     """
     settings, engine = fresh
     with open_transport(settings) as t:
@@ -131,14 +132,12 @@ def test_a_missed_week_is_caught_up_once(fresh):
         assert _kinds(engine) == later
     assert later["form"] == 10
     assert later["escalation"] == 10
-    assert later["signoff_request"] == 1
+    assert later["signoff_request"] == 0 and later["other"] == 1
     with atomic(engine) as s:
         period = s.scalars(select(Period)).one()
-        assert period.state == "awaiting_signoff"
-        draft = s.scalars(select(Document).where(Document.kind == "draft")).one()
-    text = "\n".join(c.text for t in docx.Document(str(settings.path(draft.path))).tables
-                     for r in t.rows for c in r.cells)
-    assert "未报送" in text
+        assert period.state == "nothing_reported"
+        assert (period.due_moved_from, period.due_on) == (dt.date(2022, 6, 20), dt.date(2022, 6, 24))
+        assert s.scalars(select(Document).where(Document.kind == "draft")).all() == []
 
 
 def test_nothing_happens_before_the_send_day(fresh):
@@ -168,7 +167,12 @@ def test_a_returned_draft_waits_for_duban_assemble(fresh):
     people = People(settings.home, engine, settings.mail.from_address)
     with open_transport(settings) as t:
         run_once(settings, engine, t, at(10))
-        run_once(settings, engine, t, at(29))  # nobody reported: assembled with everything 未报送
+        run_once(settings, engine, t, at(29))  # nobody reported: held, not sent for sign-off
+        assert _kinds(engine)["signoff_request"] == 0
+        with atomic(engine) as s:
+            pid = s.scalars(select(Period.id)).one()
+        assemble_period(settings, engine, pid)  # `duban assemble --force`: everything 未报送
+        run_once(settings, engine, t, at(29, 10))
         with atomic(engine) as s:
             signer_addr = s.scalars(select(Dispatch).where(Dispatch.kind == "signoff_request")).one().to_addrs[0]
         assert people.signer_decides(signer_addr, at(29, 15), body="退回。请补充未报送股室的原因说明。") == 1
@@ -178,7 +182,6 @@ def test_a_returned_draft_waits_for_duban_assemble(fresh):
             back = s.scalars(select(Dispatch).where(Dispatch.kind == "signoff_returned")).one()
             body = read_message(settings.path(back.eml_path).read_bytes(), max_attachment_bytes=10**8).text
             assert "请补充未报送股室的原因说明" in body
-            pid = s.scalars(select(Period.id)).one()
         run_once(settings, engine, t, at(30))
         assert _kinds(engine)["signoff_request"] == 1
         doc = assemble_period(settings, engine, pid)

@@ -14,13 +14,13 @@ LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid",
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations", "deadlines", "audit", "homeid"},
-    "documents out": {"forms", "notice", "notice_data", "compose"},
+    "documents out": {"forms", "notice", "notice_data", "compose", "noticedate"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
                      "authresults", "senders"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
                 "matching", "periodinfo", "workdays", "__main__", "actions", "handforms", "loops", "sendercheck",
-                "uncertain", "deploy"},
+                "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

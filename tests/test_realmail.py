@@ -1800,9 +1800,18 @@ MIME-Version: 1.0""",
 
 
 def awaiting_signoff(settings: Settings, engine: Engine) -> Request:
-    """Nobody reported: after the grace day the notice is assembled (all 未报送) and sent to 林振华."""
+    """Nobody reported: after the grace day the period waits; the clerk assembles it anyway (`duban assemble
+    --force`, all 未报送) and it is sent to 林振华."""
+    from mailer.cycle import assemble_period
+    from mailer.model import Period
+
     with open_transport(settings) as t:
         run_once(settings, engine, t, at(29))
+        assert dispatches(engine, "signoff_request") == []
+        with atomic(engine) as s:
+            pid = s.scalars(select(Period.id)).one()
+        assemble_period(settings, engine, pid)
+        run_once(settings, engine, t, at(29, 10))
     (d,) = dispatches(engine, "signoff_request")
     assert d.to_addrs == ["linzh@jyj.example.gov.cn"]
     text, html = request_mail(settings, d)

@@ -8,6 +8,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     actions,
     cycle,
     forms,
+    gate,
     home,
     inbox,
     mail,

@@ -12,8 +12,9 @@ from mailer.cli.base import Context, cli, echo_json, pass_ctx, progress_bar
 _LEVELS = {"error": "错误", "warning": "提醒", "info": "信息"}
 
 
-def _parse_now(value: str | None) -> dt.datetime | None:
-    """--now "2022-06-10 09:00" (bureau local time) for catching up or replaying a given day."""
+def _parse_now(value: str | None, tz: str = "Asia/Shanghai") -> dt.datetime | None:
+    """--now "2022-06-10 09:00" (local time in ``tz``, the configured cycle.timezone) for catching up or
+    replaying a given day."""
     if not value:
         return None
     try:
@@ -24,27 +25,40 @@ def _parse_now(value: str | None) -> dt.datetime | None:
         return naive
     from zoneinfo import ZoneInfo
 
-    return naive.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return naive.replace(tzinfo=ZoneInfo(tz))
 
 
 @cli.command("run")
-@click.option("--once", is_flag=True, required=True, help="One poll and one tick, then exit.")
+@click.option("--once", is_flag=True, help="One poll and one tick, then exit.")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Only list what would be sent (as `duban plan`).")
+@click.option("--yes", is_flag=True, help="Confirm sending held at a first start or after downtime.")
 @click.option("--now", "now_text", help="Act as if it were this local time (e.g. 2022-06-10T09:00).")
 @pass_ctx
-def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FBT001
+def run_cmd(ctx: Context, *, once: bool, dry_run: bool, yes: bool, now_text: str | None) -> None:
     """Poll the mailbox once, do whatever is due, send what was queued.
 
     \b
-    Example:
+    Examples:
         duban run --once
+        duban run --dry-run --now 2022-06-25T09:00
     """
     from mailer.cycle import run_once
     from mailer.transport.base import open_transport
 
     settings = ctx.settings
     engine = ctx.engine()  # before the mailbox: a home without its registry must not touch the mail
+    now = _parse_now(now_text, settings.cycle.timezone)
+    if dry_run:
+        from mailer.cli.gate import show_plan
+
+        show_plan(settings, engine, now or dt.datetime.now(dt.UTC), as_json=False)
+        return
+    if not once:
+        raise click.UsageError("请加 --once（运行一次）或 --dry-run（只预览，不发送）。")
     with open_transport(settings) as transport, progress_bar("发送邮件") as progress:
-        report = run_once(settings, engine, transport, _parse_now(now_text), progress=progress)
+        report = run_once(
+            settings, engine, transport, now, progress=progress, auto_confirm="run --yes" if yes else ""
+        )
     for step in report.steps:
         click.echo(step)
     click.echo(f"收取 {report.taken} 封，排队 {report.queued} 封，发出 {report.sent} 封")
@@ -56,8 +70,12 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
               help="Simulated clock: start at this local time (demos and end-to-end tests).")
 @click.option("--clock-speed", "clock_speed", type=float, default=1.0, hidden=True,
               help="Simulated clock: seconds of service time per real second.")
+@click.option("--yes", is_flag=True,
+              help="Confirm by itself what a first start or a restart after downtime would hold (scripted deploys).")
 @pass_ctx
-def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, clock_speed: float) -> None:
+def serve_cmd(
+    ctx: Context, interval: float | None, clock_from: str | None, clock_speed: float, *, yes: bool = False
+) -> None:
     """Run the scheduled service until stopped (SIGTERM / Ctrl-C): poll, tick, send every few minutes,
     and at once when IMAP IDLE reports new mail. One instance per home.
 
@@ -71,22 +89,23 @@ def serve_cmd(ctx: Context, interval: float | None, clock_from: str | None, cloc
 
     ctx.engine(verify=True)
     clock = None
-    start = _parse_now(clock_from)
+    start = _parse_now(clock_from, ctx.settings.cycle.timezone)
     if start is not None:
         t0 = time.monotonic()
 
         def clock() -> dt.datetime:
             return start + dt.timedelta(seconds=(time.monotonic() - t0) * clock_speed)
 
-    serve(ctx.settings, interval_s=interval, clock=clock)
+    serve(ctx.settings, interval_s=interval, clock=clock, auto_confirm="serve --yes" if yes else "")
 
 
 @cli.command("assemble")
 @click.option("--period", "period_text", required=True, help="Period, e.g. 2022-06.")
 @click.option("--by", envvar="DUBAN_USER", help="Who acts (audit trail). Default: $DUBAN_USER, else the login name.")
 @click.option("--reason", default="", help="Why, e.g. 按签发人意见修改后重新汇总.")
+@click.option("--force", is_flag=True, help="Assemble even when no office's report is approved (all 未报送).")
 @pass_ctx
-def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str) -> None:
+def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str, *, force: bool = False) -> None:
     """Assemble a new draft of the period's consolidated notice and send it to the signer.
 
     Use it after the signer returned a draft with comments.
@@ -114,6 +133,17 @@ def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str) ->
         )
     if pid is None:
         raise DubanError(f"登记库中没有 {period_text} 报送期。已有的报送期见：duban status")
+    if not force:
+        from mailer.emptynotice import nothing_reported
+
+        with atomic(engine) as s:
+            period = s.get(Period, pid)
+            assert period is not None
+            if nothing_reported(s, period):
+                raise DubanError(
+                    f"{period_text} 期没有任何股室的报告获审定，汇总的通报中所有任务都会是“未报送”，因此未送签。"
+                    f"如确需这样送签，请运行：duban assemble --period {period_text} --force"
+                )
     from mailer.audit import current_user
     from mailer.model import Event
 

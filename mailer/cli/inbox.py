@@ -23,10 +23,14 @@ def inbox() -> None:
 @pass_ctx
 def list_cmd(ctx: Context, kind: str | None, as_json: bool) -> None:  # noqa: FBT001
     """List the messages taken in, newest first, with what was done with each."""
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy import select
 
     from mailer.model import InboundMessage
     from mailer.store import atomic
+
+    zone = ZoneInfo(ctx.settings.cycle.timezone)  # times as the bureau reads them, not UTC
 
     with atomic(ctx.engine()) as s:
         q = select(InboundMessage).order_by(InboundMessage.id.desc())
@@ -35,7 +39,7 @@ def list_cmd(ctx: Context, kind: str | None, as_json: bool) -> None:  # noqa: FB
         rows: list[dict[str, Any]] = [
             {
                 "id": m.id,
-                "received_at": m.received_at.isoformat(timespec="minutes"),
+                "received_at": m.received_at.astimezone(zone).isoformat(timespec="minutes"),
                 "from": m.from_addr,
                 "subject": m.subject,
                 "kind": m.kind,

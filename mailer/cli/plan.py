@@ -264,27 +264,33 @@ def ledger_cmd(ctx: Context, output: Path | None) -> None:
 @cli.command("status")
 @click.option("--period", "period_text", help="The period, e.g. 2022-06 (default: the newest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
+@click.option("--now", "now_text", help="Count days late as of this local time (e.g. 2022-06-25T09:00).")
 @pass_ctx
-def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
+def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text: str | None = None) -> None:
     """Show where each lead office stands in a period: 未发送, 已发送, 格式有误, 待审定, 已退回, 已审定.
 
     \b
     Examples:
         duban status
         duban status --period 2022-06 --json
+        duban status --now 2022-06-25T09:00
     """
     from sqlalchemy import select
 
+    from mailer.cli.cycle import _parse_now
     from mailer.errors import RegistryError
     from mailer.labels import label as state_label
     from mailer.model import Period
     from mailer.periodinfo import date_cn
     from mailer.periods import parse_period, span_label
+    from mailer.startgate import gate_lines
     from mailer.status import office_states, render_status_table
     from mailer.store import atomic
     from mailer.uncertain import uncertain_dispatches
 
     tz = ctx.settings.cycle.timezone
+    now = _parse_now(now_text, tz)
+    gate = gate_lines(ctx.settings, ctx.engine())
     with atomic(ctx.engine()) as session:
         query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
         if period_text:
@@ -298,26 +304,37 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool) -> None:
             period = session.scalars(query).first()
         if period is None:
             if as_json:
-                echo_json({"period": None, "offices": []})
+                # "notes" (等待确认, 无人报送) only when there are any: the shape stays as it was otherwise.
+                echo_json({"period": None, "offices": [], **({"notes": gate} if gate else {})})
             else:
+                for line in gate:
+                    click.echo(line)
                 click.echo(
                     "尚无报送期：还没有发出任何表格。导入通知和名录后，第一个报送期在发送日开启（duban run）。"
                 )
             return
-        states = office_states(session, period, tz=tz)
+        states = office_states(session, period, now=now, tz=tz)
         doubts = uncertain_dispatches(session)
+        moved = f"，由{date_cn(period.due_moved_from)}顺延" if period.due_moved_from else ""
         label = (
             f"{period.year}年{span_label(period.month)}（{period.key}，{state_label('period', period.state)}，"
-            f"截止 {date_cn(period.due_on)}）"
+            f"截止 {date_cn(period.due_on)}{moved}）"
         )
         key = period.key
     if as_json:
         echo_json(
-            {"period": key, "offices": [s.to_dict() for s in states], "uncertain": [d.to_dict() for d in doubts]}
+            {
+                "period": key,
+                "offices": [s.to_dict() for s in states],
+                "uncertain": [d.to_dict() for d in doubts],
+                **({"notes": gate} if gate else {}),
+            }
         )
         return
     click.echo(label)
     click.echo(render_status_table(states, tz=tz))
+    for line in gate:
+        click.echo(line)
     if doubts:
         click.echo(f"\n未确认是否发出的邮件 {len(doubts)} 封（不会自动重发，请逐一处理）：")
         for d in doubts:

@@ -1,7 +1,7 @@
 """the clerk's actions: who and why on events, per-office deadlines, tasks marked 办结
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
