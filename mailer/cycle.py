@@ -27,13 +27,13 @@ from mailer.notice import assemble_notice, publish_notice
 from mailer.offices import office_address, signer
 from mailer.outgoing import Mail, queue_mail, send_pending
 from mailer.periodinfo import (
-    approved_submission,
     date_cn,
     form_token,
     latest_submission,
     local_date,
     period_label,
     period_token,
+    settled_submission,
 )
 from mailer.periods import month_end
 from mailer.queries import lead_offices
@@ -207,10 +207,10 @@ def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[
 
 
 def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:
-    """Lead offices without an approved report, with their newest submission (if any)."""
+    """Lead offices without a settled (approved, nothing newer waiting) report, with their newest one."""
     out = []
     for office in lead_offices(s, period.plan):
-        if approved_submission(s, period, office) is None:
+        if settled_submission(s, period, office) is None:
             out.append((office, latest_submission(s, period, office)))
     return out
 
