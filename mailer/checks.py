@@ -106,6 +106,25 @@ def check_tools(settings: Settings) -> list[Problem]:
     return []
 
 
+def check_fonts() -> list[Problem]:
+    """The four 公文 faces: each missing one, and the face the PDF shows instead (a warning: the .docx
+    still names the right font, and Word/WPS on the readers' computers use it where installed)."""
+    from mailer.fonts import KIND_CN, font_report
+
+    report = font_report()
+    if not any(f.installed or f.substitute for f in report):
+        return [Problem("warning", "未找到 fontconfig（fc-list/fc-match），无法检查公文字体。Debian：apt-get install fontconfig")]
+    return [
+        Problem(
+            "warning",
+            f"公文字体“{f.name}”未安装，PDF 中以“{f.substitute or '系统默认字体'}”代替（{KIND_CN[f.kind]}）。"
+            "如需与正式印发件一致，请在生成 PDF 的电脑上安装该字体。",
+        )
+        for f in report
+        if not f.installed
+    ]
+
+
 def check_inbox(engine: Engine) -> list[Problem]:
     """Messages that need a person: processing failed, or quarantined."""
     with atomic(engine) as s:
@@ -149,6 +168,7 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_outbox(engine)
         + check_inbox(engine)
         + check_tools(settings)
+        + check_fonts()
     )
     if mail:
         problems += check_mail(settings)

@@ -95,6 +95,19 @@ class ServiceSettings:
     pdf_timeout_s: int = 120
 
 
+# 公开方式 as GB/T 9704-2012 and the 政府信息公开条例 word it; "" leaves the 附注 out.
+DISCLOSURES = ("此件公开发布", "此件主动公开", "此件依申请公开", "此件不予公开", "")
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """The consolidated notice's 版记 and 公开方式 (GB/T 9704-2012 7.3.6 and 7.4)."""
+
+    cc: tuple[str, ...] = ()  # 抄送机关, in order
+    issuer: str = ""  # 印发机关; empty: the notice's 发文机关署名
+    disclosure: str = ""  # one of DISCLOSURES
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything duban needs to know about one home."""
@@ -109,6 +122,7 @@ class Settings:
     cycle: CycleSettings = CycleSettings()
     mail: MailSettings = MailSettings()
     service: ServiceSettings = ServiceSettings()
+    notice: NoticeSettings = NoticeSettings()
 
     def path(self, p: Path | str) -> Path:
         p = Path(p).expanduser()
@@ -207,6 +221,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
             # bool is an int in Python; Path fields accept strings.
             if isinstance(default, Path) and isinstance(value, str):
                 value = Path(value)
+            elif isinstance(default, tuple) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = tuple(value)
             elif isinstance(default, float) and isinstance(value, int):
                 value = float(value)
             else:
@@ -264,7 +280,22 @@ def load_settings(home: Path | None = None) -> Settings:
         raise ConfigError(
             f'mail.transport = "{settings.mail.transport}" is not known. Use "folder", "imap" or "exchange".'
         )
+    _check_notice(settings.notice)
     return settings
+
+
+def _check_notice(n: NoticeSettings) -> None:
+    if n.disclosure not in DISCLOSURES:
+        raise ConfigError(
+            f'{CONFIG_NAME} 中 notice.disclosure = "{n.disclosure}" 不是公开方式的规范写法。'
+            f"请写为以下之一：{'、'.join(f'“{d}”' for d in DISCLOSURES if d)}，或删去此项（不标注）。"
+        )
+    blank = [i + 1 for i, name in enumerate(n.cc) if not name.strip()]
+    if blank:
+        raise ConfigError(
+            f"{CONFIG_NAME} 中 notice.cc 的第{'、'.join(map(str, blank))}项为空。"
+            '请删去空项，例如 cc = ["县委教育工委", "县政府督查室"]。'
+        )
 
 
 DEFAULT_TOML = """\
@@ -310,6 +341,11 @@ from_name = "局办公室"
 
 [service]
 poll_minutes = 5
+
+[notice]                 # the consolidated notice's 版记 and 公开方式 (GB/T 9704-2012)
+# cc = ["县委教育工委", "县政府督查室"]   # 抄送机关
+# issuer = "台山市教育局办公室"           # 印发机关; default: the notice's 发文机关署名
+# disclosure = "此件主动公开"             # 此件公开发布 | 此件主动公开 | 此件依申请公开 | 此件不予公开
 """
 
 

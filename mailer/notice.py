@@ -42,6 +42,7 @@ from mailer.notice_data import (
     reporting_items,
     ymd,
 )
+from mailer.notice_record import NoticeRecord, record_context
 from mailer.pdf import convert
 from mailer.templates import template_path
 from mailer.text import clean
@@ -96,8 +97,16 @@ def row_values(data: NoticeData) -> list[dict[str, str]]:
     ]
 
 
-def notice_context(data: NoticeData, *, issuer: str, issued_on: dt.date, addressee: str) -> dict[str, Any]:
+def notice_context(
+    data: NoticeData,
+    *,
+    issuer: str,
+    issued_on: dt.date,
+    addressee: str,
+    record: NoticeRecord | None = None,
+) -> dict[str, Any]:
     """Every variable of the template except ``tasks``; values are cleaned text (user data is data)."""
+    record = record or NoticeRecord()
     ctx: dict[str, Any] = {
         "org_name": data.org_name,
         "year": str(data.year),
@@ -116,6 +125,7 @@ def notice_context(data: NoticeData, *, issuer: str, issued_on: dt.date, address
         "issuer": issuer,
         "issued_on": ymd(issued_on),
         "plan_title": data.plan_title,
+        **record_context(record, issuer=issuer, issued_on=issued_on),
     }
     ctx = {k: clean(v) for k, v in ctx.items()}
     ctx["reporting"] = [{k: clean(v) for k, v in item.items()} for item in reporting_items(data)]
@@ -255,10 +265,12 @@ def render_notice(
     issued_on: dt.date,
     addressee: str = DEFAULT_ADDRESSEE,
     fast_rows: bool = True,
+    record: NoticeRecord | None = None,
 ) -> Path:
     """Render the notice for ``data`` with ``template`` into ``out`` (written atomically).
 
     :param fast_rows: clone the annex row with lxml (default); False renders every row through Jinja
+    :param record: the 版记 and 公开方式 (default: none but 印发机关 = issuer, 印发日期 = issued_on)
     :raises TemplateError: when the template is not a .docx, needs a variable the data does not provide,
         or Jinja fails (the message quotes the template text near the error)
     """
@@ -273,7 +285,7 @@ def render_notice(
     except Exception as e:  # python-docx raises several unrelated types for a broken package
         raise TemplateError(f"{template} is not a readable .docx template: {e}") from e
     rows = row_values(data)
-    context = notice_context(data, issuer=issuer, issued_on=issued_on, addressee=addressee)
+    context = notice_context(data, issuer=issuer, issued_on=issued_on, addressee=addressee, record=record)
     missing = tpl.get_undeclared_template_variables(context={**context, "tasks": rows})
     if missing:
         raise TemplateError(
@@ -368,6 +380,7 @@ def assemble_notice(
         issuer=clean(issuer or data.issuer or "局办公室"),
         issued_on=issued_on or dt.datetime.now(ZoneInfo(tz)).date(),
         addressee=clean(addressee or DEFAULT_ADDRESSEE),
+        record=NoticeRecord.from_settings(settings.notice),
     )
     pdf, pdf_error = _pdf(settings, docx)
     sha = hashlib.sha256(docx.read_bytes()).hexdigest()

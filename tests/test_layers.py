@@ -9,11 +9,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
-        "templates", "files", "logs", "pdf"}
+        "templates", "files", "logs", "pdf", "fonts", "filenames"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations"},
-    "documents out": {"forms", "notice", "notice_data", "compose"},
+    "documents out": {"forms", "notice", "notice_data", "notice_record", "compose"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
