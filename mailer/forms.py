@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.config import Settings
 from mailer.errors import RegistryError, TemplateError
+from mailer.form_notes import instruction_context
 from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
 from mailer.periods import month_end, span_label
 from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks
@@ -315,7 +316,10 @@ def _render_one(
     token = make_token(secret, plan.id, year, month, office.id)
     if prior is None:
         prior = last_approved_entries(session, plan, office, year, month)
-    context = form_context(plan, year, month, office, token, tasks, prior)
+    context = {
+        **form_context(plan, year, month, office, token, tasks, prior),
+        **instruction_context(session, plan, year, month, office),
+    }
     folder = out_dir or settings.outbox / "forms" / f"{year:04d}-{month:02d}"
     out = folder / form_filename(plan, year, month, office)
     _render(prepared, template, context, out, token)

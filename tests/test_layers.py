@@ -13,7 +13,7 @@ LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid",
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations"},
-    "documents out": {"forms", "notice", "notice_data", "notice_record", "compose"},
+    "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
