@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.filenames import fit_name
 from mailer.matching import Match
 from mailer.model import Approval, Dispatch, Document, Event, InboundMessage, Period, Person, Submission
 from mailer.offices import bureau_office, office_address
@@ -281,7 +282,7 @@ def review(
     else:
         form = settings.path(sub.form_path)
         attachments = (
-            [(f"{period_label(period)}进展情况表-{office.name}（退回修改）.docx", form.read_bytes())]
+            [(fit_name(f"{period_label(period)}进展情况表-{office.name}（退回修改）", ".docx"), form.read_bytes())]
             if sub.form_path and form.exists()
             else []
         )

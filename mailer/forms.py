@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.config import Settings
 from mailer.errors import RegistryError, TemplateError
+from mailer.filenames import fit_name
 from mailer.form_notes import instruction_context
 from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
 from mailer.periods import month_end, span_label
@@ -243,9 +244,10 @@ def form_context(
 
 
 def form_filename(plan: Plan, year: int, month: int, office: Office) -> str:
-    """ "2022年1—6月重点工作进展情况表-基财股.docx" (the office name made safe for any file system)."""
+    """ "2022年1—6月重点工作进展情况表-基财股.docx" (the office name made safe for any file system, a long
+    one shortened with a hash: mailer/filenames.py)."""
     name = sanitize_filename(clean(office.name), replacement_text="_") or f"office{office.id}"
-    return f"{year}年{span_label(month)}重点工作进展情况表-{name}.docx"
+    return fit_name(f"{year}年{span_label(month)}重点工作进展情况表-{name}", ".docx")
 
 
 # --- rendering --------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import ConversionError, TemplateError
+from mailer.filenames import fit_name
 from mailer.model import Period
 from mailer.notice_data import (
     NoticeData,
@@ -317,13 +318,15 @@ def render_notice(
 
 
 def safe_name(name: str) -> str:
-    """A file name from a title: path separators and characters Windows refuses replaced, length capped."""
+    """A file name from a title: path separators and characters Windows refuses replaced (the length is
+    budgeted by draft_name)."""
     name = _UNSAFE_NAME.sub("_", clean(name)).strip(" .")
-    return name[:150] or "通报"
+    return name or "通报"
 
 
 def draft_name(data: NoticeData, version: int) -> str:
-    return f"{safe_name(data.title)}（第{version}稿）.docx"
+    # The budget leaves room for "（第N稿）" to be dropped and ".pdf" used (final_name, the PDF's name).
+    return fit_name(safe_name(data.title), f"（第{version}稿）.docx")
 
 
 def final_name(draft: Path) -> str:
