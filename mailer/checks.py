@@ -40,7 +40,9 @@ class Problem:
 
 
 def check_templates(settings: Settings) -> list[Problem]:
-    from docxtpl import DocxTemplate
+    """Every Word template readable, every mail template present and free of Jinja syntax errors."""
+    from mailer.compose import mail_environment
+    from mailer.templatecheck import mail_template_problems, word_template_problem
 
     out = []
     for name in WORD_TEMPLATES:
@@ -48,13 +50,14 @@ def check_templates(settings: Settings) -> list[Problem]:
         if not path.exists():
             out.append(Problem("error", f"模板缺失：templates/{name}"))
             continue
-        try:
-            DocxTemplate(str(path)).get_undeclared_template_variables()
-        except Exception as e:  # noqa: BLE001 - any parse failure means the bureau's edit broke the template
-            out.append(Problem("error", f"模板 templates/{name} 无法解析：{e}"))
+        problem = word_template_problem(path)
+        if problem:
+            out.append(Problem("error", problem))
     for name in MAIL_TEMPLATES:
         if not template_path(settings.templates, f"mail/{name}.txt").exists():
             out.append(Problem("error", f"邮件模板缺失：templates/mail/{name}.txt"))
+    names = [f"{name}.{ext}" for name in MAIL_TEMPLATES for ext in ("txt", "html")]
+    out += [Problem("error", m) for m in mail_template_problems(mail_environment(settings), names)]
     return out
 
 

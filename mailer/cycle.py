@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from mailer import workdays
 from mailer.config import Settings
 from mailer.decisions import _bureau_addrs, current_draft
+from mailer.errors import DubanError
 from mailer.forms import render_form
 from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
 from mailer.notice import assemble_notice, publish_notice
@@ -38,6 +39,7 @@ from mailer.periodinfo import (
 from mailer.periods import month_end
 from mailer.queries import lead_offices
 from mailer.store import atomic
+from mailer.tickfailures import record_failure
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class TickReport:
     queued: int = 0
     sent: int = 0
     steps: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # steps a person must fix (tickfailures.py)
 
     def note(self, text: str) -> None:
         log.info("%s", text)
@@ -485,11 +488,14 @@ def tick(
     for pid in period_ids:
         with atomic(engine) as s:
             state = s.get(Period, pid).state  # type: ignore[union-attr]
-        if state == "open":
-            _dispatch_forms(settings, engine, pid, report)
-        _remind(settings, engine, pid, today, report)
-        _assemble_if_due(settings, engine, pid, today, report)
-        _publish_if_signed(settings, engine, pid, now, report)
+        try:
+            if state == "open":
+                _dispatch_forms(settings, engine, pid, report)
+            _remind(settings, engine, pid, today, report)
+            _assemble_if_due(settings, engine, pid, today, report)
+            _publish_if_signed(settings, engine, pid, now, report)
+        except DubanError as e:  # e.g. a broken template: the other periods and the sending go on
+            report.failures.append(record_failure(engine, pid, e))
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
     if report.steps:

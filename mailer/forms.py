@@ -37,6 +37,7 @@ from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
 from mailer.periods import month_end, span_label
 from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks
 from mailer.store import atomic
+from mailer.templatecheck import word_template_error
 from mailer.templates import template_path
 from mailer.text import clean, key
 from mailer.tokens import make_token
@@ -129,7 +130,7 @@ def _prepare(path: Path) -> _Prepared:
     try:
         st = path.stat()
     except OSError as e:
-        raise TemplateError(f"The progress form template {path} cannot be read: {e}") from e
+        raise TemplateError(word_template_error(path, e)) from e
     stamp = (st.st_mtime_ns, st.st_size)
     with _prepared_lock:
         found = _prepared.get(path)
@@ -139,8 +140,8 @@ def _prepare(path: Path) -> _Prepared:
         env = _CompilingEnvironment()
         try:
             variables = DocxTemplate(io.BytesIO(data)).get_undeclared_template_variables(jinja_env=env)
-        except (jinja2.TemplateError, ValueError, KeyError) as e:
-            raise TemplateError(f"{path.name} is not a usable form template: {e}") from e
+        except Exception as e:
+            raise TemplateError(word_template_error(path, e)) from e
         _prepared[path] = found = _Prepared(stamp, data, env, set(variables))
         return found
 

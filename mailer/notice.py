@@ -45,6 +45,7 @@ from mailer.notice_data import (
 )
 from mailer.notice_record import NoticeRecord, record_context
 from mailer.pdf import convert
+from mailer.templatecheck import word_template_error
 from mailer.templates import template_path
 from mailer.text import clean
 
@@ -284,10 +285,13 @@ def render_notice(
         raw = tpl.get_xml()
         patched = tpl.patch_xml(raw)
     except Exception as e:  # python-docx raises several unrelated types for a broken package
-        raise TemplateError(f"{template} is not a readable .docx template: {e}") from e
+        raise TemplateError(word_template_error(template, e)) from e
     rows = row_values(data)
     context = notice_context(data, issuer=issuer, issued_on=issued_on, addressee=addressee, record=record)
-    missing = tpl.get_undeclared_template_variables(context={**context, "tasks": rows})
+    try:
+        missing = tpl.get_undeclared_template_variables(context={**context, "tasks": rows})
+    except jinja2.TemplateError as e:  # a tag the bureau broke while editing the template in Word
+        raise TemplateError(word_template_error(template, e)) from e
     if missing:
         raise TemplateError(
             f"{template.name} needs {', '.join(sorted(missing))}, which the notice data "

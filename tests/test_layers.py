@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
-        "templates", "files", "logs", "pdf", "fonts", "filenames"}
+        "templates", "files", "logs", "pdf", "fonts", "filenames", "templatecheck"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations"},
@@ -17,7 +17,7 @@ LAYERS = {
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__"},
+                "matching", "periodinfo", "workdays", "tickfailures", "__main__"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

@@ -45,6 +45,10 @@ def run_cmd(ctx: Context, once: bool, now_text: str | None) -> None:  # noqa: FB
     for step in report.steps:
         click.echo(step)
     click.echo(f"took in {report.taken}, queued {report.queued}, sent {report.sent}")
+    if report.failures:
+        from mailer.errors import DubanError
+
+        raise DubanError("；".join(report.failures))
 
 
 @cli.command("serve")
