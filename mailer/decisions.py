@@ -39,9 +39,8 @@ def find_submission(session: Session, person: Person, match: Match) -> Submissio
     Otherwise the newest report awaiting this leader's review for the matched office/period, else the
     only one waiting; a subject or form token names the office, never a revision.
     """
-    named = session.get(Submission, match.dispatch.submission_id) if match.dispatch is not None and (
-        match.dispatch.submission_id
-    ) else None
+    d = match.dispatch
+    named = session.get(Submission, d.submission_id) if d is not None and d.submission_id else None
     if named is not None and match.by == "in_reply_to":
         return named
     waiting = [
