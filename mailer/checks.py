@@ -40,7 +40,9 @@ class Problem:
 
 
 def check_templates(settings: Settings) -> list[Problem]:
-    from docxtpl import DocxTemplate
+    """Every Word template readable, every mail template present and free of Jinja syntax errors."""
+    from mailer.compose import mail_environment
+    from mailer.templatecheck import mail_template_problems, word_template_problem
 
     out = []
     for name in WORD_TEMPLATES:
@@ -48,13 +50,14 @@ def check_templates(settings: Settings) -> list[Problem]:
         if not path.exists():
             out.append(Problem("error", f"模板缺失：templates/{name}"))
             continue
-        try:
-            DocxTemplate(str(path)).get_undeclared_template_variables()
-        except Exception as e:  # noqa: BLE001 - any parse failure means the bureau's edit broke the template
-            out.append(Problem("error", f"模板 templates/{name} 无法解析：{e}"))
+        problem = word_template_problem(path)
+        if problem:
+            out.append(Problem("error", problem))
     for name in MAIL_TEMPLATES:
         if not template_path(settings.templates, f"mail/{name}.txt").exists():
             out.append(Problem("error", f"邮件模板缺失：templates/mail/{name}.txt"))
+    names = [f"{name}.{ext}" for name in MAIL_TEMPLATES for ext in ("txt", "html")]
+    out += [Problem("error", m) for m in mail_template_problems(mail_environment(settings), names)]
     return out
 
 
@@ -118,6 +121,25 @@ def check_tools(settings: Settings) -> list[Problem]:
 def _release_hint(m: InboundMessage) -> str:
     # A forged-looking sender is not fixed by the directory: the clerk vouches after checking by phone.
     return f"；核实确为本人所发后运行 `duban inbox release {m.id}`" if m.sender_verdict == "fail" else ""
+
+
+def check_fonts() -> list[Problem]:
+    """The four 公文 faces: each missing one, and the face the PDF shows instead (a warning: the .docx
+    still names the right font, and Word/WPS on the readers' computers use it where installed)."""
+    from mailer.fonts import KIND_CN, font_report
+
+    report = font_report()
+    if not any(f.installed or f.substitute for f in report):
+        return [Problem("warning", "未找到 fontconfig（fc-list/fc-match），无法检查公文字体。Debian：apt-get install fontconfig")]
+    return [
+        Problem(
+            "warning",
+            f"公文字体“{f.name}”未安装，PDF 中以“{f.substitute or '系统默认字体'}”代替（{KIND_CN[f.kind]}）。"
+            "如需与正式印发件一致，请在生成 PDF 的电脑上安装该字体。",
+        )
+        for f in report
+        if not f.installed
+    ]
 
 
 def check_inbox(engine: Engine) -> list[Problem]:
@@ -189,6 +211,7 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_tools(settings)
         + check_senders(settings)
         + check_secret(settings)
+        + check_fonts()
     )
     from mailer.startgate import gate_lines
 

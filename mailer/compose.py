@@ -34,6 +34,7 @@ from markupsafe import Markup, escape
 from mailer import __version__
 from mailer.config import Settings
 from mailer.errors import TemplateError
+from mailer.templatecheck import mail_template_error
 from mailer.templates import default_templates_dir
 
 AUTO_SUBMITTED = "auto-generated"
@@ -324,9 +325,7 @@ def render_mail(settings: Settings, name: str, **context: Any) -> tuple[str, str
                 f"Mail template {MAIL_TEMPLATES}/{tname}: {e}; the caller must pass it."
             ) from e
         except jinja2.TemplateSyntaxError as e:
-            raise TemplateError(
-                f"Mail template {MAIL_TEMPLATES}/{tname}, line {e.lineno}: {e.message}"
-            ) from e
+            raise TemplateError(mail_template_error(tname, e)) from e
         except jinja2.TemplateError as e:
             raise TemplateError(f"Mail template {MAIL_TEMPLATES}/{tname}: {e}") from e
     text = rendered["txt"].lstrip("\ufeff\n")

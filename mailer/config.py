@@ -119,6 +119,19 @@ class ServiceSettings:
     pdf_timeout_s: int = 120
 
 
+# 公开方式 as GB/T 9704-2012 and the 政府信息公开条例 word it; "" leaves the 附注 out.
+DISCLOSURES = ("此件公开发布", "此件主动公开", "此件依申请公开", "此件不予公开", "")
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """The consolidated notice's 版记 and 公开方式 (GB/T 9704-2012 7.3.6 and 7.4)."""
+
+    cc: tuple[str, ...] = ()  # 抄送机关, in order
+    issuer: str = ""  # 印发机关; empty: the notice's 发文机关署名
+    disclosure: str = ""  # one of DISCLOSURES
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything duban needs to know about one home."""
@@ -134,6 +147,7 @@ class Settings:
     mail: MailSettings = MailSettings()
     service: ServiceSettings = ServiceSettings()
     senders: SenderSettings = SenderSettings()
+    notice: NoticeSettings = NoticeSettings()
 
     def path(self, p: Path | str) -> Path:
         p = Path(p).expanduser()
@@ -239,6 +253,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
             # bool is an int in Python; Path fields accept strings.
             if isinstance(default, Path) and isinstance(value, str):
                 value = Path(value)
+            elif isinstance(default, tuple) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = tuple(value)
             elif isinstance(default, float) and isinstance(value, int):
                 value = float(value)
             else:
@@ -302,6 +318,7 @@ def load_settings(home: Path | None = None) -> Settings:
             f'mail.uncertain = "{settings.mail.uncertain}" is not known. Use "hold" (the clerk decides with '
             '`duban outbox resend`) or "resend" (sent again at once, marked （重发）).'
         )
+    _check_notice(settings.notice)
     return settings
 
 
@@ -321,6 +338,20 @@ def _check_senders(p: SenderSettings) -> None:
         raise ConfigError(f'senders.dns_server = "{p.dns_server}" is not an address. Use e.g. "10.1.1.53:53".')
     if p.answers_per_day < 1:
         raise ConfigError(f"senders.answers_per_day = {p.answers_per_day}: use 1 or more (e.g. 3).")
+
+
+def _check_notice(n: NoticeSettings) -> None:
+    if n.disclosure not in DISCLOSURES:
+        raise ConfigError(
+            f'{CONFIG_NAME} 中 notice.disclosure = "{n.disclosure}" 不是公开方式的规范写法。'
+            f"请写为以下之一：{'、'.join(f'“{d}”' for d in DISCLOSURES if d)}，或删去此项（不标注）。"
+        )
+    blank = [i + 1 for i, name in enumerate(n.cc) if not name.strip()]
+    if blank:
+        raise ConfigError(
+            f"{CONFIG_NAME} 中 notice.cc 的第{'、'.join(map(str, blank))}项为空。"
+            '请删去空项，例如 cc = ["县委教育工委", "县政府督查室"]。'
+        )
 
 
 DEFAULT_TOML = """\
@@ -383,6 +414,11 @@ trusted_authserv_ids = []     # e.g. ["mx.example.gov.cn"]; "(unnamed)" for Exch
 verify_dkim = false           # check DKIM ourselves where the server adds no trusted results
 # dns_server = "10.1.1.53:53" # for those DKIM key lookups; default: the system resolver
 answers_per_day = 3           # error answers to one address per day; then quarantined, bureau told once
+
+[notice]                 # the consolidated notice's 版记 and 公开方式 (GB/T 9704-2012)
+# cc = ["县委教育工委", "县政府督查室"]   # 抄送机关
+# issuer = "台山市教育局办公室"           # 印发机关; default: the notice's 发文机关署名
+# disclosure = "此件主动公开"             # 此件公开发布 | 此件主动公开 | 此件依申请公开 | 此件不予公开
 """
 
 

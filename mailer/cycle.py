@@ -24,6 +24,7 @@ from mailer.deadlines import OfficeDates, office_dates
 from mailer.decisions import _bureau_addrs, current_draft
 from mailer.emptynotice import STATE as EMPTY
 from mailer.emptynotice import hold_empty, nothing_reported
+from mailer.errors import DubanError
 from mailer.forms import render_form
 from mailer.latestart import dates_after, due_note, late_dates
 from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
@@ -32,18 +33,19 @@ from mailer.noticedate import redate_published
 from mailer.offices import office_address, signer
 from mailer.outgoing import Mail, queue_mail, send_pending
 from mailer.periodinfo import (
-    approved_submission,
     date_cn,
     form_token,
     latest_submission,
     local_date,
     period_label,
     period_token,
+    settled_submission,
 )
 from mailer.periods import month_end
 from mailer.queries import lead_offices
 from mailer.startgate import TICK_KINDS, before_tick
 from mailer.store import atomic
+from mailer.tickfailures import record_failure
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class TickReport:
     sent: int = 0
     steps: list[str] = field(default_factory=list)
     held: str = ""  # why the confirmation gate held this tick's sending ("" when it did not)
+    failures: list[str] = field(default_factory=list)  # steps a person must fix (tickfailures.py)
 
     def note(self, text: str) -> None:
         log.info("%s", text)
@@ -205,10 +208,10 @@ def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[
 
 
 def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:
-    """Lead offices without an approved report, with their newest submission (if any)."""
+    """Lead offices without a settled (approved, nothing newer waiting) report, with their newest one."""
     out = []
     for office in lead_offices(s, period.plan, period.key):
-        if approved_submission(s, period, office) is None:
+        if settled_submission(s, period, office) is None:
             out.append((office, latest_submission(s, period, office)))
     return out
 
@@ -547,11 +550,14 @@ def tick(
     for pid in period_ids:
         with atomic(engine) as s:
             state = s.get(Period, pid).state  # type: ignore[union-attr]
-        if state == "open":
-            _dispatch_forms(settings, engine, pid, report)
-        _remind(settings, engine, pid, today, report)
-        _assemble_if_due(settings, engine, pid, now, report)
-        _publish_if_signed(settings, engine, pid, now, report)
+        try:
+            if state == "open":
+                _dispatch_forms(settings, engine, pid, report)
+            _remind(settings, engine, pid, today, report)
+            _assemble_if_due(settings, engine, pid, now, report)
+            _publish_if_signed(settings, engine, pid, now, report)
+        except DubanError as e:  # e.g. a broken template: the other periods and the sending go on
+            report.failures.append(record_failure(engine, pid, e))
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
     if report.steps:

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.deadlines import office_due_on
+from mailer.filenames import fit_name
 from mailer.matching import Match
-from mailer.model import Approval, Document, Event, InboundMessage, Period, Person, Submission
+from mailer.model import Approval, Dispatch, Document, Event, InboundMessage, Period, Person, Submission
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, latest_submission, period_label, period_token
+from mailer.periodinfo import date_cn, form_token, period_label, period_token
 from mailer.replies import classify_decision, newest_part
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,57 @@ def _bureau_addrs(settings: Settings, session: Session) -> list[str]:
 
 
 def find_submission(session: Session, person: Person, match: Match) -> Submission | None:
-    """The report this leader's reply decides on: the one named by the mail it answers, else the newest
-    report awaiting this leader's review for the matched office/period, else the only one waiting."""
-    if match.dispatch is not None and match.dispatch.submission_id:
-        sub = session.get(Submission, match.dispatch.submission_id)
-        if sub is not None and sub.state == "superseded":
-            # The office sent a newer revision after this request went out: decide on the newest.
-            newer = latest_submission(session, sub.period, sub.office, "pending_approval")
-            return newer or sub
-        return sub
+    """The report this leader's reply decides on.
+
+    A reply to one of our mails (In-Reply-To/References) decides exactly the revision that mail named,
+    even when the office has sent a newer one since: the leader approved what they read (issue 8.2).
+    Otherwise the newest report awaiting this leader's review for the matched office/period, else the
+    only one waiting; a subject or form token names the office, never a revision.
+    """
+    d = match.dispatch
+    named = session.get(Submission, d.submission_id) if d is not None and d.submission_id else None
+    if named is not None and match.by == "in_reply_to":
+        return named
     waiting = [
         sub
         for sub in reversed(waiting_for(session, person))  # newest first
         if (match.period is None or sub.period_id == match.period.id)
         and (match.office is None or sub.office_id == match.office.id)
     ]
-    return waiting[0] if match.office is not None or len(waiting) == 1 else None
+    if waiting and (match.office is not None or len(waiting) == 1):
+        return waiting[0]
+    return named  # nothing waits: review() says the named report was decided already
+
+
+def request_for(session: Session, sub: Submission, match: Match) -> Dispatch | None:
+    """The request a decision on ``sub`` answers: the mail replied to, when it concerns ``sub``; else the
+    newest review request (or reminder) for ``sub`` — what a fresh "同意" is taken to answer."""
+    if match.by == "in_reply_to" and match.dispatch is not None and match.dispatch.submission_id == sub.id:
+        return match.dispatch
+    return session.scalars(
+        select(Dispatch)
+        .where(
+            Dispatch.submission_id == sub.id,
+            Dispatch.kind.in_(("approval_request", "approval_reminder", "not_understood")),
+        )
+        .order_by(Dispatch.id.desc())
+    ).first()
+
+
+def _newer_revisions(session: Session, sub: Submission) -> list[Submission]:
+    """Valid revisions the office sent after ``sub`` (each gets its own review request), oldest first."""
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(
+                Submission.period_id == sub.period_id,
+                Submission.office_id == sub.office_id,
+                Submission.revision > sub.revision,
+                Submission.state != "invalid",
+            )
+            .order_by(Submission.revision)
+        )
+    )
 
 
 def waiting_for(session: Session, person: Person) -> list[Submission]:
@@ -98,8 +134,10 @@ def _record(
     *,
     submission_id: int | None = None,
     document_id: int | None = None,
+    request: Dispatch | None = None,
 ) -> None:
-    """The decision as an Approval row, timed by the message (not by when we happened to read it)."""
+    """The decision as an Approval row, timed by the message (not by when we happened to read it), with
+    the request it answers."""
     session.add(
         Approval(
             kind=kind,
@@ -109,6 +147,7 @@ def _record(
             decision=decision,
             comment=comment[:2000],
             inbound_message_id=inbound.id,
+            request_dispatch_id=request.id if request is not None else None,
             decided_at=inbound.received_at,
         )
     )
@@ -144,28 +183,61 @@ def _ask_again(
 
 
 def review(
-    settings: Settings, session: Session, inbound: InboundMessage, person: Person, sub: Submission, text: str
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    sub: Submission,
+    text: str,
+    *,
+    request: Dispatch | None = None,
 ) -> None:
-    """Apply a leader's 同意 / 退回 to ``sub``; anything else gets a polite 'not understood'."""
+    """Apply a leader's 同意 / 退回 to ``sub``; anything else gets a polite 'not understood'.
+
+    ``sub`` may be a revision the office has since replaced (the leader answered the request they read):
+    it is decided all the same, unless a newer revision was approved already; the newer one keeps its own
+    request and is decided by the answer to that.
+
+    :param request: the request the decision answers (see request_for), recorded with it
+    """
     office, period = sub.office, sub.period
     decision = classify_decision(newest_part(text))
     token = form_token(settings, period, office)
+    newer = _newer_revisions(session, sub)
+    waiting_newer = [n for n in newer if n.state == "pending_approval"]
     ctx = {
         "office": office.name,
         "period_label": period_label(period),
         "leader": person.name,
         "revision": sub.revision,
+        "newer_revision": waiting_newer[-1].revision if waiting_newer else 0,
         "comment": decision.comment,
-        "due_date": date_cn(period.due_on),
+        "due_date": date_cn(office_due_on(session, period, office.id)),
         "plan_title": period.plan.title,
     }
-    if sub.state != "pending_approval":
+    approved_newer = [n for n in newer if n.state == "approved"]
+    if sub.state == "superseded" and approved_newer:
+        inbound.outcome = (
+            f"{person.name} 对 {office.name} 第{sub.revision}版的回复已忽略：该股室已报送的"
+            f"第{approved_newer[-1].revision}版已审定"
+        )
+        return
+    if sub.state not in ("pending_approval", "superseded"):
         inbound.outcome = (
             f"{person.name} 对 {office.name} 第{sub.revision}版的回复已忽略：该版本状态为 {sub.state}"
         )
         return
     if decision.kind == "unknown":
-        _record(session, inbound, person, "review", "not_understood", newest_part(text), submission_id=sub.id)
+        _record(
+            session,
+            inbound,
+            person,
+            "review",
+            "not_understood",
+            newest_part(text),
+            submission_id=sub.id,
+            request=request,
+        )
         _ask_again(
             settings,
             session,
@@ -189,6 +261,7 @@ def review(
         "approved" if approved else "returned",
         decision.comment,
         submission_id=sub.id,
+        request=request,
     )
     inbound.outcome = apply_review(
         settings, session, person, sub, approved=approved, comment=decision.comment, at=inbound.received_at
@@ -206,20 +279,24 @@ def apply_review(
     at: dt.datetime,
 ) -> str:
     """A leader's decision on ``sub`` (by reply, or given in person and recorded by the clerk): set its state
-    and tell the office (returned: with its form back). Returns the outcome in words."""
+    and tell the office (returned: with its form back). Returns the outcome in words; a newer revision
+    still waiting keeps its own request and is named in the outcome."""
     office, period = sub.office, sub.period
     token = form_token(settings, period, office)
+    waiting_newer = [n for n in _newer_revisions(session, sub) if n.state == "pending_approval"]
     ctx = {
         "office": office.name,
         "period_label": period_label(period),
         "leader": person.name,
         "revision": sub.revision,
+        "newer_revision": waiting_newer[-1].revision if waiting_newer else 0,
         "comment": comment,
         "due_date": date_cn(office_due_on(session, period, office.id)),
         "plan_title": period.plan.title,
     }
     sub.state, sub.decided_at = ("approved" if approved else "returned"), at
     to = [a.email for a in office.addresses][:1]
+    still = f"（第{ctx['newer_revision']}版已另行送审）" if waiting_newer else ""
     if approved:
         queue_mail(
             session,
@@ -232,10 +309,10 @@ def apply_review(
             office_id=office.id,
             submission_id=sub.id,
         )
-        return f"{person.name} 同意 {office.name} 第{sub.revision}版报告"
+        return f"{person.name} 同意 {office.name} 第{sub.revision}版报告{still}"
     form = settings.path(sub.form_path)
     attachments = (
-        [(f"{period_label(period)}进展情况表-{office.name}（退回修改）.docx", form.read_bytes())]
+        [(fit_name(f"{period_label(period)}进展情况表-{office.name}（退回修改）", ".docx"), form.read_bytes())]
         if sub.form_path and form.exists()
         else []
     )
@@ -250,7 +327,7 @@ def apply_review(
         office_id=office.id,
         submission_id=sub.id,
     )
-    return f"{person.name} 退回 {office.name} 第{sub.revision}版报告：{comment}"
+    return f"{person.name} 退回 {office.name} 第{sub.revision}版报告：{comment}{still}"
 
 
 def current_draft(session: Session, period: Period) -> Document | None:
@@ -282,12 +359,28 @@ def signoff(
         "draft_name": Path(draft.path).name if draft else "",
     }
     token = period_token(settings, period)
+    request = (
+        session.scalars(
+            select(Dispatch)
+            .where(Dispatch.document_id == draft.id, Dispatch.kind == "signoff_request")
+            .order_by(Dispatch.id.desc())
+        ).first()
+        if draft is not None
+        else None
+    )
     if draft is None or period.state != "awaiting_signoff":
         inbound.outcome = f"{person.name} 的签发回复已忽略：{period.key} 当前没有待签发的稿件"
         return
     if decision.kind == "unknown":
         _record(
-            session, inbound, person, "signoff", "not_understood", newest_part(text), document_id=draft.id
+            session,
+            inbound,
+            person,
+            "signoff",
+            "not_understood",
+            newest_part(text),
+            document_id=draft.id,
+            request=request,
         )
         _ask_again(
             settings,
@@ -310,6 +403,7 @@ def signoff(
         "approved" if approved else "returned",
         decision.comment,
         document_id=draft.id,
+        request=request,
     )
     if approved:
         draft.state = "signed"

@@ -5,7 +5,8 @@ what to do. Nothing is written; the caller records the result.
 Rows are matched to the office's tasks by 编号 and name, tolerant of spacing and punctuation edits
 (:func:`mailer.text.key`): the name decides when it names one of the office's tasks exactly; otherwise the
 number decides when the name was edited lightly (or left empty); a row without a number is matched by its
-name alone. Reordered rows, added empty rows and identical duplicates are accepted.
+name alone. Reordered rows and added empty rows are accepted; identical duplicates too, with a warning
+naming their lines (the first is recorded).
 
 What offices do to the table, judged as a bureau would: rows added under a task with no 编号 and name
 are that task's (a warning says so); a row with a name but no 编号 that is no task is an error offering
@@ -374,6 +375,20 @@ def _layout_findings(
     return shared
 
 
+def _duplicate_warning(task: Task, task_rows: list[FormRow], label: str) -> Finding:
+    """Identical rows of one task (often the table pasted twice): taken once, but the office is told, since
+    next time the copies may differ and the form be refused."""
+    lines = "、".join(str(r.line) for r in task_rows if r.line)
+    where = f"（第 {lines} 行）" if lines else ""
+    return Finding(
+        "warning",
+        f"{label}在表中出现了 {len(task_rows)} 次{where}，内容相同，已按第一次出现的那一行记录。"
+        "请在下次报送前删去重复的行（常见原因是表格被整张粘贴了两次）；重复行内容不一致时表格将被退回。",
+        task.seq,
+        task.name,
+    )
+
+
 def _entries(
     check: FormCheck,
     tasks: list[Task],
@@ -408,6 +423,8 @@ def _entries(
             )
             continue
         row = distinct[0]
+        if len(task_rows) > 1:
+            check.findings.append(_duplicate_warning(task, task_rows, label))
         check.entries.append(EntryData(task.id, task.seq, task.name, row.progress, row.problems, row.remark))
         if _layout_findings(check, task, row, label, matched, lines):
             continue

@@ -31,11 +31,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.config import Settings
 from mailer.errors import RegistryError, TemplateError
+from mailer.filenames import fit_name
 from mailer.files import atomic_target
+from mailer.form_notes import instruction_context
 from mailer.model import Entry, Milestone, Office, Plan, Task, TaskOffice
 from mailer.periods import month_end, period_key, span_label
 from mailer.queries import approved_entries_by_office, last_approved_entries, lead_tasks, on_forms
 from mailer.store import atomic
+from mailer.templatecheck import word_template_error
 from mailer.templates import template_path
 from mailer.text import clean, key
 from mailer.tokens import make_token
@@ -128,7 +131,7 @@ def _prepare(path: Path) -> _Prepared:
     try:
         st = path.stat()
     except OSError as e:
-        raise TemplateError(f"The progress form template {path} cannot be read: {e}") from e
+        raise TemplateError(word_template_error(path, e)) from e
     stamp = (st.st_mtime_ns, st.st_size)
     with _prepared_lock:
         found = _prepared.get(path)
@@ -138,8 +141,8 @@ def _prepare(path: Path) -> _Prepared:
         env = _CompilingEnvironment()
         try:
             variables = DocxTemplate(io.BytesIO(data)).get_undeclared_template_variables(jinja_env=env)
-        except (jinja2.TemplateError, ValueError, KeyError) as e:
-            raise TemplateError(f"{path.name} is not a usable form template: {e}") from e
+        except Exception as e:
+            raise TemplateError(word_template_error(path, e)) from e
         _prepared[path] = found = _Prepared(stamp, data, env, set(variables))
         return found
 
@@ -243,9 +246,10 @@ def form_context(
 
 
 def form_filename(plan: Plan, year: int, month: int, office: Office) -> str:
-    """ "2022年1—6月重点工作进展情况表-基财股.docx" (the office name made safe for any file system)."""
+    """ "2022年1—6月重点工作进展情况表-基财股.docx" (the office name made safe for any file system, a long
+    one shortened with a hash: mailer/filenames.py)."""
     name = sanitize_filename(clean(office.name), replacement_text="_") or f"office{office.id}"
-    return f"{year}年{span_label(month)}重点工作进展情况表-{name}.docx"
+    return fit_name(f"{year}年{span_label(month)}重点工作进展情况表-{name}", ".docx")
 
 
 # --- rendering --------------------------------------------------------------------------------------------------
@@ -314,7 +318,10 @@ def _render_one(
     token = make_token(secret, plan.id, year, month, office.id)
     if prior is None:
         prior = last_approved_entries(session, plan, office, year, month)
-    context = form_context(plan, year, month, office, token, tasks, prior)
+    context = {
+        **form_context(plan, year, month, office, token, tasks, prior),
+        **instruction_context(session, plan, year, month, office),
+    }
     folder = out_dir or settings.outbox / "forms" / f"{year:04d}-{month:02d}"
     out = folder / form_filename(plan, year, month, office)
     _render(prepared, template, context, out, token)

@@ -378,7 +378,9 @@ class _Handler:
             self.quarantine(f"{sub.office.name} 的报告只能由其分管负责同志审定，{person.name} 不是")
             return
         row.kind, row.period_id, row.office_id = "decision", sub.period_id, sub.office_id
-        decisions.review(self.settings, self.s, row, person, sub, text)
+        decisions.review(
+            self.settings, self.s, row, person, sub, text, request=decisions.request_for(self.s, sub, match)
+        )
 
     def _awaiting_signoff(self) -> Period | None:
         waiting = list(self.s.scalars(select(Period).where(Period.state == "awaiting_signoff")))

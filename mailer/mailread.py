@@ -27,6 +27,7 @@ import quopri
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from email.errors import InvalidBase64LengthDefect
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -423,7 +424,7 @@ class _Reader:
                 elif ctype == "text/html" and self.html is None:
                     self.html = _part_text(part)
             return
-        data = part.get_payload(decode=True)
+        data = _attachment_bytes(part)
         if not isinstance(data, bytes):
             return
         if ctype in _TNEF_TYPES or name.lower() == "winmail.dat":
@@ -499,6 +500,17 @@ def _delivery_status(part: Message) -> list[DeliveryStatus]:
             )
         )
     return out
+
+
+def _attachment_bytes(part: Message) -> bytes | None:
+    """The part's decoded bytes. A message cut off in transit can end inside a base64 quartet, and then the
+    email package hands back the *encoded* text: decode what arrived, so a truncated form is refused as
+    damaged rather than as "not a Word document" (which depended on where the cut fell)."""
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes) and any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
+        usable = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+        data = binascii.a2b_base64(usable[: len(usable) // 4 * 4])
+    return data if isinstance(data, bytes) else None
 
 
 def _returned_headers(part: Message) -> Message | None:

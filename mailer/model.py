@@ -392,6 +392,9 @@ class Approval(Base):
     decision: Mapped[str] = mapped_column(String(20))  # approved | returned | not_understood
     comment: Mapped[str] = mapped_column(Text, default="")
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    # The request (approval_request / approval_reminder / signoff_request …) the decision answers: the mail
+    # the leader replied to, or the one their fresh mail was taken to answer (migration 0003).
+    request_dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatches.id"))
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     person: Mapped[Person] = relationship()
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import ConversionError, TemplateError
+from mailer.filenames import fit_name
 from mailer.files import atomic_target, private_dir
 from mailer.model import Period
 from mailer.notice_data import (
@@ -43,7 +44,9 @@ from mailer.notice_data import (
     reporting_items,
     ymd,
 )
+from mailer.notice_record import NoticeRecord, record_context
 from mailer.pdf import convert
+from mailer.templatecheck import word_template_error
 from mailer.templates import template_path
 from mailer.text import clean
 
@@ -97,8 +100,16 @@ def row_values(data: NoticeData) -> list[dict[str, str]]:
     ]
 
 
-def notice_context(data: NoticeData, *, issuer: str, issued_on: dt.date, addressee: str) -> dict[str, Any]:
+def notice_context(
+    data: NoticeData,
+    *,
+    issuer: str,
+    issued_on: dt.date,
+    addressee: str,
+    record: NoticeRecord | None = None,
+) -> dict[str, Any]:
     """Every variable of the template except ``tasks``; values are cleaned text (user data is data)."""
+    record = record or NoticeRecord()
     ctx: dict[str, Any] = {
         "org_name": data.org_name,
         "year": str(data.year),
@@ -117,6 +128,7 @@ def notice_context(data: NoticeData, *, issuer: str, issued_on: dt.date, address
         "issuer": issuer,
         "issued_on": ymd(issued_on),
         "plan_title": data.plan_title,
+        **record_context(record, issuer=issuer, issued_on=issued_on),
     }
     ctx = {k: clean(v) for k, v in ctx.items()}
     ctx["reporting"] = [{k: clean(v) for k, v in item.items()} for item in reporting_items(data)]
@@ -256,10 +268,12 @@ def render_notice(
     issued_on: dt.date,
     addressee: str = DEFAULT_ADDRESSEE,
     fast_rows: bool = True,
+    record: NoticeRecord | None = None,
 ) -> Path:
     """Render the notice for ``data`` with ``template`` into ``out`` (written atomically).
 
     :param fast_rows: clone the annex row with lxml (default); False renders every row through Jinja
+    :param record: the 版记 and 公开方式 (default: none but 印发机关 = issuer, 印发日期 = issued_on)
     :raises TemplateError: when the template is not a .docx, needs a variable the data does not provide,
         or Jinja fails (the message quotes the template text near the error)
     """
@@ -272,10 +286,13 @@ def render_notice(
         raw = tpl.get_xml()
         patched = tpl.patch_xml(raw)
     except Exception as e:  # python-docx raises several unrelated types for a broken package
-        raise TemplateError(f"{template} is not a readable .docx template: {e}") from e
+        raise TemplateError(word_template_error(template, e)) from e
     rows = row_values(data)
-    context = notice_context(data, issuer=issuer, issued_on=issued_on, addressee=addressee)
-    missing = tpl.get_undeclared_template_variables(context={**context, "tasks": rows})
+    context = notice_context(data, issuer=issuer, issued_on=issued_on, addressee=addressee, record=record)
+    try:
+        missing = tpl.get_undeclared_template_variables(context={**context, "tasks": rows})
+    except jinja2.TemplateError as e:  # a tag the bureau broke while editing the template in Word
+        raise TemplateError(word_template_error(template, e)) from e
     if missing:
         raise TemplateError(
             f"{template.name} needs {', '.join(sorted(missing))}, which the notice data "
@@ -304,13 +321,15 @@ def render_notice(
 
 
 def safe_name(name: str) -> str:
-    """A file name from a title: path separators and characters Windows refuses replaced, length capped."""
+    """A file name from a title: path separators and characters Windows refuses replaced (the length is
+    budgeted by draft_name)."""
     name = _UNSAFE_NAME.sub("_", clean(name)).strip(" .")
-    return name[:150] or "通报"
+    return name or "通报"
 
 
 def draft_name(data: NoticeData, version: int) -> str:
-    return f"{safe_name(data.title)}（第{version}稿）.docx"
+    # The budget leaves room for "（第N稿）" to be dropped and ".pdf" used (final_name, the PDF's name).
+    return fit_name(safe_name(data.title), f"（第{version}稿）.docx")
 
 
 def final_name(draft: Path) -> str:
@@ -367,6 +386,7 @@ def assemble_notice(
         issuer=clean(issuer or data.issuer or "局办公室"),
         issued_on=issued_on or dt.datetime.now(ZoneInfo(tz)).date(),
         addressee=clean(addressee or DEFAULT_ADDRESSEE),
+        record=NoticeRecord.from_settings(settings.notice),
     )
     pdf, pdf_error = _pdf(settings, docx)
     sha = hashlib.sha256(docx.read_bytes()).hexdigest()

@@ -2,8 +2,8 @@
 
 Parallel soffice runs sharing a profile fail silently (rc=1, no output), so every conversion gets its own
 ``-env:UserInstallation``; the process group is killed on timeout; the output must exist and be non-empty.
-A fontconfig file maps 仿宋_GB2312 / 方正小标宋简体 to a serif CJK face and 黑体 to a sans one where the
-licensed fonts are not installed, so body text does not come out in a sans face.
+A fontconfig file (mailer/fonts.py) maps each missing 公文 face to a distinct installed one: 仿宋_GB2312 /
+方正小标宋简体 to a serif CJK face, 黑体 to a sans one, 楷体_GB2312 to a Kai face when there is one.
 """
 
 from __future__ import annotations
@@ -18,25 +18,11 @@ from pathlib import Path
 
 from mailer.errors import ConversionError
 from mailer.files import atomic_target
+from mailer.fonts import fontconfig_xml
 from mailer.proctree import group_kwargs, kill_tree
 
 log = logging.getLogger(__name__)
 
-_FONTCONF = """<?xml version="1.0"?>
-<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
-<fontconfig>
-  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>
-  <alias binding="same"><family>仿宋_GB2312</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>仿宋</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>FangSong</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>方正小标宋简体</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>方正小标宋_GBK</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>宋体</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>楷体_GB2312</family><prefer><family>Noto Serif CJK SC</family></prefer></alias>
-  <alias binding="same"><family>黑体</family><prefer><family>Noto Sans CJK SC</family></prefer></alias>
-  <alias binding="same"><family>SimHei</family><prefer><family>Noto Sans CJK SC</family></prefer></alias>
-</fontconfig>
-"""
 
 
 # LibreOffice loads what a document links to (an .odt's or a .doc's linked picture is fetched over HTTP
@@ -77,7 +63,7 @@ def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "so
         )
     work = Path(tempfile.mkdtemp(prefix="duban-lo-"))
     try:
-        (work / "fonts.conf").write_text(_FONTCONF, encoding="utf-8")
+        (work / "fonts.conf").write_text(fontconfig_xml(), encoding="utf-8")
         env = dict(os.environ, HOME=str(work / "home"), FONTCONFIG_FILE=str(work / "fonts.conf"), **OFFLINE)
         # The source is copied under an ASCII name: LibreOffice's output name follows the input's.
         suffix = src.suffix.lower() or ".docx"

@@ -55,5 +55,18 @@ def approved_submission(session: Session, period: Period, office: Office) -> Sub
     return latest_submission(session, period, office, "approved")
 
 
+def settled_submission(session: Session, period: Period, office: Office) -> Submission | None:
+    """The office's approved revision, unless a newer one still awaits its leader's review.
+
+    A leader may approve revision N after the office sent N+1 (they answer the request they read); the
+    office is not done until N+1 is decided too, so the notice is not assembled meanwhile.
+    """
+    approved = approved_submission(session, period, office)
+    waiting = latest_submission(session, period, office, "pending_approval")
+    if approved is None or (waiting is not None and waiting.revision > approved.revision):
+        return None
+    return approved
+
+
 def date_cn(d: dt.date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"

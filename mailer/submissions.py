@@ -76,14 +76,17 @@ def take_form(
         )
         or 0
     ) + 1
-    for older in session.scalars(
-        select(Submission).where(
-            Submission.period_id == period.id,
-            Submission.office_id == office.id,
-            Submission.state == "pending_approval",
-        )
-    ):
-        older.state = "superseded"
+    if check.ok:
+        # Only a valid revision replaces the one awaiting review: a form with errors goes back to the
+        # office and the leader can still decide the one they were sent.
+        for older in session.scalars(
+            select(Submission).where(
+                Submission.period_id == period.id,
+                Submission.office_id == office.id,
+                Submission.state == "pending_approval",
+            )
+        ):
+            older.state = "superseded"
     path, sha = _save_attachment(settings, form.data)
     late = local_date(settings, submitted_at) > office_due_on(session, period, office.id)
     findings = [f.to_dict() for f in check.findings]

@@ -200,8 +200,8 @@ CONTEXTS: dict[str, dict[str, object]] = {
                          "rows": [{"seq": 3, "name": "校园安全<script>", "progress": "完成A\n完成B",
                                    "problems": "无", "remark": ""}]},
     "approval_reminder": {**BASE, "revision": 1, "received": "2022年6月12日"},
-    "returned": {**BASE, "revision": 1, "comment": "第3项请补充数据\n第5项写清时间"},
-    "approved_notice": {**BASE, "revision": 1, "comment": ""},
+    "returned": {**BASE, "revision": 1, "newer_revision": 0, "comment": "第3项请补充数据\n第5项写清时间"},
+    "approved_notice": {**BASE, "revision": 1, "newer_revision": 0, "comment": ""},
     "not_understood": {**BASE, "revision": 1, "comment": "", "reply_text": "<b>好的</b>收到"},
     "quarantine_notice": {"from_addr": "x@qq.com", "from_name": "张三", "subject": "关于报表", "reason": "发件人未登记",
                           "received": "2022-06-12 10:00", "archive_path": "inbox/archive/ab.eml", "token": ""},
@@ -232,6 +232,18 @@ def test_every_template_renders(home: Settings, name: str) -> None:
     assert text.endswith("）\n") and "局办公室" in text  # the signature closes every text body
     assert html.lstrip().startswith("<!DOCTYPE html>") and "</html>" in html
     assert "\n\n\n" not in text
+
+
+@pytest.mark.parametrize("name", ["approved_notice", "returned"])
+def test_a_decision_on_a_replaced_revision_says_the_newer_one_is_reviewed_separately(
+    home: Settings, name: str
+) -> None:
+    """The leader decided revision 1 after the office had sent revision 2: the office is told so."""
+    _, text, html = render_mail(home, name, **{**CONTEXTS[name], "newer_revision": 2})
+    for body in (text, html):
+        assert "第1版" in body and "此后报送的第2版已另行送李明同志审核" in body
+    _, text, _ = render_mail(home, name, **CONTEXTS[name])
+    assert "另行送" not in text
 
 
 def test_user_text_is_escaped_in_html_and_kept_in_text(home: Settings) -> None:
@@ -281,7 +293,7 @@ def test_the_bureau_can_replace_a_template(home: Settings) -> None:
     with pytest.raises(TemplateError, match="Subject"):
         render_mail(home, "form", **CONTEXTS["form"])
     (own / "form.txt").write_text("Subject: {{ office }\n", encoding="utf-8")
-    with pytest.raises(TemplateError, match="line 1"):
+    with pytest.raises(TemplateError, match=r"mail/form\.txt 第 1 行有语法错误"):
         render_mail(home, "form", **CONTEXTS["form"])
 
 

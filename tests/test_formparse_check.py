@@ -170,8 +170,31 @@ def test_conflicting_duplicates_are_an_error_and_identical_ones_are_merged(home,
 
     same = _check(engine, _edit(fill(form, GOOD), dup("已拨付。")), home)
     assert same.ok and len(same.entries) == 3
+    assert _messages(same, "warning") == [
+        ("编号 3「提升基础教育生均公用经费补助标准」在表中出现了 2 次（第 3、4 行），内容相同，已按第一次出现的那一行记录。"
+        "请在下次报送前删去重复的行（常见原因是表格被整张粘贴了两次）；重复行内容不一致时表格将被退回。")
+    ]
     other = _check(engine, _edit(fill(form, GOOD), dup("尚未拨付。")), home)
     assert _messages(other) == ["编号 3「提升基础教育生均公用经费补助标准」出现了 2 行且内容不一致。请合并为一行后重新发送。"]
+
+
+def test_a_table_pasted_twice_is_accepted_with_a_warning_naming_the_rows(home, engine, form):
+    """
+    GIVEN the filled table pasted a second time below the first (the whole table, header included)
+    WHEN  the form is checked
+    THEN  one entry per task, and one warning per task naming both of its lines and what to do
+    """
+    import copy
+
+    def paste_twice(doc, t):  # type: ignore[no-untyped-def]
+        t._tbl.addnext(copy.deepcopy(t._tbl))
+
+    result = _check(engine, _edit(fill(form, GOOD), paste_twice), home)
+    assert result.ok and [e.seq for e in result.entries] == [1, 2, 3]
+    warnings = _messages(result, "warning")
+    assert len(warnings) == 3, warnings
+    assert warnings[0].startswith("编号 1「培英职业技术学校新校区建设项目」在表中出现了 2 次（第 1、")
+    assert all("已按第一次出现的那一行记录" in w and "删去重复的行" in w for w in warnings)
 
 
 def test_missing_filled_by_is_a_warning(home, engine, form):

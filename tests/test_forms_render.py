@@ -237,3 +237,33 @@ def test_core_properties_survive_the_docxcompose_import(home, engine, ids):
     with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z:
         assert b"metadata/core-properties" in z.read("docProps/core.xml")
     assert qn("w:p")  # python-docx's own names unaffected
+
+
+def test_the_instructions_state_the_periods_real_due_date_and_the_named_reviewer(home, engine, ids):
+    """
+    GIVEN 基财股 supervised by 李明 (副局长), and the June period due on the 21st (the 20th moved by the calendar)
+    WHEN  its June form is rendered; then 人事股's, which has no supervising leader
+    THEN  the 填写说明 says "报送截至6月21日" and that 分管负责同志李明副局长 reviews after it is sent;
+          the other says the bureau office reviews
+    """
+    import datetime as dt
+
+    from mailer.model import Period, Person
+
+    with atomic(engine) as s:
+        leader = Person(name="李明", title="副局长", email="liming@example.cn")
+        s.add(leader)
+        s.flush()
+        s.get(Office, ids.offices["基财股"]).leader_id = leader.id
+        s.get(Office, ids.offices["人事股"]).leader_id = None
+        s.add(Period(plan_id=ids.plan_id, year=2022, month=6, send_on=dt.date(2022, 6, 10),
+                     due_on=dt.date(2022, 6, 21)))
+    note = next(p.text for p in Document(str(_render(home, engine, ids).path)).paragraphs if "填写说明" in p.text)
+    assert "报送截至6月21日：请在此前回复本邮件报送，收到后即送分管负责同志李明副局长审定，审定同意后纳入全局汇总通报。" in note
+    other = Document(str(_render(home, engine, ids, office="人事股").path))
+    assert "收到后即送局办公室审定" in next(p.text for p in other.paragraphs if "填写说明" in p.text)
+
+
+def test_before_the_period_exists_the_instructions_use_the_plans_due_day(home, engine, ids):
+    doc = Document(str(_render(home, engine, ids, month=7).path))
+    assert "报送截至7月20日" in next(p.text for p in doc.paragraphs if "填写说明" in p.text)

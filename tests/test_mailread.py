@@ -384,3 +384,23 @@ def test_is_ours_needs_our_marker_and_our_address(home) -> None:  # type: ignore
     person = build_message(home, to=["x@y.cn"], subject="s", text="x", message_id=new_message_id(home),
                            auto_submitted=False)  # fmt: skip
     assert read_message(person, max_attachment_bytes=CAP, own_address=own).is_ours is False
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+def test_an_attachment_cut_off_in_transit_decodes_what_arrived_wherever_the_cut_falls(cut: int) -> None:
+    """A base64 body cut inside a quartet used to come back still encoded (so a truncated form was called
+    "not a Word document" or "damaged" depending on where the cut fell); now always the decoded prefix."""
+    from email.message import EmailMessage
+
+    from mailer.mailread import read_message
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "jcg@example.cn", "bgs@example.cn", "表"
+    msg.set_content("见附件")
+    payload = b"PK\x03\x04" + bytes(range(256)) * 40
+    msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename="表.docx")
+    raw = bytes(msg)
+    body_end = raw.rindex(b"\n--")  # the closing boundary: cut before it, inside the base64 text
+    truncated = raw[: body_end - 2000 - cut]
+    (att,) = read_message(truncated, max_attachment_bytes=10**8).attachments
+    assert att.data.startswith(b"PK\x03\x04") and payload.startswith(att.data)

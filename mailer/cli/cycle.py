@@ -62,6 +62,10 @@ def run_cmd(ctx: Context, *, once: bool, dry_run: bool, yes: bool, now_text: str
     for step in report.steps:
         click.echo(step)
     click.echo(f"收取 {report.taken} 封，排队 {report.queued} 封，发出 {report.sent} 封")
+    if report.failures:
+        from mailer.errors import DubanError
+
+        raise DubanError("；".join(report.failures))
 
 
 @cli.command("serve")

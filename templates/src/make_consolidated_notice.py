@@ -10,7 +10,11 @@ Layout follows GB/T 9704-2012 (党政机关公文格式):
   Latin letters and digits in Times New Roman; page numbers "— N —" 4号 宋体 on the outer side;
 - issuer centred over the date, the date 右空四字;
 - the annex ("附件") in a landscape A4 section with the same type area turned, holding the task table
-  whose header row repeats on every page.
+  whose header row repeats on every page;
+- 公开方式 as the 附注 under the date, "（此件主动公开）" two characters in (7.3.6);
+- the 版记 (7.4) in a last portrait section that starts on an even page and sits at the bottom of it:
+  抄送 and 印发机关/印发日期 in 4号 仿宋, one character in from each side, between full-width lines
+  (the first and last thick, 0.35 mm; the one between thin, 0.25 mm); that page has no page number.
 
 Every font is named in the styles with ``w:eastAsia`` (python-docx only writes ``w:ascii``/``w:hAnsi``) and
 the theme font references of python-docx's default template are removed, since Word prefers a theme font
@@ -43,6 +47,7 @@ FANGSONG, XIAOBIAOSONG, HEITI, KAITI, SONGTI = "仿宋_GB2312", "方正小标宋
 LATIN = "Times New Roman"
 
 BODY_PT = 16  # 3号
+RECORD_PT = 14  # 4号: the 版记
 TITLE_PT = 22  # 2号
 PAGE_NO_PT = 14  # 4号
 CELL_PT = 10.5  # 五号
@@ -407,6 +412,16 @@ def define_styles(doc: DocxDocument) -> None:
     indent_chars(npr2, size_pt=12)
     char_spacing(note.element.get_or_add_rPr(), 0)
 
+    remark = paragraph_style(doc, "GWRemark", "附注", font=FANGSONG, size_pt=BODY_PT)
+    indent_chars(remark.element.get_or_add_pPr(), first=2)
+
+    record = paragraph_style(doc, "GWRecord", "版记", font=FANGSONG, size_pt=RECORD_PT)
+    rpr = record.element.get_or_add_pPr()
+    no_snap(rpr)
+    exact_spacing(rpr, 560, before=0)  # 28 pt: a 4号 line with room between the rules
+    indent_chars(rpr, left=1, right=1, size_pt=RECORD_PT)
+    char_spacing(record.element.get_or_add_rPr(), 0)
+
     page_no = paragraph_style(doc, "GWPageNumber", "页码", font=SONGTI, size_pt=PAGE_NO_PT, base=None)
     pnr = page_no.element.get_or_add_pPr()
     no_snap(pnr)
@@ -558,9 +573,13 @@ def body(doc: DocxDocument) -> None:
         Mm(156) - Pt(4 * BODY_PT) - Pt(52), alignment=WD_TAB_ALIGNMENT.CENTER
     )
     tail.append(issuer)
+    date = para(doc, "{{ issued_on }}", "署名日期")
+    tail.append(date)
     for p in tail:
         p.paragraph_format.keep_with_next = True
-    para(doc, "{{ issued_on }}", "署名日期")
+    # 公开方式 as the 附注 (one paragraph, empty when not set: a {%p if %} paragraph would be removed
+    # with the section break it carries).
+    para(doc, "{{ disclosure_note }}", "附注")
 
 
 def annex(doc: DocxDocument) -> None:
@@ -638,6 +657,73 @@ def annex(doc: DocxDocument) -> None:
     para(doc, "{{ annex_note }}", "表格说明")
 
 
+_SECT_AFTER_VALIGN = ("w:noEndnote", "w:titlePg", "w:textDirection", "w:bidi", "w:rtlGutter", "w:docGrid",
+                      "w:printerSettings")
+
+
+def record(doc: DocxDocument) -> None:
+    """The 版记: a last section on an even page, its text at the page's bottom, no page number."""
+    section = doc.add_section(WD_SECTION.EVEN_PAGE)
+    page_setup(section, landscape=False)
+    breaker = doc.paragraphs[-1]._p  # the annex note carries the annex's section break (see annex())
+    note = breaker.getprevious()
+    assert breaker.pPr is not None
+    note.get_or_add_pPr().append(breaker.pPr.find(qn("w:sectPr")))
+    breaker.getparent().remove(breaker)
+    sect = section._sectPr
+    _child(sect, "w:vAlign", _SECT_AFTER_VALIGN).set(qn("w:val"), "bottom")
+    for footer in (section.footer, section.even_page_footer):
+        footer.is_linked_to_previous = False  # an empty footer of its own: the 版记 page has no number
+
+    width = Mm(156)
+    table = doc.add_table(rows=4, cols=1)
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    tbl_pr = table._tbl.tblPr
+    tbl_w = _child(tbl_pr, "w:tblW", ("w:jc", "w:tblCellSpacing", "w:tblInd", "w:tblBorders", "w:shd",
+                                      "w:tblLayout", "w:tblCellMar", "w:tblLook"))
+    tbl_w.set(qn("w:w"), str(int(width.twips)))
+    tbl_w.set(qn("w:type"), "dxa")
+    _child(tbl_pr, "w:tblLayout", ("w:tblCellMar", "w:tblLook")).set(qn("w:type"), "fixed")
+    # Sizes in eighths of a point: 0.35 mm ≈ 1 pt for the first and last line, 0.25 mm ≈ 0.75 pt between.
+    borders = _child(tbl_pr, "w:tblBorders", ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook"))
+    for edge, size in (("top", "8"), ("left", "0"), ("bottom", "8"), ("right", "0"), ("insideH", "6"),
+                       ("insideV", "0")):
+        val = "single" if size != "0" else "nil"
+        borders.append(_el(f"w:{edge}", val=val, sz=size, space="0", color="000000"))
+    margins = _child(tbl_pr, "w:tblCellMar", ("w:tblLook",))
+    for side in ("left", "right"):
+        margins.append(_el(f"w:{side}", w="0", type="dxa"))
+    table.columns[0].width = width
+    if_cc, cc, end_cc, issued = table.rows
+    if_cc.cells[0].paragraphs[0].add_run("{%tr if cc_text %}")
+    end_cc.cells[0].paragraphs[0].add_run("{%tr endif %}")
+    cc_p = cc.cells[0].paragraphs[0]
+    cc_p.style = doc.styles["版记"]
+    cc_p.add_run("抄送：{{ cc_text }}")
+    # GB/T 9704 7.4.2: 抄送机关 wrap aligned under the first one, after "抄送：".
+    ind = cc_p._p.get_or_add_pPr().get_or_add_ind()
+    ind.set(qn("w:hangingChars"), "300")
+    ind.set(qn("w:hanging"), str(3 * RECORD_PT * 20))
+    ind.set(qn("w:leftChars"), "400")
+    ind.set(qn("w:left"), str(4 * RECORD_PT * 20))
+    issued_p = issued.cells[0].paragraphs[0]
+    issued_p.style = doc.styles["版记"]
+    issued_p.add_run("{{ print_issuer }}\t{{ print_date }}印发")
+    issued_p.paragraph_format.tab_stops.add_tab_stop(width - Pt(RECORD_PT), alignment=WD_TAB_ALIGNMENT.RIGHT)
+    for row in table.rows:
+        row.cells[0].width = width
+    # The body must end in a paragraph; a 1 pt one adds nothing below the last line.
+    tail = para(doc)
+    tpr = tail._p.get_or_add_pPr()
+    no_snap(tpr)
+    exact_spacing(tpr, 20)
+    indent_chars(tpr)
+    run_pr = tail.add_run()._r.get_or_add_rPr()
+    size = _el("w:sz", val="2")
+    run_pr.append(size)
+
+
 def build(out: Path = OUT) -> Path:
     doc = Document()
     drop_extras(doc)
@@ -649,6 +735,7 @@ def build(out: Path = OUT) -> Path:
     footers(doc, first)
     body(doc)
     annex(doc)
+    record(doc)
     props = doc.core_properties
     props.title = "重点工作任务进展情况通报"
     props.author = "duban"

@@ -13,7 +13,8 @@ Word, WPS and LibreOffice all pick 仿宋_GB2312 / 黑体 / 方正小标宋简�
 ``{{ }}`` keeps the template run, so rendered values inherit those styles. The bureau may restyle the
 result in Word; the parser finds the table by its header labels, so only the labels matter to duban.
 
-Template variables: org_name, year, span, office, token, month, due_day, rows (each: seq, name, content
+Template variables: org_name, year, span, office, token, month, due_day, due_date (the period's real due
+date, "6月20日"), reviewer ("分管负责同志李明副局长"), rows (each: seq, name, content
 (RichText), offices (RichText), progress, problems, remark).
 """
 
@@ -56,7 +57,8 @@ TITLE = "{{ org_name }}{{ year }}年重点工作推进项目进展情况表（{{
 NOTE = (
     "填写说明：请在原有内容基础上更新“进展情况”“存在问题和下一步工作计划”“备注”三栏（截至{{ month }}月底）；"
     "【本月到期】为本月底前应完成的节点，【已到期】为完成时限已过的节点，请在“进展情况”中逐项说明完成情况；"
-    "请勿改动编号、项目名称和表单编号，经分管负责同志审定后于{{ month }}月{{ due_day }}日前回复本邮件。"
+    "请勿改动编号、项目名称和表单编号。报送截至{{ due_date }}：请在此前回复本邮件报送，"
+    "收到后即送{{ reviewer }}审定，审定同意后纳入全局汇总通报。"
 )
 
 
