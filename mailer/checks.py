@@ -27,6 +27,7 @@ MAIL_TEMPLATES = (
     "approved_notice",
     "not_understood",
     "quarantine_notice",
+    "oversize_reply",
     "signoff_request",
     "signoff_returned",
     "published",

@@ -83,9 +83,16 @@ class MailSettings:
     from_name: str = "局办公室"
     message_id_domain: str = ""  # default: the domain of from_address
     max_attachment_bytes: int = 20 * 2**20
+    # The whole message, attachments included as sent (base64: a third larger than the files). Government
+    # mail systems commonly cap at 50 MB; a larger message is not read into memory, only recorded and answered.
+    max_message_mb: float = 50.0
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * 2**20)
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,7 @@ DISPATCH_KINDS = (
     "approved_notice",  # the office is told its report was approved
     "not_understood",  # a reply we could not read as a decision
     "quarantine_notice",  # to the bureau office: a stranger wrote
+    "oversize_reply",  # to a sender whose message was over mail.max_message_mb: not taken in
     "signoff_request",  # the assembled draft to the signer and the bureau office
     "signoff_returned",  # the signer's comments to the bureau office
     "published",  # the final notice to the bureau office and the distribution list

@@ -9,15 +9,16 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
+        "mailhead",
         "templates", "files", "logs", "pdf"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
-                 "offices", "queries", "migrations"},
+                 "offices", "queries", "migrations", "xlsxformulas"},
     "documents out": {"forms", "notice", "notice_data", "compose"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__"},
+                "matching", "periodinfo", "workdays", "__main__", "oversize", "redelivery"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 
