@@ -3,8 +3,8 @@ calculated it.
 
 Workbooks are read with ``data_only=True`` (values, never formulas), and a formula cell whose file holds no
 cached value reads as empty: an office's addresses written as ``=B5&"@jyj.gov.cn"`` by a script would
-silently vanish. Reading the sheet's XML tells the two apart: ``<c><f>…</f></c>`` without ``<v>`` was never
-calculated (an empty cached result is ``<v></v>``, and counts as calculated).
+silently vanish. Reading the sheet's XML tells the two apart: ``<c><f>…</f></c>`` with no ``<v>``, or an
+empty one (what openpyxl writes), was never calculated; only a text result (``t="str"``) may be empty.
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ def uncached_formulas(ws: Any) -> list[str]:
         for _, el in iterparse(src, events=("end",)):
             if el.tag != f"{_NS}c":
                 continue
-            if el.find(f"{_NS}f") is not None and el.find(f"{_NS}v") is None:
+            if el.find(f"{_NS}f") is not None and not _cached(el):
                 out.append(f"{ws.title}!{el.get('r') or '?'}")
             el.clear()
     return out
+
+
+def _cached(cell: Any) -> bool:
+    v = cell.find(f"{_NS}v")
+    if v is None:
+        return False
+    return bool(v.text) or cell.get("t") == "str"  # a formula may well compute to the empty text

@@ -51,11 +51,29 @@ def test_a_new_file_under_a_name_used_before_is_taken_in(sent):
     drop(settings, "a.eml", mail("someone@example.org", "周末聚餐", "几点？"))
     assert take(settings, engine).taken == 1
     assert (settings.inbox / "drop" / "a.eml").exists()  # left alone, not ours to move
-    drop(settings, "a.eml", mail("jcg@jyj.example.gov.cn", "回复：" + d.subject, "见附件",
-                                 in_reply_to=d.message_id, attachment=(name, fill_form(data))))
+    drop(
+        settings,
+        "a.eml",
+        mail(
+            "jcg@jyj.example.gov.cn",
+            "回复：" + d.subject,
+            "见附件",
+            in_reply_to=d.message_id,
+            attachment=(name, fill_form(data)),
+        ),
+    )
     assert take(settings, engine).taken == 1
-    drop(settings, "a.eml", mail("jcg@jyj.example.gov.cn", "回复：" + d.subject, "更正后的表格",
-                                 in_reply_to=d.message_id, attachment=(name, fill_form(data))))
+    drop(
+        settings,
+        "a.eml",
+        mail(
+            "jcg@jyj.example.gov.cn",
+            "回复：" + d.subject,
+            "更正后的表格",
+            in_reply_to=d.message_id,
+            attachment=(name, fill_form(data)),
+        ),
+    )
     report = take(settings, engine)
     assert (report.taken, report.duplicates) == (1, 0)
     with atomic(engine) as s:
@@ -80,8 +98,13 @@ def test_a_message_id_reused_for_other_content_is_taken_in_and_flagged(sent):
     settings, engine = sent
     d = form_dispatch(engine, "基财股")
     name, data = the_form(settings, d)
-    first = mail("jcg@jyj.example.gov.cn", "回复：" + d.subject, "见附件", in_reply_to=d.message_id,
-                 attachment=(name, fill_form(data)))
+    first = mail(
+        "jcg@jyj.example.gov.cn",
+        "回复：" + d.subject,
+        "见附件",
+        in_reply_to=d.message_id,
+        attachment=(name, fill_form(data)),
+    )
     drop(settings, "1.eml", first)
     take(settings, engine)
     second = corrected(first, "见附件".encode(), "更正：见附件（第二版）".encode())
@@ -97,8 +120,11 @@ def test_a_message_id_reused_for_other_content_is_taken_in_and_flagged(sent):
         [event] = s.scalars(select(Event).where(Event.kind == "message_id_reused"))
         assert f"来信 #{rows[1].id}" in event.detail
     before = counts(engine)
-    drop(settings, "3.eml", b"Received: from relay2.example.org by mx; Mon, 13 Jun 2022 10:00:05 +0800\r\n"
-         + first)
+    drop(
+        settings,
+        "3.eml",
+        b"Received: from relay2.example.org by mx; Mon, 13 Jun 2022 10:00:05 +0800\r\n" + first,
+    )
     report = take(settings, engine)
     assert (report.taken, report.duplicates) == (0, 1)
     assert counts(engine) == before
@@ -108,8 +134,12 @@ def small_cap(settings: Settings, mb: float) -> Settings:
     return dataclasses.replace(settings, mail=dataclasses.replace(settings.mail, max_message_mb=mb))
 
 
-def big_reply(d: Dispatch, name: str, data: bytes, size: int, sender: str = "jcg@jyj.example.gov.cn") -> bytes:
-    raw = mail(sender, "回复：" + d.subject, "见附件，另附照片", in_reply_to=d.message_id, attachment=(name, data))
+def big_reply(
+    d: Dispatch, name: str, data: bytes, size: int, sender: str = "jcg@jyj.example.gov.cn"
+) -> bytes:
+    raw = mail(
+        sender, "回复：" + d.subject, "见附件，另附照片", in_reply_to=d.message_id, attachment=(name, data)
+    )
     return raw + b"\n" + b"x" * size  # padding after the last part: a big message, cheap to build
 
 
@@ -127,7 +157,11 @@ def test_an_oversize_message_in_the_drop_folder_is_recorded_and_answered(sent):
     assert report.taken == 1 and "超过 1.0 MB 的上限" in report.outcomes[0]
     with atomic(engine) as s:
         row = s.scalars(select(InboundMessage)).one()
-        assert (row.kind, row.from_addr, row.office_id is not None) == ("oversize", "jcg@jyj.example.gov.cn", True)
+        assert (row.kind, row.from_addr, row.office_id is not None) == (
+            "oversize",
+            "jcg@jyj.example.gov.cn",
+            True,
+        )
         assert s.scalars(select(Submission)).all() == []
         [answer] = s.scalars(select(Dispatch).where(Dispatch.kind == "oversize_reply"))
         assert answer.to_addrs == ["jcg@jyj.example.gov.cn"]
@@ -184,7 +218,9 @@ def test_an_oversize_file_is_never_read_into_memory(home, tmp_path):
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps([report.taken, before, after]))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
     assert out.returncode == 0, out.stderr
     taken, before, after = json.loads(out.stdout.strip().splitlines()[-1])
     assert taken == 1
