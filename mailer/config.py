@@ -267,6 +267,10 @@ def load_settings(home: Path | None = None) -> Settings:
         raise ConfigError(f"cycle.send_day={c.send_day} / due_day={c.due_day}: use days 1–28 (e.g. 10 and 20).")
     if c.send_day >= c.due_day:
         raise ConfigError(f"cycle.send_day ({c.send_day}) must come before cycle.due_day ({c.due_day}).")
+    if settings.mail.max_message_mb <= 0:
+        raise ConfigError(
+            f"mail.max_message_mb = {settings.mail.max_message_mb} in {CONFIG_NAME}: use a size in MB like 50."
+        )
     if settings.mail.transport not in ("folder", "imap", "exchange"):
         raise ConfigError(
             f'mail.transport = "{settings.mail.transport}" is not known. Use "folder", "imap" or "exchange".'

@@ -18,7 +18,8 @@ LAYERS = {
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__", "oversize", "redelivery"},
+                "matching", "periodinfo", "workdays", "__main__", "oversize", "redelivery",
+                "mailsetup"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

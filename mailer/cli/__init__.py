@@ -4,7 +4,7 @@ Commands live in submodules by area and register on the one group in ``base``; i
 is what makes them appear. Heavy libraries are imported inside commands, so start-up stays fast.
 """
 
-from mailer.cli import cycle, forms, home, inbox, mail, plan  # noqa: F401  (registers the commands)
+from mailer.cli import cycle, forms, home, inbox, mail, plan, setup  # noqa: F401  (registers the commands)
 from mailer.cli.base import cli
 
 __all__ = ["cli"]
