@@ -564,9 +564,16 @@ def poll(
         try:
             raw = transport.fetch(uid)
         except MessageTooLarge as e:
-            row, new = oversize.take_oversize(
-                settings, engine, e.headers, e.size, source=transport.source, uid=key, now=when
-            )
+            try:
+                row, new = oversize.take_oversize(
+                    settings, engine, e.headers, e.size, source=transport.source, uid=key, now=when
+                )
+            except Exception:
+                log.exception("Over-size message %s from %s could not be recorded", uid, transport.source)
+                _record_failure(settings, engine, e.headers, transport.source, key, when, traceback.format_exc())
+                report.failed += 1
+                transport.acknowledge(uid)
+                continue
             report.taken += new
             report.duplicates += not new
             if new:

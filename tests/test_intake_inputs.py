@@ -255,3 +255,28 @@ def test_an_oversize_message_over_imap_is_not_downloaded(sent, mail_servers: Mai
         assert len(client.search(["ALL"])) == 1
     finally:
         client.logout()
+
+
+def test_an_oversize_exchange_item_is_not_downloaded(home: Settings):
+    """GIVEN an Exchange inbox (recorded EWS responses) holding a 2 MB reply and a small one, and a 1 MB cap
+    WHEN  duban polls
+    THEN  the big item is recorded from its size and headers (GetItem for item:Size, never its MimeContent)
+          and moved to 已处理 like the small one"""
+    from mailserver import EWS_INBOX_ITEMS, EwsServer
+
+    big = b"From: jcg@jyj.example.gov.cn\r\nSubject: big\r\nMessage-ID: <big@jyj>\r\n\r\n" + b"z" * 2 * 2**20
+    small = b"From: someone@example.org\r\nSubject: hello\r\nMessage-ID: <small@x>\r\n\r\nhi\r\n"
+    server = EwsServer(mime={EWS_INBOX_ITEMS[0]: big, EWS_INBOX_ITEMS[1]: small})
+    with server.start():
+        settings = small_cap(server.settings(home), 1)
+        engine = open_registry(settings.database_url)
+        with open_transport(settings) as t:
+            report = poll(settings, engine, t, now=at(13, 12))
+    assert report.taken == 2
+    gets = [r.body for r in server.requests if r.operation == "GetItem"]
+    asked_mime = [b for b in gets if "item:MimeContent" in b]
+    assert all(EWS_INBOX_ITEMS[0] not in b for b in asked_mime) and len(asked_mime) == 1
+    assert server.operations().count("MoveItem") == 1  # the unrelated small one is left for people
+    with atomic(engine) as s:
+        big_row = s.scalars(select(InboundMessage).where(InboundMessage.kind == "oversize")).one()
+        assert (big_row.message_id, big_row.subject) == ("<big@jyj>", "big") and "2.0 MB" in big_row.outcome
