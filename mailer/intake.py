@@ -570,7 +570,9 @@ def poll(
                 )
             except Exception:
                 log.exception("Over-size message %s from %s could not be recorded", uid, transport.source)
-                _record_failure(settings, engine, e.headers, transport.source, key, when, traceback.format_exc())
+                _record_failure(
+                    settings, engine, e.headers, transport.source, key, when, traceback.format_exc()
+                )
                 report.failed += 1
                 transport.acknowledge(uid)
                 continue
