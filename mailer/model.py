@@ -289,7 +289,7 @@ class InboundMessage(Base):
     subject: Mapped[str] = mapped_column(String(500), default="")
     date_header: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # form | decision | signoff | auto_reply | bounce | unrelated | quarantined | invalid | failed
+    # form | decision | signoff | auto_reply | bounce | unrelated | quarantined | invalid | failed | oversize
     kind: Mapped[str] = mapped_column(String(30))
     # in_reply_to | subject_token | docx_token | sender | none
     matched_by: Mapped[str] = mapped_column(String(30), default="none")
