@@ -561,29 +561,19 @@ def poll(
             report.skipped += 1
             continue
         when = now or utcnow()
+        too_large: MessageTooLarge | None = None
         try:
             raw = transport.fetch(uid)
         except MessageTooLarge as e:
-            try:
-                row, new = oversize.take_oversize(
-                    settings, engine, e.headers, e.size, source=transport.source, uid=key, now=when
-                )
-            except Exception:
-                log.exception("Over-size message %s from %s could not be recorded", uid, transport.source)
-                _record_failure(
-                    settings, engine, e.headers, transport.source, key, when, traceback.format_exc()
-                )
-                report.failed += 1
-                transport.acknowledge(uid)
-                continue
-            report.taken += new
-            report.duplicates += not new
-            if new:
-                report.outcomes.append(f"{row.from_addr}: {row.outcome}")
-            transport.acknowledge(uid)
-            continue
+            # Only its size and headers were fetched: recorded and answered from those.
+            raw, too_large = e.headers, e
         try:
-            row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
+            if too_large is not None:
+                row, new = oversize.take_oversize(
+                    settings, engine, raw, too_large.size, source=transport.source, uid=key, now=when
+                )
+            else:
+                row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
         except TransportError:
             raise
         except Exception:

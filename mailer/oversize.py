@@ -6,8 +6,10 @@ size); a message that arrives whole anyway is cut to its headers here. What is a
 with a short note in place of the body — archiving the gigabyte would be the problem again — so the record
 says who sent what, when, under which Message-ID, and how big it was.
 
-The sender is answered in Chinese (the limit, the size, what to do) when the directory knows the address;
-mail from strangers, our own mail and machines' mail is recorded without an answer (no backscatter, no loop).
+The sender is answered in Chinese (the limit, the size, what to do) when the directory knows the address,
+and the message is acknowledged (kind ``oversize``). Mail from strangers, our own mail and machines' mail is
+recorded without an answer (no backscatter, no loop) as ``unrelated``: left in the mailbox for people, like
+any other mail that is not duban's business — a big file for the bureau office must not vanish into 已处理.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ from mailer.store import atomic
 
 log = logging.getLogger(__name__)
 KIND = "oversize"
+OUTCOME = "邮件大小"  # how every over-size record's outcome begins, answered or not
+
+
+def is_oversize_row(row: InboundMessage) -> bool:
+    """Whether ``row`` records an over-size message (only its headers were kept)."""
+    return row.kind == KIND or row.outcome.startswith(OUTCOME)
 
 
 def mb(size: int) -> str:
@@ -87,7 +95,7 @@ def take_oversize(
             holder = s.scalars(
                 select(InboundMessage).where(InboundMessage.message_id == msg.message_id)
             ).first()
-            if holder is not None and holder.kind == KIND:
+            if holder is not None and is_oversize_row(holder):
                 return holder, False  # the same over-size message delivered twice (other Received lines)
         row = InboundMessage(
             sha256=sha,
@@ -105,16 +113,18 @@ def take_oversize(
         )
         s.add(row)
         s.flush()
-        what = f"邮件大小 {mb(size)} MB，超过 {mb(limit)} MB 的上限，未接收（只保存了邮件头）"
+        what = f"{OUTCOME} {mb(size)} MB，超过 {mb(limit)} MB 的上限，未接收（只保存了邮件头）"
         answered = _answer(settings, s, row, msg, size, limit)
-        row.outcome = what + (
-            "；已回复发件人，请其压缩或拆分后重发" if answered else "；发件人不在名录中或为自动邮件，未回复"
-        )
+        if answered:
+            row.outcome = what + "；已回复发件人，请其压缩或拆分后重发"
+        else:
+            row.kind = "unrelated"
+            row.outcome = what + "；发件人不在名录中或为自动邮件，未回复，留在邮箱中由局办公室阅处"
         if holder is not None:
             row.outcome += f"（与来信 #{holder.id} 的 Message-ID 相同）"
         s.add(
             Event(
-                kind=KIND,
+                kind=KIND,  # the event says what happened, whichever kind the message was recorded as
                 period_id=row.period_id,
                 office_id=row.office_id,
                 detail=f"来信 #{row.id}（{msg.from_addr}，{msg.subject[:60]}）：{row.outcome}"[:2000],

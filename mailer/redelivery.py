@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.mailhead import body_sha256
 from mailer.model import Event, InboundMessage
+from mailer.oversize import is_oversize_row
 
 log = logging.getLogger(__name__)
 REUSED = "message_id_reused"
@@ -40,7 +41,7 @@ def recognise(
     holder = s.scalars(select(InboundMessage).where(InboundMessage.message_id == message_id)).first()
     if holder is None:
         return None, None
-    if holder.kind == "oversize":
+    if is_oversize_row(holder):
         return None, holder  # only the headers were kept of the first: a resend that fits is new content
     try:
         earlier = settings.path(holder.archive_path).read_bytes()
