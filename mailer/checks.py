@@ -27,6 +27,7 @@ MAIL_TEMPLATES = (
     "approved_notice",
     "not_understood",
     "quarantine_notice",
+    "oversize_reply",
     "signoff_request",
     "signoff_returned",
     "published",
@@ -200,6 +201,44 @@ def check_mail(settings: Settings) -> list[Problem]:
     return []
 
 
+def check_real_mail(settings: Settings, engine: Engine) -> list[Problem]:
+    """A directory of real addresses with mail that is not real: the folder transport writes forms to
+    outbox/mail/ and sends nothing, and the example sender is nobody's mailbox. A demo home (example.*
+    addresses only) is fine."""
+    from mailer.mailsetup import EXAMPLE_SENDER, is_example_address
+    from mailer.model import OfficeAddress, Person, Recipient
+
+    with atomic(engine) as s:
+        addresses = [
+            *s.scalars(select(OfficeAddress.email)),
+            *s.scalars(select(Person.email)),
+            *s.scalars(select(Recipient.email)),
+        ]
+    real = sorted({a for a in addresses if not is_example_address(a)})
+    if not real:
+        return []
+    shown = "、".join(real[:3]) + ("等" if len(real) > 3 else "")
+    out = []
+    if settings.mail.transport == "folder":
+        out.append(
+            Problem(
+                "error",
+                f"名录中登记的是真实邮箱（{shown}），但邮件方式仍是 folder：表格只会写入 outbox/mail/，"
+                "不会真正发出。请运行 `duban setup mail` 设置局办公室的邮件服务器。",
+            )
+        )
+    sender = settings.mail.from_address
+    if sender == EXAMPLE_SENDER or is_example_address(sender):
+        out.append(
+            Problem(
+                "error",
+                f"名录中登记的是真实邮箱（{shown}），但发件地址 mail.from_address 仍是示例地址 {sender}。"
+                "请运行 `duban setup mail --from-address 局办公室邮箱`，或在 duban.toml 的 [mail] 中改正。",
+            )
+        )
+    return out
+
+
 def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list[Problem]:
     """Every problem found, errors first."""
     problems = (
@@ -212,6 +251,7 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_senders(settings)
         + check_secret(settings)
         + check_fonts()
+        + check_real_mail(settings, engine)
     )
     from mailer.startgate import gate_lines
 

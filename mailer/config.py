@@ -90,9 +90,16 @@ class MailSettings:
     # A message that may have gone out (the server's answer was lost): "hold" it for `duban outbox resend`,
     # or "resend" it at once with （重发） in the subject.
     uncertain: str = "hold"
+    # The whole message, attachments included as sent (base64: a third larger than the files). Government
+    # mail systems commonly cap at 50 MB; a larger message is not read into memory, only recorded and answered.
+    max_message_mb: float = 50.0
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * 2**20)
 
 
 @dataclass(frozen=True)
@@ -308,6 +315,10 @@ def load_settings(home: Path | None = None) -> Settings:
         raise ConfigError(f"cycle.send_day={c.send_day} / due_day={c.due_day}: use days 1–28 (e.g. 10 and 20).")
     if c.send_day >= c.due_day:
         raise ConfigError(f"cycle.send_day ({c.send_day}) must come before cycle.due_day ({c.due_day}).")
+    if settings.mail.max_message_mb <= 0:
+        raise ConfigError(
+            f"mail.max_message_mb = {settings.mail.max_message_mb} in {CONFIG_NAME}: use a size in MB like 50."
+        )
     if settings.mail.transport not in ("folder", "imap", "exchange"):
         raise ConfigError(
             f'mail.transport = "{settings.mail.transport}" is not known. Use "folder", "imap" or "exchange".'

@@ -31,6 +31,7 @@ from mailer.model import (
     TaskOffice,
 )
 from mailer.text import clean, key, squash
+from mailer.xlsxformulas import uncached_formulas
 
 OFFICE_COLUMNS = {
     "name": ("股室名称", "股室", "科室名称"),
@@ -228,6 +229,22 @@ def _yes(text: str) -> bool:
     return text.strip().lower() in _YES
 
 
+def refuse_uncached_formulas(workbook: Any, source: str) -> None:
+    """Refuse a directory whose formulas were never calculated: read as values, they would be empty.
+
+    :raises PlanImportError: naming every such cell and the fix
+    """
+    cells = [c for ws in workbook.worksheets for c in uncached_formulas(ws)]
+    if cells:
+        shown = "、".join(cells[:20]) + (f" 等 {len(cells)} 个单元格" if len(cells) > 20 else "")
+        raise PlanImportError(
+            f'"{source}": {len(cells)} cell(s) hold a formula that was never calculated, so their value '
+            f"cannot be read: {shown}. Nothing imported. 名录中的单元格 {shown} 是公式，但文件中没有计算结果"
+            "（多为程序生成的表格），无法读取其内容，未导入任何内容。请用 Excel 或 WPS 打开该文件并保存"
+            "（保存时会计算公式）后重新导入，或把这些单元格改为直接填写的邮箱、姓名。"
+        )
+
+
 def read_directory(workbook: Any, source: str) -> ParsedDirectory:
     """The directory in a workbook, checked: every problem is collected and reported at once.
 
@@ -250,6 +267,7 @@ def read_directory(workbook: Any, source: str) -> ParsedDirectory:
         raise PlanImportError(
             f'"{source}": no sheet headed 股室名称 | 邮箱. See docs/directory-format.md. 名录中没有“股室”表。'
         )
+    refuse_uncached_formulas(workbook, source)
     errors: list[str] = []
     warnings: list[str] = []
     people = _read_people(people_rows or [], errors, warnings)

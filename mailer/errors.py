@@ -54,3 +54,13 @@ class ConversionError(DubanError):
 
 class ServiceLocked(DubanError):
     """Another duban service already runs on this home."""
+
+
+class MessageTooLarge(TransportError):
+    """A message is larger than ``mail.max_message_mb``: it was not read whole. Carries what could be had
+    cheaply, its size and its header block, so that it can be recorded and answered all the same."""
+
+    def __init__(self, message: str, *, size: int, headers: bytes) -> None:
+        super().__init__(message)
+        self.size = size
+        self.headers = headers

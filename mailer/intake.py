@@ -15,16 +15,18 @@ from pathlib import Path
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
-from mailer import decisions, loops, sendercheck, submissions
+from mailer import decisions, loops, oversize, sendercheck, submissions
 from mailer.config import Settings
-from mailer.errors import DubanError, FormParseError, TransportError, UnsafeAttachment
+from mailer.errors import DubanError, FormParseError, MessageTooLarge, TransportError, UnsafeAttachment
 from mailer.files import store_by_hash, write_atomic
+from mailer.mailhead import header_block
 from mailer.mailread import ReadMessage, read_message
 from mailer.matching import Match, by_token, match_message
 from mailer.model import Dispatch, Event, InboundMessage, Office, Period, Person, utcnow
 from mailer.offices import offices_for_address, person_for_address, signer
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import date_cn, form_token, latest_submission, local_time, period_label, tz
+from mailer.redelivery import flag_reuse, free_message_id, recognise
 from mailer.safety import parse_form_bounded, safe_docx
 from mailer.senders import UNKNOWN, Verdict
 from mailer.store import atomic
@@ -468,21 +470,27 @@ def take_in(
     :returns: the message's row and whether it was new (False: seen before, nothing done again)
     """
     now = now or utcnow()
+    if len(raw) > settings.mail.max_message_bytes:
+        # A transport that could not tell the size beforehand: still never parse, nor archive, all of it.
+        return oversize.take_oversize(
+            settings, engine, header_block(raw), len(raw), source=source, uid=uid, now=now
+        )
     sha, path = archive(settings, raw)
     msg = _read(settings, raw)
     with atomic(engine) as s:
-        seen = _seen(s, sha, msg.message_id)
+        seen, _ = recognise(s, settings, sha, msg.message_id or None, raw)
         if seen is not None:
             return seen, False
     forms, problems = _forms(settings, msg)
     verdict = sendercheck.judge(settings, engine, raw, msg)
     with atomic(engine) as s:
-        seen = _seen(s, sha, msg.message_id)  # another process may have taken it meanwhile
+        # again: another process may have taken it meanwhile
+        seen, reused = recognise(s, settings, sha, msg.message_id or None, raw)
         if seen is not None:
             return seen, False
         row = InboundMessage(
             sha256=sha,
-            message_id=msg.message_id or None,
+            message_id=(msg.message_id or None) if reused is None else None,
             source=source,
             source_uid=uid,
             archive_path=str(path.relative_to(settings.home)),
@@ -495,6 +503,8 @@ def take_in(
         s.add(row)
         s.flush()
         _handle(_Handler(settings, s, row, msg, forms, problems, now, verdict))
+        if reused is not None:
+            flag_reuse(s, row, reused)
         log.info("Took in %s from %s: %s (%s)", sha[:12], msg.from_addr, row.kind, row.outcome)
         return row, True
 
@@ -529,7 +539,7 @@ def retry(
         assert row is not None
         row.kind, row.outcome, row.error, row.flagged = "unrelated", "", "", False
         row.from_addr, row.subject, row.date_header = msg.from_addr, msg.subject[:500], msg.date
-        row.message_id = row.message_id or msg.message_id or None
+        row.message_id = row.message_id or free_message_id(s, msg.message_id, row.id)
         _handle(_Handler(settings, s, row, msg, forms, problems, now, verdict))
         s.add(
             Event(
@@ -605,10 +615,20 @@ def poll(
         if key in left_alone:
             report.skipped += 1
             continue
-        raw = transport.fetch(uid)
         when = now or utcnow()
+        too_large: MessageTooLarge | None = None
         try:
-            row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
+            raw = transport.fetch(uid)
+        except MessageTooLarge as e:
+            # Only its size and headers were fetched: recorded and answered from those.
+            raw, too_large = e.headers, e
+        try:
+            if too_large is not None:
+                row, new = oversize.take_oversize(
+                    settings, engine, raw, too_large.size, source=transport.source, uid=key, now=when
+                )
+            else:
+                row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
         except TransportError:
             raise
         except Exception as e:

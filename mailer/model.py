@@ -268,6 +268,7 @@ DISPATCH_KINDS = (
     "approved_notice",  # the office is told its report was approved
     "not_understood",  # a reply we could not read as a decision
     "quarantine_notice",  # to the bureau office: a stranger wrote
+    "oversize_reply",  # to a sender whose message was over mail.max_message_mb: not taken in
     "signoff_request",  # the assembled draft to the signer and the bureau office
     "signoff_returned",  # the signer's comments to the bureau office
     "published",  # the final notice to the bureau office and the distribution list
@@ -321,7 +322,7 @@ class InboundMessage(Base):
     subject: Mapped[str] = mapped_column(String(500), default="")
     date_header: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # form | decision | signoff | auto_reply | bounce | unrelated | quarantined | invalid | failed
+    # form | decision | signoff | auto_reply | bounce | unrelated | quarantined | invalid | failed | oversize
     kind: Mapped[str] = mapped_column(String(30))
     # in_reply_to | subject_token | docx_token | sender | none
     matched_by: Mapped[str] = mapped_column(String(30), default="none")

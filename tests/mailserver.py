@@ -570,6 +570,15 @@ class EwsServer:
             item_id = item.group(1) if item else ""
             if item_id not in self.mime:
                 return 200, self.sample("GetItem_notfound.xml")
+            if "item:Size" in body:  # the size (and headers) asked first: never the body of a huge item
+                head = BytesHeaderParser().parsebytes(self.mime[item_id])
+                headers = "".join(
+                    f'<t:InternetMessageHeader HeaderName="{html.escape(k)}">{html.escape(str(v))}'
+                    "</t:InternetMessageHeader>"
+                    for k, v in head.items()
+                )
+                xml = self.sample("GetItem_size.xml").replace("{SIZE}", str(len(self.mime[item_id])))
+                return 200, xml.replace("{HEADERS}", headers).replace("{ITEM_ID}", item_id)
             xml = self.sample("GetItem_mime.xml")
             xml = xml.replace("{MIME_BASE64}", base64.b64encode(self.mime[item_id]).decode())
             return 200, xml.replace("{ITEM_ID}", item_id)

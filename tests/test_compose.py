@@ -31,7 +31,7 @@ TOKEN = "DB-2206-7KQ3MX2A"
 REQUIRED_TEMPLATES = {
     "form", "reminder", "escalation", "receipt", "error_reply", "approval_request", "approval_reminder",
     "returned", "approved_notice", "not_understood", "quarantine_notice", "signoff_request",
-    "signoff_returned", "published", "gate_held",
+    "signoff_returned", "published", "gate_held", "oversize_reply",
 }  # fmt: skip
 
 
@@ -205,6 +205,8 @@ CONTEXTS: dict[str, dict[str, object]] = {
     "not_understood": {**BASE, "revision": 1, "comment": "", "reply_text": "<b>好的</b>收到"},
     "quarantine_notice": {"from_addr": "x@qq.com", "from_name": "张三", "subject": "关于报表", "reason": "发件人未登记",
                           "received": "2022-06-12 10:00", "archive_path": "inbox/archive/ab.eml", "token": ""},
+    "oversize_reply": {"subject": "回复：请报送", "size_mb": "131.2", "limit_mb": "50.0", "attachment_mb": "20.0",
+                       "received": "2022-06-12 10:00", "token": TOKEN},
     "signoff_request": {**BASE, "office": "", "leader": "", "signer": "赵六", "version": 1,
                         "summary": "共20项，按时15项", "pdf_error": ""},
     "signoff_returned": {"period_label": "2022年1—6月", "signer": "赵六", "comment": "请精简", "version": 1,

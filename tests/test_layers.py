@@ -10,17 +10,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
         "templates", "shipped", "files", "logs", "pdf", "labels",
-        "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck"}
+        "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck",
+        "mailhead"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
-                 "offices", "queries", "migrations", "deadlines", "audit", "homeid"},
+                 "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas"},
     "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
                      "authresults", "senders"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
                 "matching", "periodinfo", "workdays", "__main__", "actions", "handforms", "loops", "sendercheck",
-                "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures"},
+                "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import subprocess
 import sys
@@ -51,25 +52,52 @@ def test_folder_transport_end_to_end(home: Settings) -> None:
         drop(home, "a-older.eml", b"Subject: older\r\n\r\n1\r\n", now - 100)
         drop(home, "notes.txt", b"not mail")
         drop(home, ".hidden.eml", b"not yet complete")
-        assert t.list_new() == ["a-older.eml", "b-newer.eml"]
-        assert read_message(t.fetch("a-older.eml"), max_attachment_bytes=10).subject == "older"
-        t.acknowledge("a-older.eml")
-        t.acknowledge("a-older.eml")  # again: a crash after the move must not fail the retry
-        assert t.list_new() == ["b-newer.eml"]
-        assert (home.inbox / "drop" / "processed" / "a-older.eml").exists()
+        older, newer = t.list_new()
+        assert (older.partition("#")[0], newer.partition("#")[0]) == ("a-older.eml", "b-newer.eml")
+        assert older == "a-older.eml#" + hashlib.sha256(b"Subject: older\r\n\r\n1\r\n").hexdigest()
+        assert read_message(t.fetch(older), max_attachment_bytes=10).subject == "older"
+        t.acknowledge(older)
+        t.acknowledge(older)  # again: a crash after the move must not fail the retry
+        assert t.list_new() == [newer]
+        assert (home.inbox / "drop" / "processed" / f"a-older.{older[-64:][:16]}.eml").exists()
 
 
 def test_acknowledging_the_same_name_twice_keeps_both(home: Settings) -> None:
     t = FolderTransport(home)
     drop(home, "r.eml", b"one")
-    t.acknowledge("r.eml")
+    [first] = t.list_new()
+    t.acknowledge(first)
     drop(home, "r.eml", b"two")
-    t.acknowledge("r.eml")
+    [second] = t.list_new()
+    assert second != first
+    t.acknowledge(second)
     done = sorted(p.read_bytes() for p in (home.inbox / "drop" / "processed").iterdir())
     assert done == [b"one", b"two"]
 
 
-@pytest.mark.parametrize("uid", ["../duban.toml", "processed/x.eml", "", "..", "a\\b.eml"])
+def test_a_file_replaced_after_listing_is_neither_fetched_nor_moved(home: Settings) -> None:
+    """GIVEN r.eml listed, then overwritten by a new r.eml
+    WHEN  the old uid is fetched or acknowledged
+    THEN  fetch refuses (list again), acknowledging leaves the new file for the next listing"""
+    t = FolderTransport(home)
+    drop(home, "r.eml", b"one")
+    [old] = t.list_new()
+    drop(home, "r.eml", b"two, longer")
+    with pytest.raises(TransportError, match="changed since it was listed"):
+        t.fetch(old)
+    t.acknowledge(old)
+    assert (home.inbox / "drop" / "r.eml").read_bytes() == b"two, longer"
+    [new] = t.list_new()
+    assert new != old and t.fetch(new) == b"two, longer"
+
+
+SHA = "0" * 64
+
+
+@pytest.mark.parametrize(
+    "uid", [f"../duban.toml#{SHA}", f"processed/x.eml#{SHA}", f"#{SHA}", f"..#{SHA}", f"a\\b.eml#{SHA}",
+            "x.eml", "x.eml#abc"]
+)
 def test_a_uid_is_never_a_path(home: Settings, uid: str) -> None:
     with pytest.raises(TransportError):
         FolderTransport(home).fetch(uid)
@@ -77,7 +105,7 @@ def test_a_uid_is_never_a_path(home: Settings, uid: str) -> None:
 
 def test_missing_file_is_a_transport_error(home: Settings) -> None:
     with pytest.raises(TransportError, match="gone"):
-        FolderTransport(home).acknowledge("nothing.eml")
+        FolderTransport(home).acknowledge(f"nothing.eml#{SHA}")
 
 
 def test_wait_returns_when_a_file_arrives(home: Settings) -> None:

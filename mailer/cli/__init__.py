@@ -15,6 +15,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     outbox,
     plan,
     service,
+    setup,
 )
 from mailer.cli.base import cli
 

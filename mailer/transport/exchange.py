@@ -49,7 +49,7 @@ from exchangelib.protocol import BaseProtocol, FailFast
 from exchangelib.services import CreateFolder
 
 from mailer.config import ExchangeSettings, Settings
-from mailer.errors import LoginError, SendUncertain, TransportError
+from mailer.errors import LoginError, MessageTooLarge, SendUncertain, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -274,10 +274,25 @@ class ExchangeTransport:
     def fetch(self, uid: str) -> bytes:
         """The item's MIME content (GetItem). Reading it does not mark it read.
 
+        :raises MessageTooLarge: the item's size is over ``mail.max_message_mb`` (only its headers are read)
         :raises TransportError: the item is gone or has no MIME content
         """
+        cap = self.settings.mail.max_message_bytes
 
         def op(acc: Account) -> bytes:
+            # The size first (and the headers, cheap): an item over the cap is never downloaded.
+            items = list(acc.fetch(ids=[(uid, None)], folder=self._inbox, only_fields=["size", "headers"]))
+            item = items[0] if items else None
+            if isinstance(item, Exception):
+                raise item
+            size = getattr(item, "size", None)
+            if item is not None and size is not None and size > cap:
+                head = "".join(f"{h.name}: {h.value}\r\n" for h in (item.headers or []))
+                raise MessageTooLarge(
+                    f"Exchange item {uid[:24]}… is {size} bytes, more than mail.max_message_mb ({cap} bytes)",
+                    size=size,
+                    headers=head.encode("utf-8") + b"\r\n",
+                )
             items = list(acc.fetch(ids=[(uid, None)], folder=self._inbox, only_fields=["mime_content"]))
             item = items[0] if items else None
             if isinstance(item, Exception):

@@ -1,12 +1,14 @@
 """The folder transport: the embedded default, for a home without a mail server (and for tests).
 
 Incoming mail is whatever ``.eml`` file someone (or a mail client rule, or a script) drops into
-``inbox/drop/``; acknowledging moves it to ``inbox/drop/processed/``. Sending writes the message to
+``inbox/drop/``; a message is known by its content (sha256), not its file name, and acknowledging moves it
+to ``inbox/drop/processed/`` under a content-addressed name. Sending writes the message to
 ``outbox/mail/<message-id>.eml``, from where a person sends it on; so ``was_sent`` can always tell.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -15,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailer.config import Settings
-from mailer.errors import TransportError
+from mailer.errors import MessageTooLarge, TransportError
 from mailer.files import private_dir, write_atomic
+from mailer.mailhead import file_sha256, read_header_block
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ PROCESSED = "processed"
 SENT = "mail"
 _POLL_S = 0.5
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
+_SHA = re.compile(r"[0-9a-f]{64}")
 
 
 def eml_name(message_id: str) -> str:
@@ -50,6 +54,7 @@ class FolderTransport:
         self.sent = settings.outbox / SENT
         self.source = f"folder:{self.drop}"
         self._warned: set[str] = set()  # symlinks already logged, so each is reported once per process
+        self._hashes: dict[tuple[str, int, int], str] = {}
 
     @property
     def uidvalidity(self) -> int | None:
@@ -84,8 +89,20 @@ class FolderTransport:
         return sent_path(self.settings, message_id).exists()
 
     # -- receiving ----------------------------------------------------------------------------------------
+    # A uid is "<file name>#<sha256 of the content>": a message is the content, not the name. People drop
+    # replies as "reply.eml" again and again; keyed by name, a new file under a name used before would look
+    # like the message left alone last time and never be read.
+    def _digest(self, path: Path, st: os.stat_result) -> str:
+        key = (path.name, st.st_size, st.st_mtime_ns)
+        sha = self._hashes.get(key)
+        if sha is None:
+            sha = file_sha256(path)
+            self._hashes[key] = sha
+        return sha
+
     def list_new(self) -> list[str]:
-        """The ``.eml`` files waiting in ``inbox/drop/``, oldest first (by modification time, then name)."""
+        """The ``.eml`` files waiting in ``inbox/drop/``, oldest first (by modification time, then name),
+        each as ``<name>#<sha256>``."""
         if not self.drop.is_dir():
             return []
         files = []
@@ -98,45 +115,81 @@ class FolderTransport:
                 continue
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() == ".eml":
                 try:
-                    files.append((p.stat().st_mtime, p.name))
-                except FileNotFoundError:  # taken away between listing and stat
+                    st = p.stat()
+                    files.append((st.st_mtime, p.name, self._digest(p, st)))
+                except FileNotFoundError:  # taken away between listing and reading
                     continue
-        return [name for _, name in sorted(files)]
+        return [f"{name}#{sha}" for _, name, sha in sorted(files)]
 
-    def _path(self, uid: str) -> Path:
-        if not uid or "/" in uid or "\\" in uid or uid in (".", "..") or "\x00" in uid:
-            raise TransportError(f"{uid!r} is not a file name in {self.drop}.")
-        return self.drop / uid
+    def _split(self, uid: str) -> tuple[Path, str]:
+        name, sep, sha = uid.rpartition("#")
+        if (
+            not sep
+            or not _SHA.fullmatch(sha)
+            or not name
+            or "/" in name
+            or "\\" in name
+            or name in (".", "..")
+            or "\x00" in name
+        ):
+            raise TransportError(f"{uid!r} is not a message of {self.drop} (expected <file name>#<sha256>).")
+        return self.drop / name, sha
+
+    def _processed_path(self, path: Path, sha: str) -> Path:
+        # Content-addressed, so that a second "reply.eml" never overwrites the first one processed.
+        return self.processed / f"{path.stem}.{sha[:16]}{path.suffix}"
 
     def fetch(self, uid: str) -> bytes:
-        """The bytes of ``inbox/drop/<uid>``.
+        """The bytes of the file the uid names, as listed.
 
-        :raises TransportError: the file is gone or unreadable
+        :raises MessageTooLarge: the file is larger than ``mail.max_message_mb`` (only its headers are read)
+        :raises TransportError: the file is gone, unreadable, or replaced since it was listed
         """
-        path = self._path(uid)
+        path, sha = self._split(uid)
+        cap = self.settings.mail.max_message_bytes
         try:
-            # O_NOFOLLOW: a file swapped for a link after listing is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NOFOLLOW: a file swapped for a link after listing is refused, not followed (0 where the
+            # system has no such flag: Windows has no symlinks a user can make without privilege).
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
             with os.fdopen(fd, "rb") as fh:
-                return fh.read()
+                size = os.fstat(fh.fileno()).st_size
+                if size > cap:
+                    if file_sha256(path) != sha:
+                        raise TransportError(f"{path} changed since it was listed; list the drop folder again.")
+                    raise MessageTooLarge(
+                        f"{path.name} is {size} bytes, more than mail.max_message_mb ({cap} bytes)",
+                        size=size,
+                        headers=read_header_block(path),
+                    )
+                data = fh.read()
         except OSError as e:
             raise TransportError(f"Cannot read {path}: {e}") from e
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise TransportError(f"{path} changed since it was listed; list the drop folder again.")
+        return data
 
     def acknowledge(self, uid: str) -> None:
-        """Move ``inbox/drop/<uid>`` to ``inbox/drop/processed/`` (a name already there gets a suffix)."""
-        path = self._path(uid)
-        if not path.exists():
-            if (self.processed / uid).exists():
-                return  # acknowledged before (e.g. a crash after the move): nothing to do
+        """Move the file to ``inbox/drop/processed/<name>.<sha256[:16]>.eml``. Idempotent: a file already
+        moved, or replaced meanwhile by a new one under the same name (left for the next listing), is fine.
+
+        :raises TransportError: the file is gone without having been moved, or cannot be moved
+        """
+        path, sha = self._split(uid)
+        target = self._processed_path(path, sha)
+        try:
+            current = file_sha256(path) if path.exists() else None
+        except OSError as e:
+            raise TransportError(f"Cannot read {path}: {e}") from e
+        if current != sha:
+            if target.exists() or current is not None:
+                return  # moved before (a crash after the move), or a new file has taken the name since
             raise TransportError(f"Cannot acknowledge {path}: the file is gone.")
         private_dir(self.processed)
-        target = self.processed / uid
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.processed / f"{path.stem}.{n}{path.suffix}"
         try:
-            path.replace(target)
+            if target.exists():
+                path.unlink()  # the same content was processed before under this name: one copy is enough
+            else:
+                path.replace(target)
         except OSError as e:
             raise TransportError(f"Cannot move {path} to {self.processed}: {e}") from e
 

@@ -25,7 +25,7 @@ from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
 
 from mailer.config import ImapSettings, Settings, SmtpSettings
-from mailer.errors import DeliveryRefused, LoginError, SendUncertain, TransportError
+from mailer.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +247,26 @@ class ImapSmtpTransport:
     def fetch(self, uid: str) -> bytes:
         """The raw message, fetched with BODY.PEEK[] so that it stays unread.
 
+        The size (RFC822.SIZE) is asked first: a message over ``mail.max_message_mb`` is never downloaded,
+        only its header block (BODY.PEEK[HEADER]).
+
+        :raises MessageTooLarge: the message is over the cap (carrying its size and headers)
         :raises TransportError: the uid is not in the folder (any more), or UIDVALIDITY changed
         """
         n = self._check_listing(uid)
+        cap = self.settings.mail.max_message_bytes
 
         def op(client: IMAPClient) -> Any:
             self._check_listing(uid)  # again: a reconnect may have brought a new UIDVALIDITY
+            size = client.fetch([n], ["RFC822.SIZE"]).get(n, {}).get(b"RFC822.SIZE")
+            if size is not None and int(size) > cap:
+                head = client.fetch([n], ["BODY.PEEK[HEADER]"]).get(n, {}).get(b"BODY[HEADER]")
+                raise MessageTooLarge(
+                    f"Message uid {uid} in {self.source} is {size} bytes, more than mail.max_message_mb "
+                    f"({cap} bytes)",
+                    size=int(size),
+                    headers=bytes(head or b""),
+                )
             return client.fetch([n], ["BODY.PEEK[]"])
 
         data = self._run("FETCH", op)
