@@ -1,6 +1,6 @@
 """A step of the tick that failed for a reason a person must fix (a broken template, a missing signer's
 address…): recorded as an event of its period, once per distinct reason, and reported, while the other
-periods' steps and the sending of what was queued go on. `duban run --once` then ends with "Error: …" and
+periods' steps and the sending of what was queued go on. `duban run --once` then ends with "错误：…" and
 exit status 1; `duban status` and the ledger show the event.
 """
 

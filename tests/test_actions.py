@@ -427,7 +427,7 @@ def test_correcting_a_lead_and_reassembling_are_audited_too(june, tmp_path):
     assert ev.actor == "钱文员" and f"任务 {seq}" in ev.detail
     _accepted(settings, engine, tmp_path)
     duban(settings, "period", "close", "2022-06")
-    r = duban(settings, "assemble", "--period", "2022-06", "--reason", "按签发人意见修改", by="钱文员")
+    r = duban(settings, "assemble", "--period", "2022-06", "--force", "--reason", "按签发人意见修改", by="钱文员")
     assert r.exit_code == 0, r.output
     [ev] = _events(engine, "reassembled")
     assert (ev.actor, ev.reason) == ("钱文员", "按签发人意见修改")

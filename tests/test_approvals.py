@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from mailer.cycle import run_once
+from mailer.cycle import assemble_period, run_once
 from mailer.demo import EXAMPLES, People, at, fill_form
 from mailer.mailread import read_message
 from mailer.model import Approval, Dispatch, InboundMessage, Office, Period, Submission
@@ -189,7 +189,11 @@ def test_signoff_records_the_request_it_answers(month):
     settings, engine, people, _addr, _leader = month
     with atomic(engine) as s:
         s.scalars(select(Period)).one().assemble_after = at(11).date()
-    _tick(settings, engine, at(11, 10))  # nothing reported: the draft goes out with every office 未报送
+    _tick(settings, engine, at(11, 10))  # nothing reported: held for the clerk, not sent for sign-off
+    with atomic(engine) as s:
+        period_id = s.scalars(select(Period)).one().id
+    assemble_period(settings, engine, period_id, now=at(11, 11))  # the clerk's `duban assemble --force`
+    _tick(settings, engine, at(11, 12))
     with atomic(engine) as s:
         request = s.scalars(select(Dispatch).where(Dispatch.kind == "signoff_request")).one()
         signer_addr = request.to_addrs[0]

@@ -121,7 +121,7 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
     out = runner.invoke(cli, ["--home", str(settings.home), "status", "--json"])
     assert json.loads(out.output)["notes"][0].startswith("等待确认")
     out = runner.invoke(cli, ["--home", str(settings.home), "check", "--no-mail"])
-    assert "[warning] 等待确认" in out.output
+    assert "[提醒] 等待确认" in out.output
 
     # A second tick the same day still holds, and does not tell the bureau office again.
     with open_transport(settings) as t:

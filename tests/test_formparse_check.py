@@ -287,5 +287,5 @@ def test_unknown_token_is_a_warning(engine, ids, form):
 
 
 def test_no_active_plan(engine):
-    with atomic(engine) as s, pytest.raises(RegistryError, match="No active plan"):
+    with atomic(engine) as s, pytest.raises(RegistryError, match="登记库中没有当前工作计划"):
         check_form(s, parse_form(notice_form([])))

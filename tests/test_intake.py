@@ -374,7 +374,7 @@ def test_a_quarantined_sender_is_released_by_retry_once_the_directory_knows_them
 
     result = CliRunner().invoke(cli, ["--home", str(settings.home), "inbox", "retry", str(row.id)])
     assert result.exit_code == 0, result.output
-    assert "form" in result.output
+    assert "报表" in result.output
     with atomic(engine) as s:
         assert s.scalars(select(Submission)).one().state == "pending_approval"
     listing = CliRunner().invoke(cli, ["--home", str(settings.home), "inbox", "list", "--json"])

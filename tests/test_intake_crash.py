@@ -109,14 +109,14 @@ SEND_SCRIPT = """
 import os, sys
 from pathlib import Path
 from mailer.transport import folder
-original = folder._write_atomic
+original = folder.write_atomic
 calls = []
 def dying(path, raw):
     original(path, raw)
     calls.append(1)
     if len(calls) == 2:
         os._exit(137)          # the 2nd message left (its .eml is in outbox/mail/), its row is not yet marked sent
-folder._write_atomic = dying
+folder.write_atomic = dying
 from mailer.config import load_settings
 from mailer.outgoing import send_pending
 from mailer.store import open_registry

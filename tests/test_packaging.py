@@ -89,7 +89,7 @@ def test_init_without_shipped_templates_fails_and_makes_no_home(tmp_path, monkey
     assert result.exit_code == 1
     where = tmp_path / "site-packages" / "templates"
     assert result.output.strip() == (
-        f"Error: duban 安装不完整：{where} 中缺少随程序提供的 progress_form.docx、consolidated_notice.docx、"
+        f"错误：duban 安装不完整：{where} 中缺少随程序提供的 progress_form.docx、consolidated_notice.docx、"
         "mail/form.txt。请用完整的安装包重新安装（pip install --force-reinstall duban-*.whl），"
         "或在源代码目录中执行 pip install -e .。"
     )

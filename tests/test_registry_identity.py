@@ -162,17 +162,30 @@ def test_a_home_that_does_not_exist_is_refused_not_created(tmp_path, monkeypatch
 
 
 def _first_wave(home: Path) -> None:
-    """Make ``home`` look like one made by the first version: schema 0001, no meta table, no marker."""
+    """Make ``home`` look like one made by the first version: a registry at schema 0001 (made by the real
+    0001 migration), no meta table, no marker."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from mailer.store import MIGRATIONS
+
     (home / MARKER).unlink()
+    registry_file(home).unlink()
+    engine = create_engine(f"sqlite:///{registry_file(home)}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    engine.dispose()
     with sqlite3.connect(registry_file(home)) as c:
-        c.execute("DROP TABLE meta")
-        c.execute("UPDATE alembic_version SET version_num = '0001'")
+        c.execute("INSERT INTO events (at, kind, detail) VALUES ('2022-06-01 00:00:00', 'note', '第一版的数据')")
+    c.close()
 
 
 def test_a_home_of_the_first_version_is_adopted_not_refused(made):
     settings = load_settings(made)
-    with atomic(open_registry(settings.database_url)) as s:
-        s.add(Event(kind="note", detail="第一版的数据"))
     close_all()
     _first_wave(made)
     result = duban("--home", str(made), "inbox", "list")

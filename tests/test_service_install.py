@@ -97,7 +97,7 @@ def test_print_writes_nothing(odd_home, tmp_path, monkeypatch):
 def test_no_kind_is_a_clear_error(odd_home):
     result = CliRunner().invoke(cli, ["--home", str(odd_home), "service", "install"])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: 请指定服务类型：--systemd（Linux）或 --windows（打印安装 Windows 服务的命令）。"
+    assert result.output.strip() == "错误：请指定服务类型：--systemd（Linux）或 --windows（打印安装 Windows 服务的命令）。"
 
 
 def test_the_windows_commands_install_serve_with_nssm(odd_home):
@@ -119,7 +119,7 @@ def test_an_unwritable_unit_folder_is_a_clear_error_and_writes_nothing(odd_home,
                                       "--unit-dir", str(target), "--env-file", str(tmp_path / "d.env")])
     assert result.exit_code == 1
     assert result.output.strip() == (
-        f"Error: 无法写入 {target}（Not a directory）。安装系统服务请用 sudo 运行，"
+        f"错误：无法写入 {target}（Not a directory）。安装系统服务请用 sudo 运行，"
         "或加 --user 安装为当前用户的服务，或用 --unit-dir / --env-file 指定可写的位置。"
     )
     assert not (tmp_path / "d.env").exists()

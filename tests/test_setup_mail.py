@@ -70,7 +70,7 @@ def test_a_wrong_password_changes_nothing(
     before = (home.home / "duban.toml").read_bytes()
     result = CliRunner().invoke(cli, setup_args(home, passwords))
     assert result.exit_code == 1
-    assert "Error: 登录测试失败，duban.toml 未作改动" in result.output
+    assert "错误：登录测试失败，duban.toml 未作改动" in result.output
     assert ("IMAP login" if "IMAP" in wrong else "SMTP login") in result.output
     assert "DUBAN_IMAP_PASSWORD、DUBAN_SMTP_PASSWORD" in result.output
     assert (home.home / "duban.toml").read_bytes() == before

@@ -1,6 +1,6 @@
 """A broken template ends in a clean error naming the file and the fix (issue 8.7), never a traceback: in
 `duban check`, and at run time, where the tick records the failure, goes on with the rest, and `duban run
---once` prints "Error: …" and exits 1; once the file is fixed the next run does the step."""
+--once` prints "错误：…" and exits 1; once the file is fixed the next run does the step."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_a_garbage_form_template_stops_the_send_day_cleanly_and_the_fixed_one_go
     """
     GIVEN the bureau's templates/progress_form.docx replaced by garbage
     WHEN  `duban run --once` runs on the send day, twice
-    THEN  it prints "Error: 2022-06：<the message>" and exits 1, with no traceback; one event records it;
+    THEN  it prints "错误：2022-06：<the message>" and exits 1, with no traceback; one event records it;
           nothing was queued; after the file is removed (the shipped template is used) the forms go out
     """
     home, engine = month
@@ -70,7 +70,7 @@ def test_a_garbage_form_template_stops_the_send_day_cleanly_and_the_fixed_one_go
     for _ in range(2):
         result = _run(home)
         assert result.exit_code == 1
-        assert result.output.strip().endswith(f"Error: 2022-06：{GARBAGE_FORM}")
+        assert result.output.strip().endswith(f"错误：2022-06：{GARBAGE_FORM}")
         assert "Traceback" not in result.output and not isinstance(result.exception, zipfile.BadZipFile)
     with atomic(engine) as s:
         events = s.scalars(select(Event).where(Event.kind == "step_failed")).all()
@@ -88,7 +88,7 @@ def test_a_mail_template_with_a_syntax_error_stops_cleanly_naming_the_file_and_l
     (home.templates / "mail" / "form.txt").write_text("Subject: {{ office }\n正文\n", encoding="utf-8")
     result = _run(home)
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "Error: 2022-06：邮件模板 templates/mail/form.txt 第 1 行有语法错误：" in result.output
+    assert "错误：2022-06：邮件模板 templates/mail/form.txt 第 1 行有语法错误：" in result.output
     with atomic(engine) as s:
         assert s.scalars(select(Dispatch)).all() == []
 
@@ -98,9 +98,12 @@ def test_a_notice_template_with_a_broken_tag_is_recorded_when_the_draft_is_due(m
     home, engine = month
     _edit_docx(home.templates / "consolidated_notice.docx", "{{ issuer }}", "{% if %}")
     assert _run(home).exit_code == 0
-    result = _run(home, "2022-06-29T09:00")  # past due + grace: the draft is assembled without the missing
+    # Nobody reported, so the tick holds the period for the clerk (no empty sign-off); the clerk's
+    # `assemble --force` is where the draft is made, and fails cleanly.
+    assert _run(home, "2022-06-29T09:00").exit_code == 0
+    result = CliRunner().invoke(cli, ["--home", str(home.home), "assemble", "--period", "2022-06", "--force"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "Error: 2022-06：模板 templates/consolidated_notice.docx 中的标签有误" in result.output
+    assert "模板 templates/consolidated_notice.docx 中的标签有误" in result.output
     with atomic(engine) as s:
         assert s.scalars(select(Dispatch).where(Dispatch.kind == "signoff_request")).first() is None
         assert len(s.scalars(select(Dispatch).where(Dispatch.kind == "form")).all()) == 10

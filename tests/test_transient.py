@@ -144,7 +144,7 @@ def test_a_full_disk_while_rendering_forms_is_a_clean_error_with_nothing_half_wr
     proc = _duban(settings.home, "forms", "render", "--period", "2022-07", limit=80 * 1024)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert proc.stderr.startswith("Error: 磁盘空间不足"), proc.stderr[-3000:]
+    assert proc.stderr.startswith("错误：磁盘空间不足"), proc.stderr[-3000:]
     assert "请清理磁盘空间后重新运行同一命令" in proc.stderr
     assert not list(settings.outbox.rglob("*.part"))
     assert not list(out_dir.glob("*.docx")) if out_dir.exists() else True
