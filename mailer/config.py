@@ -246,12 +246,15 @@ def find_home(explicit: Path | None) -> Path:
     return home
 
 
+_TYPE_CN = {"int": "整数", "float": "数字", "str": "文字", "bool": "true/false", "list": "列表", "tuple": "列表"}
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(f'Unknown key "{where}{key}" in {CONFIG_NAME}. Known: {", ".join(known)}.')
+            raise ConfigError(f"{CONFIG_NAME} 中的“{where}{key}”不是可用的设置项。可用的有：{'、'.join(known)}。")
         f = known[key]
         default = f.default if f.default is not MISSING else None
         if isinstance(value, dict):
@@ -266,8 +269,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
                 value = float(value)
             else:
                 raise ConfigError(
-                    f'"{where}{key}" in {CONFIG_NAME} is {value!r}; expected a {type(default).__name__} '
-                    f"like {default!r}."
+                    f"{CONFIG_NAME} 中“{where}{key}”的值 {value!r} 类型不对，"
+                    f"应写成类似 {default!r} 的{_TYPE_CN.get(type(default).__name__, type(default).__name__)}。"
                 )
             kwargs[key] = value
         else:
@@ -283,7 +286,7 @@ def _apply_secrets(s: Settings) -> Settings:
             try:
                 value = Path(os.environ[var + "_FILE"]).read_text(encoding="utf-8").strip()
             except OSError as e:
-                raise ConfigError(f"{var}_FILE={os.environ[var + '_FILE']!r} cannot be read: {e}") from e
+                raise ConfigError(f"环境变量 {var}_FILE 指向的文件 {os.environ[var + '_FILE']!r} 无法读取：{e}") from e
         if value is not None:
             sub = replace(getattr(mail, section), **{key: value})
             mail = replace(mail, **{section: sub})
@@ -302,32 +305,33 @@ def load_settings(home: Path | None = None) -> Settings:
         try:
             data = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{cfg} is not valid TOML: {e}") from e
+            raise ConfigError(f"配置文件 {cfg} 格式有误（不是有效的 TOML）：{e}") from e
     for (_, section, key), var in _SECRET_ENV.items():
         if key in data.get("mail", {}).get(section, {}):
             raise ConfigError(
-                f'{cfg}: "mail.{section}.{key}" must not be written in the file. Set {var} (or {var}_FILE).'
+                f"配置文件 {cfg} 中不得写入密码“mail.{section}.{key}”。请删去该行，改用环境变量 {var}（或 {var}_FILE）。"
             )
     kwargs = _build(Settings, data, "")
     settings = _apply_secrets(Settings(home=home, **kwargs))
     c = settings.cycle
     if not 1 <= c.send_day <= 28 or not 1 <= c.due_day <= 28:
-        raise ConfigError(f"cycle.send_day={c.send_day} / due_day={c.due_day}: use days 1–28 (e.g. 10 and 20).")
+        raise ConfigError(f"cycle.send_day={c.send_day}、due_day={c.due_day}：请使用 1–28 日（如 10 和 20）。")
     if c.send_day >= c.due_day:
-        raise ConfigError(f"cycle.send_day ({c.send_day}) must come before cycle.due_day ({c.due_day}).")
+        raise ConfigError(f"发送日 cycle.send_day（{c.send_day}日）必须早于截止日 cycle.due_day（{c.due_day}日）。")
     if settings.mail.max_message_mb <= 0:
         raise ConfigError(
-            f"mail.max_message_mb = {settings.mail.max_message_mb} in {CONFIG_NAME}: use a size in MB like 50."
+            f"{CONFIG_NAME} 中 mail.max_message_mb = {settings.mail.max_message_mb}：请写以 MB 计的大小，如 50。"
         )
     if settings.mail.transport not in ("folder", "imap", "exchange"):
         raise ConfigError(
-            f'mail.transport = "{settings.mail.transport}" is not known. Use "folder", "imap" or "exchange".'
+            f"mail.transport = “{settings.mail.transport}”无法识别。请写 folder、imap 或 exchange"
+            "（也可运行 duban setup mail 设置）。"
         )
     _check_senders(settings.senders)
     if settings.mail.uncertain not in ("hold", "resend"):
         raise ConfigError(
-            f'mail.uncertain = "{settings.mail.uncertain}" is not known. Use "hold" (the clerk decides with '
-            '`duban outbox resend`) or "resend" (sent again at once, marked （重发）).'
+            f"mail.uncertain = “{settings.mail.uncertain}”无法识别。请写 hold（由局办公室用 duban outbox resend "
+            "决定是否重发）或 resend（立即重发，主题注明（重发））。"
         )
     _check_notice(settings.notice)
     return settings
@@ -336,19 +340,19 @@ def load_settings(home: Path | None = None) -> Settings:
 def _check_senders(p: SenderSettings) -> None:
     if p.sender_check not in ("strict", "relaxed", "off"):
         raise ConfigError(
-            f'senders.sender_check = "{p.sender_check}" is not known. Use "strict", "relaxed" or "off".'
+            f"senders.sender_check = “{p.sender_check}”无法识别。请写 strict（严格）、relaxed（宽松）或 off（关闭）。"
         )
     if not isinstance(p.trusted_authserv_ids, list) or not all(
         isinstance(x, str) and x.strip() for x in p.trusted_authserv_ids
     ):
         raise ConfigError(
-            f"senders.trusted_authserv_ids = {p.trusted_authserv_ids!r} must be a list of server names, "
-            'e.g. ["mx.example.gov.cn"].'
+            f"senders.trusted_authserv_ids = {p.trusted_authserv_ids!r} 应为邮件服务器名称的列表，"
+            '如 ["mx.example.gov.cn"]。'
         )
     if p.dns_server and not re.fullmatch(r"[0-9A-Za-z.:\[\]-]+", p.dns_server):
-        raise ConfigError(f'senders.dns_server = "{p.dns_server}" is not an address. Use e.g. "10.1.1.53:53".')
+        raise ConfigError(f"senders.dns_server = “{p.dns_server}”不是地址，请写成如 \"10.1.1.53:53\"。")
     if p.answers_per_day < 1:
-        raise ConfigError(f"senders.answers_per_day = {p.answers_per_day}: use 1 or more (e.g. 3).")
+        raise ConfigError(f"senders.answers_per_day = {p.answers_per_day}：请写 1 或更大的数（如 3）。")
 
 
 def _check_notice(n: NoticeSettings) -> None:

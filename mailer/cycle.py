@@ -120,7 +120,7 @@ def _open_period(
             )
         )
         report.opened.append(period.key)
-        report.note(f"opened {period.key}")
+        report.note(f"{period.key}：报送期开启")
 
 
 def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: TickReport) -> None:
@@ -147,7 +147,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
                     period_id=period.id,
                     office_id=office.id,
                 ):
-                    report.note(f"{office.name} has no address; bureau office told")
+                    report.note(f"{office.name} 没有登记邮箱，已告知局办公室")
                 continue
             if _queued(s, key):
                 continue
@@ -185,7 +185,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
         period = s.get(Period, period_id)
         assert period is not None
         period.state = "collecting"
-        report.note(f"{period.key}: forms queued for {len(offices)} office(s)")
+        report.note(f"{period.key}：已为 {len(offices)} 个股室生成进展情况表，待发送")
 
 
 def _queued(s: Session, key: str) -> bool:
@@ -251,7 +251,7 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
                 office_id=office.id,
             ):
                 report.queued += 1
-                report.note(f"{period.key}: reminded {office.name}")
+                report.note(f"{period.key}：已催报 {office.name}")
         _remind_leaders(settings, s, period, today, report)
         for office, sub in _open_offices(s, period):
             dates = office_dates(s, period, office.id)
@@ -279,7 +279,7 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
                     office_id=office.id,
                 ):
                     report.queued += 1
-                    report.note(f"{period.key}: escalated {office.name}")
+                    report.note(f"{period.key}：{office.name} 逾期，已告知分管负责同志和局办公室")
 
 
 def _moved(dates: OfficeDates) -> str:
@@ -334,7 +334,7 @@ def _remind_leaders(
             submission_id=sub.id,
         ):
             report.queued += 1
-            report.note(f"{period.key}: reminded {leader.name} of {sub.office.name} rev {sub.revision}")
+            report.note(f"{period.key}：已提醒 {leader.name} 审定 {sub.office.name} 第{sub.revision}版报告")
 
 
 def assemble_period(
@@ -426,7 +426,7 @@ def assemble_period(
         if audit is not None:
             s.add(audit)
         report.queued += 1
-        report.note(f"{period.key}: draft {version} assembled and sent for sign-off")
+        report.note(f"{period.key}：通报第{version}稿已汇总并送签发")
         return doc
 
 
@@ -450,7 +450,7 @@ def _assemble_if_due(
         if empty:
             if hold_empty(settings, s, period, _ctx(period)):
                 report.queued += 1
-                report.note(f"{period.key}: nothing reported; not sent for sign-off, bureau office told")
+                report.note(f"{period.key}：没有任何报告获审定，通报未送签，已告知局办公室")
             return
         if signer(s) is None:
             if queue_mail(
@@ -461,7 +461,7 @@ def _assemble_if_due(
                 Mail("escalation", _ctx(period, None, missing_signer=True), _bureau_addrs(settings, s)),
                 period_id=period.id,
             ):
-                report.note(f"{period.key}: no signer in the directory; bureau office told")
+                report.note(f"{period.key}：名录中没有签发人，已告知局办公室")
             return
     assemble_period(settings, engine, period_id, report, now=now)
 
@@ -513,7 +513,7 @@ def _publish_if_signed(
         period.state, period.published_at = "published", now
         s.add(Event(kind="published", period_id=period.id, detail=f"已发布：{docx.name}"))
         report.queued += 1
-        report.note(f"{period.key}: published {docx.name}")
+        report.note(f"{period.key}：通报已印发（{docx.name}）")
 
 
 def tick(

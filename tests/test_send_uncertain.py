@@ -90,6 +90,8 @@ def write_toml(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
         security = "{m.smtp.security}"
         username = "{m.smtp.username}"
         ca_file = "{m.smtp.ca_file}"
+        [service]
+        confirm_start = false
         """),
         encoding="utf-8",
     )
@@ -312,7 +314,7 @@ from pathlib import Path
 from mailer.transport import folder
 def dying(path, raw):
     os._exit(137)              # marked "sending", the .eml not yet written
-folder._write_atomic = dying
+folder.write_atomic = dying
 from mailer.config import load_settings
 from mailer.cycle import tick
 from mailer.demo import at
@@ -499,7 +501,7 @@ def test_one_process_sends_at_a_time(planned, monkeypatch):
 
 def test_unknown_uncertain_policy_is_refused(home):
     (home.home / "duban.toml").write_text('[mail]\nuncertain = "maybe"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r'mail\.uncertain = "maybe" is not known\. Use "hold"'):
+    with pytest.raises(ConfigError, match=r"mail\.uncertain = “maybe”无法识别。请写 hold"):
         load_settings(home.home)
 
 
