@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _DATE = re.compile(r"^\s*\d{4}年\d{1,2}月\d{1,2}日\s*$")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_PRINTED = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日印发")
 
 
 def ymd(d: dt.date) -> str:
@@ -50,7 +51,8 @@ def redate_notice(docx_path: Path, day: dt.date) -> bool:
             "{{ issued_on }} in a paragraph of its own"
         )
     para, text = lines[-1], ymd(day)
-    if para.text.strip() == text:
+    printed = _set_print_date(document, text)  # the 版记's 印发日期 is the notice's date too
+    if para.text.strip() == text and not printed:
         return False
     texts = para._p.findall(f"{_W}r/{_W}t")  # runs directly in the paragraph: the template's own
     if not texts:
@@ -62,6 +64,19 @@ def redate_notice(docx_path: Path, day: dt.date) -> bool:
     document.save(str(tmp))
     tmp.replace(docx_path)
     return True
+
+
+def _set_print_date(document: object, text: str) -> bool:
+    """Set the 版记's "YYYY年M月D日印发" (a text of its own in the template's record table) to ``text``.
+    True when something changed; a notice without a 版记 is left as it is."""
+    changed = False
+    body = document.element.body  # type: ignore[attr-defined]
+    for t in body.iter(f"{_W}t"):
+        if t.text and _PRINTED.search(t.text):
+            new = _PRINTED.sub(f"{text}印发", t.text)
+            changed |= new != t.text
+            t.text = new
+    return changed
 
 
 def redate_published(settings: Settings, files: list[Path], day: dt.date) -> list[Path]:

@@ -339,3 +339,6 @@ def test_the_notice_is_dated_on_its_sign_off_day(tmp_path: Path):
     assert issued_on_text(doc) == "2022年6月22日"
     body = "\n".join(p.text for p in docx.Document(str(doc)).paragraphs)
     assert f"{dt.date.today().year}年{dt.date.today().month}月{dt.date.today().day}日" not in body
+    # The 版记's 印发日期 is the notice's date as well (it was the draft's, the 21st).
+    record = [c.text for t in docx.Document(str(doc)).tables for r in t.rows for c in r.cells if "印发" in c.text]
+    assert record and record[-1].endswith("2022年6月22日印发"), record

@@ -209,6 +209,6 @@ def demo_cmd(directory: Path, force: bool) -> None:  # noqa: FBT001
     click.echo(result.status_table)
     click.echo("")
     for label, path in result.files:
-        click.echo(f"{label}: {path}")
+        click.echo(f"{label}：{path}")
     for note in result.notes:
         click.echo(note)
