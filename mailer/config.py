@@ -268,9 +268,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
             elif isinstance(default, float) and isinstance(value, int):
                 value = float(value)
             else:
+                kind = type(default).__name__
+                example = '["…", "…"]' if isinstance(default, list | tuple) else repr(default)
                 raise ConfigError(
                     f"{CONFIG_NAME} 中“{where}{key}”的值 {value!r} 类型不对，"
-                    f"应写成类似 {default!r} 的{_TYPE_CN.get(type(default).__name__, type(default).__name__)}。"
+                    f"应写成{_TYPE_CN.get(kind, kind)}，如 {example}。"
                 )
             kwargs[key] = value
         else:

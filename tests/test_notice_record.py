@@ -130,7 +130,7 @@ def test_notice_settings_are_read_from_duban_toml(home):
         ('[notice]\ndisclosure = "公开"\n', ('duban.toml 中 notice.disclosure = "公开" 不是公开方式的规范写法。'
          "请写为以下之一：“此件公开发布”、“此件主动公开”、“此件依申请公开”、“此件不予公开”，或删去此项（不标注）。")),
         ('[notice]\ncc = ["县委", " "]\n', 'duban.toml 中 notice.cc 的第2项为空。请删去空项，例如 cc = ["县委教育工委", "县政府督查室"]。'),
-        ('[notice]\ncc = "县委"\n', '"notice.cc" in duban.toml is \'县委\'; expected a tuple like ().'),
+        ('[notice]\ncc = "县委"\n', 'duban.toml 中“notice.cc”的值 \'县委\' 类型不对，应写成列表，如 ["…", "…"]。'),
     ],
     ids=["disclosure", "blank-cc", "cc-not-a-list"],
 )
