@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
 from mailer.cli.cycle import _parse_now
 from mailer.config import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy is imported by the commands that use it, not at CLI start
+    from sqlalchemy import Engine
 
 
 def show_plan(settings: Settings, engine: Engine, now: dt.datetime, *, as_json: bool) -> None:
