@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.setdefault("DUBAN_SECRET_KEY", "bench-secret-key")
+os.environ.setdefault("DUBAN_SECRET_KEY", "bench-key-not-for-production-use-0123456789")
 
 from docx import Document
 from docxcompose.properties import CustomProperties

@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import os
 
-os.environ.setdefault("DUBAN_SECRET_KEY", "bench-key")
+os.environ.setdefault("DUBAN_SECRET_KEY", "bench-key-not-for-production-use-0123456789")
 
 from mailserver import MailServers
 from sqlalchemy import func, select
@@ -60,7 +60,7 @@ def setup(servers: MailServers, root: Path):  # type: ignore[no-untyped-def]
     from mailer.transport.base import open_transport
 
     with open_transport(settings) as t:
-        run_once(settings, engine, t, at(10))
+        run_once(settings, engine, t, at(10), auto_confirm="bench")  # a new plan: confirmed, as serve --yes
     with atomic(engine) as s:
         form_mail = s.scalars(select(Dispatch).where(Dispatch.kind == "form", Dispatch.office_id == office.id)).one()
     raw_form = settings.path(form_mail.eml_path).read_bytes()
