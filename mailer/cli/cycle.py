@@ -95,10 +95,14 @@ def serve_cmd(
     clock = None
     start = _parse_now(clock_from, ctx.settings.cycle.timezone)
     if start is not None:
-        t0 = time.monotonic()
+        # The simulated clock starts at its first reading (the first run), not at process start: a slow
+        # start on a loaded machine must not skip simulated days before the service has done anything.
+        t0: list[float] = []
 
         def clock() -> dt.datetime:
-            return start + dt.timedelta(seconds=(time.monotonic() - t0) * clock_speed)
+            if not t0:
+                t0.append(time.monotonic())
+            return start + dt.timedelta(seconds=(time.monotonic() - t0[0]) * clock_speed)
 
     serve(ctx.settings, interval_s=interval, clock=clock, auto_confirm="serve --yes" if yes else "")
 
