@@ -57,7 +57,7 @@ class HolidayFile:
 
     path: Path | None = None
     years: dict[int, HolidayYear] = field(default_factory=dict)
-    mtime_ns: int = 0  # when it was read: a running service notices an edited file (workdays.refreshed)
+    mtime_ns: int = 0  # the file's when read: a running service notices an edited file (file_mtime)
 
     def get(self, year: int) -> HolidayYear | None:
         return self.years.get(year)
@@ -68,21 +68,28 @@ class _Problems:
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.found: list[str] = []
+        self.found: list[tuple[int, str]] = []
 
-    def line_of(self, year: str, needle: str) -> int | None:
-        """The first line at or after the ``[year]`` header holding ``needle`` (1-based)."""
+    def line_of(self, year: str, needle: str, key: str = "") -> int | None:
+        """The first line holding ``needle`` after the ``[year]`` header (and after ``key =`` there, when
+        given: a day written under both off and work is found where work lists it), 1-based."""
         header = re.compile(rf'^\s*\[\s*["\']?{re.escape(year)}["\']?\s*\]')
         start = next((i for i, line in enumerate(self.lines) if header.match(line)), 0)
+        if key:
+            assign = re.compile(rf"^\s*{re.escape(key)}\s*=")
+            start = next((i for i in range(start, len(self.lines)) if assign.match(self.lines[i])), start)
         for i in range(start, len(self.lines)):
             if needle in self.lines[i].split("#", 1)[0]:
                 return i + 1
         return None
 
-    def add(self, year: str, needle: str, message: str) -> None:
-        n = self.line_of(year, needle) if needle else None
+    def add(self, year: str, needle: str, message: str, key: str = "") -> None:
+        n = self.line_of(year, needle, key) if needle else None
         where = f"第{n}行" if n else f"[{year}]"
-        self.found.append(f"{where}：{message}")
+        self.found.append((n or 0, f"{where}：{message}"))
+
+    def lines_cn(self) -> list[str]:
+        return [text for _, text in sorted(self.found, key=lambda f: f[0])]
 
 
 def _cn(d: dt.date) -> str:
@@ -140,16 +147,16 @@ def _entries(
             unknown = [k for k in item if k not in _ENTRY_KEYS]
             if unknown or "date" not in item:
                 what = f"不认识“{'、'.join(unknown)}”" if unknown else "缺少 date"
-                p.add(y, "{", f"{kind} 中的 {item!r} {what}；只能写 date（日期或范围）和 name（名称）。")
+                p.add(y, "{", f"{kind} 中的 {item!r} {what}；只能写 date（日期或范围）和 name（名称）。", kind)
                 continue
             value, name = item["date"], item.get("name", "")
             if not isinstance(name, str) or not name.strip():
-                p.add(y, str(value), f"{kind} 中 {value} 的 name 应为文字，如 name = \"春节\"。")
+                p.add(y, str(value), f"{kind} 中 {value} 的 name 应为文字，如 name = \"春节\"。", kind)
                 continue
         got = _dates(value)
         if isinstance(got, str):
             needle = value.isoformat() if isinstance(value, dt.date) else str(value)
-            p.add(y, needle, got)
+            p.add(y, needle, got, kind)
             continue
         days, needle = got
         outside = [d for d in days if d.year != year]
@@ -157,8 +164,9 @@ def _entries(
             p.add(
                 y,
                 needle,
-                f"{kind} 中的 {needle.strip(chr(34))} 不在{year}年内（{outside[0].isoformat()}）。每个日期都写在它所在"
-                f"年份的 [{outside[0].year}] 下；跨年的元旦假期只写本年的日子（上一年的周末本就休息）。",
+                f"{kind} 中的 {needle.strip(chr(34))} 不在{year}年内。[{year}] 下只写{year}年的日子"
+                "（跨年的元旦假期，上一年年底那几天是周末，本就休息，不必写）。",
+                kind,
             )
             continue
         out += [(d, name.strip(), needle) for d in days]
@@ -194,12 +202,13 @@ def _year(p: _Problems, key: str, table: Any) -> HolidayYear | None:
             if day in seen:
                 before_kind, before = seen[day]
                 if before_kind == kind:
-                    p.add(key, needle, f"{_cn(day)} 在 {kind} 中写了两次（另见 {before}），请删去重复的一处。")
+                    p.add(key, needle, f"{_cn(day)} 在 {kind} 中写了两次（另见 {before}），请删去重复的一处。", kind)
                 else:
                     p.add(
                         key,
                         needle,
                         f"{_cn(day)} 既写在 off（放假）中（{before}），又写在 work（调休上班）中。请按通知改正其一。",
+                        kind,
                     )
                 continue
             seen[day] = (kind, needle)
@@ -208,6 +217,7 @@ def _year(p: _Problems, key: str, table: Any) -> HolidayYear | None:
                     key,
                     needle,
                     f"work 中的 {_cn(day)} 本来就是工作日。调休上班日应是星期六或星期日，请核对日期。",
+                    kind,
                 )
                 continue
             into[day] = name
@@ -238,7 +248,7 @@ def parse_holidays(text: str, path: Path | None = None) -> dict[int, HolidayYear
     if p.found:
         raise ConfigError(
             f"节假日文件 {shown} 有误，整份未使用（改正后再运行；duban 不会只用其中正确的部分）：\n"
-            + "\n".join(f"  {line}" for line in p.found)
+            + "\n".join(f"  {line}" for line in p.lines_cn())
         )
     return years
 
@@ -261,3 +271,12 @@ def load_holidays(home: Path) -> HolidayFile:
     except UnicodeDecodeError as e:
         raise ConfigError(f"节假日文件 {path} 不是 UTF-8 编码，请用“UTF-8”另存后再试。") from e
     return HolidayFile(path, parse_holidays(text, path), stat.st_mtime_ns)
+
+
+def file_mtime(home: Path) -> int:
+    """The home's holidays.toml modification time (ns), 0 when there is none: how a running service sees
+    that the clerk added, edited or removed it."""
+    try:
+        return (home / HOLIDAYS_NAME).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0

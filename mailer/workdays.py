@@ -29,10 +29,9 @@ import functools
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
-from mailer.holidays import HOLIDAYS_NAME, HolidayFile, HolidayYear, load_holidays
+from mailer.holidays import HOLIDAYS_NAME, HolidayFile, HolidayYear
 
 log = logging.getLogger(__name__)
 
@@ -258,22 +257,6 @@ class Calendar:
                 work.append((day, name))
             day += dt.timedelta(days=1)
         return YearView(year, source, off, work)
-
-    def reloaded(self, home: Path) -> Calendar | None:
-        """A new calendar when the home's holidays.toml was added, edited or removed since this one was read,
-        else None. A running service calls it before each run, so the clerk's December entry counts without a
-        restart.
-
-        :raises ConfigError: when the edited file is wrong (the caller keeps this calendar meanwhile)
-        """
-        path = home / HOLIDAYS_NAME
-        try:
-            mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            mtime = 0
-        if mtime == self.file.mtime_ns:
-            return None
-        return Calendar(load_holidays(home))
 
 
 def date_ranges(days: list[tuple[dt.date, str]]) -> list[tuple[dt.date, dt.date, str]]:
