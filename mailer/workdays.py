@@ -77,7 +77,7 @@ def _as_date(d: dt.date) -> dt.date:
 
 
 def _with_holiday(name: str) -> str:
-    return name if name.endswith("假期") else f"{name}假期"
+    return name if name.endswith(("假期", "节假日")) else f"{name}假期"
 
 
 @dataclass(frozen=True)
