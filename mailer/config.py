@@ -394,7 +394,7 @@ due_day = 20             # "每月20日前"
 remind_days_before = 3   # working days before the due date
 grace_days = 1           # working days after the due date before assembling without the missing
 timezone = "Asia/Shanghai"
-workdays_only = true     # reminders skip weekends and Chinese public holidays
+workdays_only = true     # reminders skip weekends and public holidays (holidays.toml, else chinese-calendar)
 late_due_workdays = 5    # forms sent after send_day: due = sent + 5 working days (if later than due_day)
 
 [mail]

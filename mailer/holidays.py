@@ -33,6 +33,7 @@ from typing import Any
 from mailer.errors import ConfigError
 
 HOLIDAYS_NAME = "holidays.toml"
+EXAMPLE_MARK = "示例"  # in the shipped example's ``source``: refused until the clerk replaces it
 _KEYS = ("off", "work", "source")
 _ENTRY_KEYS = ("date", "name")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
@@ -192,6 +193,14 @@ def _year(p: _Problems, key: str, table: Any) -> HolidayYear | None:
     if not isinstance(source, str):
         p.add(key, "source", f'[{key}] 的 source 应为文字，如 source = "国办发明电〔2026〕X号"。')
         source = ""
+    if EXAMPLE_MARK in source:
+        # The shipped example's dates are made up; a copy used as it is would move real deadlines.
+        p.add(
+            key,
+            "source",
+            f"[{key}] 还是示例（source 含“{EXAMPLE_MARK}”），其中日期不是官方安排。请按国务院办公厅的通知改写全部"
+            "日期，再把 source 改为通知的文号（如 \"国办发明电〔2026〕X号\"）。",
+        )
     if not table.get("off"):
         p.add(key, key, f"[{key}] 没有 off（放假日期）。请按国务院办公厅的通知写入该年全部放假日期。")
     off: dict[dt.date, str] = {}
@@ -237,7 +246,7 @@ def parse_holidays(text: str, path: Path | None = None) -> dict[int, HolidayYear
         where = f"第{m[1]}行" if m else ""
         raise ConfigError(
             f"节假日文件 {shown} {where}格式有误（不是有效的 TOML：{e}），未使用。"
-            "日期请加英文引号，如 off = [\"2027-01-01\"]；格式见 examples/holidays-2027.toml。"
+            "日期请加英文引号，如 off = [\"2027-01-01\"]；格式见 duban holidays --example。"
         ) from e
     p = _Problems(text)
     years: dict[int, HolidayYear] = {}

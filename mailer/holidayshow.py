@@ -41,7 +41,7 @@ def year_lines(settings: Settings, year: int) -> list[str]:
         )
         out.append(
             f"  国务院办公厅公布{year}年节假日安排后，请在 duban 目录的 {HOLIDAYS_NAME} 中写入 [{year}]"
-            "（格式见 examples/holidays-2027.toml），或升级 chinese-calendar。"
+            "（格式见 duban holidays --example），或升级 chinese-calendar。"
         )
         return out
     ranges = date_ranges(view.off)

@@ -154,10 +154,15 @@ def test_each_kind_of_mistake_is_named(text: str, message: str) -> None:
         parse_holidays(text)
 
 
-def test_the_shipped_example_is_valid_and_says_its_dates_are_not_official() -> None:
+def test_the_shipped_example_says_its_dates_are_not_official_and_is_refused_until_edited(home) -> None:
+    result = CliRunner().invoke(cli, ["--home", str(home.home), "holidays", "--example"])
     text = (ROOT / "examples" / "holidays-2027.toml").read_text(encoding="utf-8")
+    assert result.exit_code == 0 and result.output == text
     assert "不是国务院办公厅公布的 2027 年节假日安排" in text
-    year = parse_holidays(text)[2027]
+    with pytest.raises(ConfigError, match="还是示例"):
+        parse_holidays(text)  # copied as it is, its made-up dates would move real deadlines
+    edited = text.replace('source = "示例（非官方日期），请改为国办发明电〔2026〕号文"', 'source = "国办发明电〔2026〕X号"')
+    year = parse_holidays(edited)[2027]
     assert D(2027, 10, 1) in year.off and year.off[D(2027, 10, 1)] == "国庆节"
     assert all(d.weekday() >= 5 for d in year.work)
 
