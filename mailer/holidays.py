@@ -14,7 +14,8 @@ listed days off off, the listed make-up days on), whatever the package says. The
     ]
     work = ["2027-02-14", { date = "2027-02-27", name = "春节调休" }]   # 调休上班日
 
-A date is ``YYYY-MM-DD`` (quoted, or a TOML date unquoted); a range is two dates joined by ``..`` or ``至``.
+A date is ``YYYY-MM-DD`` (quoted, or a TOML date unquoted) or ``2027年2月16日``; a range is two dates
+joined by ``..`` (or ``至``, ``~``, ``—``).
 The file is checked strictly and as a whole: any mistake (a date outside its year, a day both off and on,
 a weekday given as a make-up day, a typo) raises one ConfigError listing every problem with its line, so a
 bad file stops `duban check` and the service rather than being half used. Leaf module: no chinese_calendar
@@ -36,8 +37,9 @@ HOLIDAYS_NAME = "holidays.toml"
 EXAMPLE_MARK = "示例"  # in the shipped example's ``source``: refused until the clerk replaces it
 _KEYS = ("off", "work", "source")
 _ENTRY_KEYS = ("date", "name")
-_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_RANGE = re.compile(r"\s*(\S+?)\s*(?:\.\.|至)\s*(\S+)\s*")
+# 2027-02-16, or as the notice writes it, 2027年2月16日; a range joined by "..", "至", "~" or a dash "—".
+_DATE = re.compile(r"(\d{4})(?:-|年)(\d{1,2})(?:-|月)(\d{1,2})日?")
+_RANGE = re.compile(r"\s*(\S+?)\s*(?:\.\.|至|~|～|—|－)\s*(\S+)\s*")
 _WEEKDAYS_CN = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 _FORMAT_HINT = '请写成 "2027-02-16"，或范围 "2027-02-16..2027-02-22"，或 { date = "2027-02-16", name = "春节" }'
 

@@ -154,6 +154,11 @@ def test_each_kind_of_mistake_is_named(text: str, message: str) -> None:
         parse_holidays(text)
 
 
+def test_dates_as_the_notice_writes_them_are_accepted() -> None:
+    year = parse_holidays('[2027]\noff = ["2027年10月1日至2027年10月3日", "2027-5-1~2027-05-02"]\n')[2027]
+    assert sorted(year.off) == [D(2027, 5, 1), D(2027, 5, 2), D(2027, 10, 1), D(2027, 10, 2), D(2027, 10, 3)]
+
+
 def test_the_shipped_example_says_its_dates_are_not_official_and_is_refused_until_edited(home) -> None:
     result = CliRunner().invoke(cli, ["--home", str(home.home), "holidays", "--example"])
     text = (ROOT / "examples" / "holidays-2027.toml").read_text(encoding="utf-8")
