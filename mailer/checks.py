@@ -260,7 +260,7 @@ def check_holidays(settings: Settings, today: dt.date) -> list[Problem]:
             Problem(
                 "warning",
                 f"{y}年的节假日安排尚未录入：{HOLIDAYS_NAME} 中没有 [{y}]，{package_name()} 只含到"
-                f"{package_years()[1]}年。在此之前{y}年按周一至周五计算工作日，节假日也会发送提醒、计算截止日期。"
+                f"{package_years()[1]}年。在此之前{y}年按周一至周五计算工作日：节假日当天也会发送提醒，催办、汇总日期也不避开节假日。"
                 f"请按国务院办公厅关于{y}年部分节假日安排的通知，在 duban 目录的 {HOLIDAYS_NAME} 中写入 [{y}] 的"
                 f"放假日期（off）和调休上班日（work），格式见 `duban holidays --example`，写好后运行 "
                 f"`duban holidays --year {y}` 核对；或升级 chinese-calendar（pip install -U chinese-calendar，"
