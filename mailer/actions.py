@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailer import workdays
 from mailer.audit import record
 from mailer.config import Settings
 from mailer.cycle import assemble_period, period_dates
@@ -181,11 +180,11 @@ def decide(
 def _dates_for(settings: Settings, period: Period, due_on: dt.date) -> dict[str, dt.date]:
     """Reminder, escalation and assembly dates that follow from an office's own due date, by the same rules
     as the period's (cycle.period_dates)."""
-    c = settings.cycle
+    c, cal = settings.cycle, settings.calendar
     if c.workdays_only:
-        remind_on = workdays.workdays_before(due_on, c.remind_days_before)
-        escalate_on = workdays.next_workday(due_on)
-        assemble_after = workdays.add_workdays(escalate_on, c.grace_days)
+        remind_on = cal.workdays_before(due_on, c.remind_days_before)
+        escalate_on = cal.next_workday(due_on)
+        assemble_after = cal.add_workdays(escalate_on, c.grace_days)
     else:
         remind_on = due_on - dt.timedelta(days=c.remind_days_before)
         escalate_on = due_on + dt.timedelta(days=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -239,8 +240,47 @@ def check_real_mail(settings: Settings, engine: Engine) -> list[Problem]:
     return out
 
 
-def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list[Problem]:
-    """Every problem found, errors first."""
+def check_holidays(settings: Settings, today: dt.date) -> list[Problem]:
+    """Which source gives this year's and next year's holidays (info), and a warning when this year, or from
+    December next year, has none: the State Council publishes next year's arrangement late in the year, and
+    until someone enters it duban counts Monday–Friday. A wrong holidays.toml never gets here: loading the
+    settings already refused it."""
+    from mailer.holidays import HOLIDAYS_NAME
+    from mailer.workdays import NO_SOURCE_CN, package_name, package_years
+
+    if not settings.cycle.workdays_only:
+        return [Problem("info", "节假日：未使用（cycle.workdays_only = false，按自然日计算）。")]
+    cal = settings.calendar
+    years = (today.year, today.year + 1)
+    out = [Problem("info", "节假日来源：" + "；".join(f"{y}年 {cal.source(y) or NO_SOURCE_CN}" for y in years) + "。")]
+    for y in years:
+        if cal.covers(y) or (y > today.year and today.month < 12):
+            continue
+        out.append(
+            Problem(
+                "warning",
+                f"{y}年的节假日安排尚未录入：{HOLIDAYS_NAME} 中没有 [{y}]，{package_name()} 只含到"
+                f"{package_years()[1]}年。在此之前{y}年按周一至周五计算工作日：节假日当天也会发送提醒，催办、汇总日期也不避开节假日。"
+                f"请按国务院办公厅关于{y}年部分节假日安排的通知，在 duban 目录的 {HOLIDAYS_NAME} 中写入 [{y}] 的"
+                f"放假日期（off）和调休上班日（work），格式见 `duban holidays --example`，写好后运行 "
+                f"`duban holidays --year {y}` 核对；或升级 chinese-calendar（pip install -U chinese-calendar，"
+                f"如新版已含{y}年）。",
+            )
+        )
+    return out
+
+
+def run_checks(
+    settings: Settings, engine: Engine, *, mail: bool = True, today: dt.date | None = None
+) -> list[Problem]:
+    """Every problem found, errors first.
+
+    :param today: the service's date (cycle.timezone) for the date-dependent checks; default: now
+    """
+    if today is None:
+        from zoneinfo import ZoneInfo
+
+        today = dt.datetime.now(ZoneInfo(settings.cycle.timezone)).date()
     problems = (
         check_templates(settings)
         + check_directory(engine)
@@ -252,6 +292,7 @@ def run_checks(settings: Settings, engine: Engine, *, mail: bool = True) -> list
         + check_secret(settings)
         + check_fonts()
         + check_real_mail(settings, engine)
+        + check_holidays(settings, today)
     )
     from mailer.startgate import gate_lines
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from mailer.errors import ConfigError
 from mailer.files import private_dir, write_atomic
+from mailer.holidays import load_holidays
+from mailer.workdays import Calendar
 
 HOME_FOLDERS = ("templates", "registry", "inbox", "outbox")
 CONFIG_NAME = "duban.toml"
@@ -155,6 +157,9 @@ class Settings:
     service: ServiceSettings = ServiceSettings()
     senders: SenderSettings = SenderSettings()
     notice: NoticeSettings = NoticeSettings()
+    # The home's working days: holidays.toml over chinese_calendar (mailer.workdays). Not a duban.toml key;
+    # load_settings reads holidays.toml into it, so each home counts with its own holidays.
+    calendar: Calendar = field(default_factory=Calendar, compare=False, repr=False, metadata={"toml": False})
 
     def path(self, p: Path | str) -> Path:
         p = Path(p).expanduser()
@@ -250,7 +255,7 @@ _TYPE_CN = {"int": "整数", "float": "数字", "str": "文字", "bool": "true/f
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name: f for f in fields(cls) if f.metadata.get("toml", True)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
@@ -336,7 +341,9 @@ def load_settings(home: Path | None = None) -> Settings:
             "决定是否重发）或 resend（立即重发，主题注明（重发））。"
         )
     _check_notice(settings.notice)
-    return settings
+    # Read last and as a whole: a wrong holidays.toml stops every command (check, serve) with its list of
+    # mistakes instead of being half used.
+    return replace(settings, calendar=Calendar(load_holidays(home)))
 
 
 def _check_senders(p: SenderSettings) -> None:
@@ -387,7 +394,7 @@ due_day = 20             # "每月20日前"
 remind_days_before = 3   # working days before the due date
 grace_days = 1           # working days after the due date before assembling without the missing
 timezone = "Asia/Shanghai"
-workdays_only = true     # reminders skip weekends and Chinese public holidays
+workdays_only = true     # reminders skip weekends and public holidays (holidays.toml, else chinese-calendar)
 late_due_workdays = 5    # forms sent after send_day: due = sent + 5 working days (if later than due_day)
 
 [mail]

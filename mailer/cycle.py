@@ -18,7 +18,6 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, object_session
 
-from mailer import workdays
 from mailer.config import Settings
 from mailer.deadlines import OfficeDates, office_dates
 from mailer.decisions import _bureau_addrs, current_draft
@@ -67,7 +66,7 @@ class TickReport:
 
 
 def _workday(settings: Settings, d: dt.date) -> bool:
-    return workdays.is_workday(d) if settings.cycle.workdays_only else True
+    return settings.calendar.is_workday(d) if settings.cycle.workdays_only else True
 
 
 def period_dates(settings: Settings, year: int, month: int, due_day: int) -> dict[str, dt.date]:
@@ -78,7 +77,7 @@ def period_dates(settings: Settings, year: int, month: int, due_day: int) -> dic
     due_on = min(dt.date(year, month, 1) + dt.timedelta(days=due_day - 1), month_end(year, month))
     send_on = dt.date(year, month, c.send_day if c.send_day < due_on.day else 1)
     if c.workdays_only:
-        send_on = workdays.add_workdays(send_on, 0)
+        send_on = settings.calendar.add_workdays(send_on, 0)
     return dates_after(settings, send_on, due_on)
 
 
@@ -142,7 +141,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
                     f"no_address:{period.key}:{office.id}",
                     "other",
                     Mail(
-                        "escalation", _ctx(period, office, missing_address=True), _bureau_addrs(settings, s)
+                        "escalation", _ctx(settings, period, office, missing_address=True), _bureau_addrs(settings, s)
                     ),
                     period_id=period.id,
                     office_id=office.id,
@@ -169,7 +168,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
                 Mail(
                     "form",
                     {
-                        **_ctx(period, office),
+                        **_ctx(settings, period, office),
                         "tasks": rendered.task_seqs,
                         "remind_on": date_cn(period.remind_on or period.due_on),
                     },
@@ -192,14 +191,16 @@ def _queued(s: Session, key: str) -> bool:
     return s.scalar(select(Dispatch.id).where(Dispatch.key == key)) is not None
 
 
-def _ctx(period: Period, office: Office | None = None, **extra: object) -> dict[str, object]:
+def _ctx(
+    settings: Settings, period: Period, office: Office | None = None, **extra: object
+) -> dict[str, object]:
     session = object_session(period)
     due_on = office_dates(session, period, office.id).due_on if office and session else period.due_on
     return {
         "office": office.name if office else "",
         "period_label": period_label(period),
         "due_date": date_cn(due_on),
-        "due_day": workdays.describe(due_on),
+        "due_day": settings.calendar.describe(due_on),
         "due_note": due_note(period),
         "plan_title": period.plan.title,
         "leader": office.leader.name if office and office.leader else "",
@@ -241,7 +242,7 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
                 Mail(
                     "reminder",
                     _ctx(
-                        period, office, state=sub.state if sub else "", today=date_cn(today), has_form=bool(form)
+                        settings, period, office, state=sub.state if sub else "", today=date_cn(today), has_form=bool(form)
                     ),
                     [addr],
                     attachments=form,
@@ -265,6 +266,7 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
                     Mail(
                         "escalation",
                         _ctx(
+                            settings,
                             period,
                             office,
                             state=sub.state if sub else "",
@@ -315,7 +317,7 @@ def _remind_leaders(
     for sub in waiting:
         leader = sub.office.leader
         received = local_date(settings, sub.received_at)
-        if leader is None or workdays.add_workdays(received, settings.cycle.approval_remind_days) > today:
+        if leader is None or settings.calendar.add_workdays(received, settings.cycle.approval_remind_days) > today:
             continue
         if queue_mail(
             s,
@@ -324,7 +326,7 @@ def _remind_leaders(
             "approval_reminder",
             Mail(
                 "approval_reminder",
-                _ctx(period, sub.office, revision=sub.revision, received=date_cn(received)),
+                _ctx(settings, period, sub.office, revision=sub.revision, received=date_cn(received)),
                 [leader.email],
             ),
             token=form_token(settings, period, sub.office),
@@ -400,7 +402,7 @@ def assemble_period(
             Mail(
                 "signoff_request",
                 {
-                    **_ctx(period),
+                    **_ctx(settings, period),
                     "signer": the_signer.name,
                     "version": version,
                     "summary": summary,
@@ -448,7 +450,7 @@ def _assemble_if_due(
         if still_open and (None in after or today < max(a for a in after if a is not None)):
             return
         if empty:
-            if hold_empty(settings, s, period, _ctx(period)):
+            if hold_empty(settings, s, period, _ctx(settings, period)):
                 report.queued += 1
                 report.note(f"{period.key}：没有任何报告获审定，通报未送签，已告知局办公室")
             return
@@ -458,7 +460,7 @@ def _assemble_if_due(
                 settings,
                 f"no_signer:{period.key}",
                 "other",
-                Mail("escalation", _ctx(period, None, missing_signer=True), _bureau_addrs(settings, s)),
+                Mail("escalation", _ctx(settings, period, None, missing_signer=True), _bureau_addrs(settings, s)),
                 period_id=period.id,
             ):
                 report.note(f"{period.key}：名录中没有签发人，已告知局办公室")
@@ -502,7 +504,7 @@ def _publish_if_signed(
             "published",
             Mail(
                 "published",
-                {**_ctx(period), "version": draft.version, "has_pdf": pdf_out is not None},
+                {**_ctx(settings, period), "version": draft.version, "has_pdf": pdf_out is not None},
                 to,
                 cc=cc,
                 attachments=[(f.name, f.read_bytes()) for f in files],

@@ -187,7 +187,7 @@ def resend_form(
             Mail(
                 "form",
                 {
-                    **_ctx(p, o),
+                    **_ctx(settings, p, o),
                     "tasks": _task_seqs(s, p, o),
                     "remind_on": "",
                     "resend": True,

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mailer import workdays
 from mailer.config import Settings
 from mailer.model import Period
 
 
 def dates_after(settings: Settings, send_on: dt.date, due_on: dt.date) -> dict[str, dt.date]:
     """The rest of a period's calendar once its send and due days are known: remind, escalate, assemble."""
-    c = settings.cycle
+    c, cal = settings.cycle, settings.calendar
     if c.workdays_only:
-        remind_on = workdays.workdays_before(due_on, c.remind_days_before)
-        remind_on = max(remind_on, workdays.next_workday(send_on))  # never before the forms went out
-        escalate_on = workdays.next_workday(due_on)
-        assemble_after = workdays.add_workdays(escalate_on, c.grace_days)
+        remind_on = cal.workdays_before(due_on, c.remind_days_before)
+        remind_on = max(remind_on, cal.next_workday(send_on))  # never before the forms went out
+        escalate_on = cal.next_workday(due_on)
+        assemble_after = cal.add_workdays(escalate_on, c.grace_days)
     else:
         remind_on = max(due_on - dt.timedelta(days=c.remind_days_before), send_on + dt.timedelta(days=1))
         escalate_on = due_on + dt.timedelta(days=1)
@@ -47,7 +46,7 @@ def moved_due(settings: Settings, calendar_due: dt.date, sent_on: dt.date) -> dt
     if n <= 0:
         return None
     if settings.cycle.workdays_only:
-        due = workdays.add_workdays(sent_on, n)
+        due = settings.calendar.add_workdays(sent_on, n)
     else:
         due = sent_on + dt.timedelta(days=n)
     return due if due > calendar_due else None

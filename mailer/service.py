@@ -16,13 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import schedule
 
 from mailer.config import Settings
 from mailer.cycle import run_once
-from mailer.errors import RegistryError, ServiceLocked, TransportError
+from mailer.errors import ConfigError, RegistryError, ServiceLocked, TransportError
 from mailer.files import private_umask
+from mailer.holidays import file_mtime, load_holidays
 from mailer.homeid import open_home_registry, registry_fingerprint
 from mailer.homelock import AlreadyLocked, exclusive_lock
 from mailer.logs import new_run
@@ -70,6 +72,25 @@ class Service:
         self.runs = 0
         self._transport: Transport | None = None
         self._transport_cm: object | None = None
+        self._holidays_seen = settings.calendar.file.mtime_ns
+
+    def _fresh_holidays(self) -> None:
+        """holidays.toml added or edited while the service runs (the clerk enters next year's in December):
+        count with it from this run on, without a restart. A wrong file is logged once and the holidays in
+        use are kept whole until it is fixed — never a part of the new file (`duban check` shows why)."""
+        from mailer.workdays import Calendar
+
+        mtime = file_mtime(self.settings.home)
+        if mtime == self._holidays_seen:
+            return
+        self._holidays_seen = mtime
+        try:
+            calendar = Calendar(load_holidays(self.settings.home))
+        except ConfigError as e:
+            log.error("holidays.toml changed but is wrong; still counting with the holidays read before: %s", e)
+            return
+        self.settings = replace(self.settings, calendar=calendar)
+        log.warning("holidays.toml re-read: years %s", sorted(calendar.file.years) or "none")
 
     def _open(self) -> Transport:
         if self._transport is None:
@@ -92,6 +113,7 @@ class Service:
         new_run()
         try:
             self._same_registry()
+            self._fresh_holidays()
             report = run_once(self.settings, self.engine, self._open(), self.clock(), auto_confirm=self.auto_confirm)
             self.runs += 1
             for step in report.steps:

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
         "templates", "shipped", "files", "logs", "pdf", "labels",
         "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck",
-        "mailhead"}
+        "mailhead", "holidays", "workdays", "holidayshow"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas"},
@@ -20,7 +20,7 @@ LAYERS = {
                      "authresults", "senders"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "workdays", "__main__", "actions", "handforms", "loops", "sendercheck",
+                "matching", "periodinfo", "__main__", "actions", "handforms", "loops", "sendercheck",
                 "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}

@@ -1,4 +1,5 @@
-"""The working-day calendar, checked against the 2022 arrangement (国办发明电〔2021〕11号)."""
+"""The working-day calendar of the package alone (a home without holidays.toml), checked against the 2022
+arrangement (国办发明电〔2021〕11号). holidays.toml is tested in test_holidays.py."""
 
 from __future__ import annotations
 
@@ -8,16 +9,38 @@ import logging
 import chinese_calendar
 import pytest
 
-from mailer import workdays
-from mailer.workdays import add_workdays, describe, is_workday, next_workday, workdays_before
+from mailer.workdays import Calendar
 
 D = dt.date
+# The package's calendar as a home without holidays.toml has it; a new one per test, since the
+# once-per-year warning is the calendar's state and each test starts as a fresh process would.
+cal = Calendar()
 
 
 @pytest.fixture(autouse=True)
-def _forget_warnings() -> None:
-    # The once-per-year warning is process state; each test starts as a fresh process would.
-    workdays._warned_years.clear()
+def _fresh_calendar() -> None:
+    global cal
+    cal = Calendar()
+
+
+def is_workday(d: dt.date) -> bool:
+    return cal.is_workday(d)
+
+
+def add_workdays(d: dt.date, n: int) -> dt.date:
+    return cal.add_workdays(d, n)
+
+
+def next_workday(d: dt.date) -> dt.date:
+    return cal.next_workday(d)
+
+
+def workdays_before(d: dt.date, n: int) -> dt.date:
+    return cal.workdays_before(d, n)
+
+
+def describe(d: dt.date) -> str:
+    return cal.describe(d)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +148,7 @@ def test_unknown_year_falls_back_to_monday_to_friday_and_warns_once(caplog: pyte
     assert len(warnings) == 1
     assert "2100" in warnings[0].getMessage()
     assert "Monday-Friday" in warnings[0].getMessage()
+    assert "holidays.toml" in warnings[0].getMessage()  # says what to do
 
 
 def test_each_unknown_year_warns_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -132,7 +156,7 @@ def test_each_unknown_year_warns_once(caplog: pytest.LogCaptureFixture) -> None:
         is_workday(D(2100, 3, 1))
         is_workday(D(2101, 3, 1))
         is_workday(D(2100, 3, 2))
-    assert [r.args[1] for r in caplog.records] == [2100, 2101]  # type: ignore[index]
+    assert [r.args[2] for r in caplog.records] == [2100, 2101]  # type: ignore[index]
 
 
 def test_counting_crosses_into_an_unknown_year() -> None:

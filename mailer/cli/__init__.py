@@ -9,6 +9,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     cycle,
     forms,
     gate,
+    holidays,
     home,
     inbox,
     mail,

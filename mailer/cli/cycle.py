@@ -173,15 +173,18 @@ def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str, *,
 @cli.command("check")
 @click.option("--no-mail", is_flag=True, help="Do not contact the mail server.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--now", "now_text", help="Check as if it were this local time (e.g. 2026-12-01T09:00).")
 @pass_ctx
-def check_cmd(ctx: Context, no_mail: bool, as_json: bool) -> None:  # noqa: FBT001
-    """Check the home: configuration, templates, directory completeness, the mail server.
+def check_cmd(ctx: Context, no_mail: bool, as_json: bool, now_text: str | None) -> None:  # noqa: FBT001
+    """Check the home: configuration, holidays, templates, directory completeness, the mail server.
 
     Exits 1 when something must be fixed before the service can run.
     """
     from mailer.checks import run_checks
 
-    problems = run_checks(ctx.settings, ctx.engine(verify=True), mail=not no_mail)
+    now = _parse_now(now_text, ctx.settings.cycle.timezone)
+    today = now.date() if now else None
+    problems = run_checks(ctx.settings, ctx.engine(verify=True), mail=not no_mail, today=today)
     if as_json:
         echo_json([p.__dict__ for p in problems])
     else:
