@@ -66,6 +66,25 @@ def _error_of(r: requests.Response) -> tuple[str, str]:
     return str(err), ""
 
 
+class _Session(requests.Session):
+    """requests.Session with a timeout and a TLS trust for every request, as msal and Graph calls need.
+
+    ``verify`` goes with each request: set on the session only, it would lose to REQUESTS_CA_BUNDLE in the
+    environment (requests merges the environment over the session's setting), and the bureau's CA would be
+    ignored wherever that variable is set.
+    """
+
+    def __init__(self, *, verify: str | bool, timeout: float) -> None:
+        super().__init__()
+        self._verify = verify
+        self._timeout = timeout
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self._timeout)
+        kwargs["verify"] = self._verify
+        return super().request(method, url, *args, **kwargs)
+
+
 class GraphTransport:
     """One Microsoft 365 mailbox, reached through Microsoft Graph as an application."""
 
@@ -94,9 +113,7 @@ class GraphTransport:
 
     def _http(self) -> requests.Session:
         if self._session is None:
-            session = requests.Session()
-            session.verify = self.cfg.ca_file or True
-            self._session = session
+            self._session = _Session(verify=self.cfg.ca_file or True, timeout=self.cfg.timeout_s)
         return self._session
 
     def _msal(self) -> msal.ConfidentialClientApplication:
@@ -133,8 +150,8 @@ class GraphTransport:
                 # The authority is configured by the operator, not found by discovery; asking Microsoft's
                 # instance-discovery service would also fail for 21Vianet's sovereign cloud and on loopback.
                 instance_discovery=False,
-                verify=cfg.ca_file or True,
-                timeout=cfg.timeout_s,
+                # Our session: the same TLS trust and timeout as the Graph calls, and no hidden retries.
+                http_client=self._http(),
                 token_cache=msal.TokenCache(),
             )
         except ValueError as e:
@@ -222,15 +239,7 @@ class GraphTransport:
             token = self._token()
             h = {"Authorization": f"Bearer {token}", "Prefer": 'IdType="ImmutableId"', **(headers or {})}
             try:
-                r = self._http().request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    data=data,
-                    headers=h,
-                    timeout=self.cfg.timeout_s,
-                )
+                r = self._http().request(method, url, params=params, json=json_body, data=data, headers=h)
             except requests.RequestException as e:
                 if sending and not never_connected(e):
                     raise SendUncertain(
@@ -512,12 +521,14 @@ class GraphTransport:
 
 
 def _size_of(item: dict[str, Any]) -> int | None:
+    # Graph answers with its own spelling of the property id ("Integer 0xe08"): compare the tag's number.
     for prop in item.get("singleValueExtendedProperties") or []:
-        if str(prop.get("id", "")).lower() == _SIZE_PROP.lower():
-            try:
+        kind, _, tag = str(prop.get("id", "")).partition(" ")
+        try:
+            if kind.lower() == "integer" and int(tag, 16) == 0x0E08:
                 return int(prop.get("value"))
-            except (TypeError, ValueError):
-                return None
+        except (TypeError, ValueError):
+            return None
     return None
 
 
