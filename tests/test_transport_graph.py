@@ -11,6 +11,7 @@ and the clerk told in Chinese what to fix for a wrong tenant, secret, mailbox or
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.utils
 import json
 import sqlite3
@@ -111,8 +112,7 @@ def test_an_oversize_message_is_not_downloaded(home: Settings, graph: GraphServe
     """Over mail.max_message_mb: only the headers are read (internetMessageHeaders), never $value."""
     graph.reset({GRAPH_INBOX[0]: FIRST + b"z" * 2 * 2**20})
     settings = graph.settings(home)
-    settings = settings.__class__(**{**settings.__dict__, "mail": settings.mail.__class__(
-        **{**settings.mail.__dict__, "max_message_mb": 1.0})})  # fmt: skip
+    settings = dataclasses.replace(settings, mail=dataclasses.replace(settings.mail, max_message_mb=1.0))
     with open_transport(settings) as t:
         assert t.list_new() == [GRAPH_INBOX[0]]
         with pytest.raises(MessageTooLarge) as info:
@@ -254,7 +254,7 @@ def test_sign_in_errors_name_what_to_fix(home: Settings, graph: GraphServer) -> 
     assert "客户端密码不正确" in text and "DUBAN_GRAPH_CLIENT_SECRET" in text and "AADSTS7000215" in text
     assert "wrong~secret-77" not in text and CLIENT_SECRET not in text
 
-    with pytest.raises(LoginError, match="该租户中没有此应用.*AADSTS700016"), open_transport(
+    with pytest.raises(LoginError, match=r"该租户中没有此应用.*AADSTS700016"), open_transport(
         graph.settings(home, client_id="00000000-dead-beef-0000-000000000000")
     ) as t:
         t.list_new()
@@ -264,7 +264,7 @@ def test_sign_in_errors_name_what_to_fix(home: Settings, graph: GraphServer) -> 
     ) as t:
         t.list_new()
 
-    with pytest.raises(TransportError, match="找不到邮箱 nobody@jyj.example.gov.cn.*ErrorInvalidUser"), open_transport(
+    with pytest.raises(TransportError, match=r"找不到邮箱 nobody@jyj\.example\.gov\.cn.*ErrorInvalidUser"), open_transport(
         graph.settings(home, mailbox="nobody@jyj.example.gov.cn")
     ) as t:
         t.list_new()
@@ -272,7 +272,7 @@ def test_sign_in_errors_name_what_to_fix(home: Settings, graph: GraphServer) -> 
 
 
 def test_missing_settings_ask_for_nothing(home: Settings, graph: GraphServer) -> None:
-    with pytest.raises(TransportError, match="缺少：mail.graph.tenant_id、环境变量 DUBAN_GRAPH_CLIENT_SECRET"), open_transport(
+    with pytest.raises(TransportError, match=r"缺少：mail\.graph\.tenant_id、环境变量 DUBAN_GRAPH_CLIENT_SECRET"), open_transport(
         graph.settings(home, tenant_id="", client_secret="")
     ) as t:
         t.list_new()
