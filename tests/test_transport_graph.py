@@ -372,3 +372,62 @@ def test_a_form_arriving_through_graph_is_taken_in_and_moved_only_after_commit(h
     # The receipt to the office and the approval request to its supervising leader, both through sendMail.
     assert [m.subject.split("] ")[1][:4] for m in later] == ["已收到：", "请审核："]
     assert later[0].to == ["jcg@jyj.example.gov.cn"] and later[0].in_reply_to == "<jcg-reply-1@jyj.example.gov.cn>"
+
+
+# -- duban setup mail / duban mail check -------------------------------------------------------------------
+
+
+def _setup_args(home: Settings, graph: GraphServer, *extra: str) -> list[str]:
+    from graphserver import CLIENT_ID
+
+    return [
+        "--home", str(home.home), "setup", "mail", "--transport", "graph", "--tenant-id", TENANT,
+        "--client-id", CLIENT_ID, "--from-address", MAILBOX, "--authority", graph.base,
+        "--graph-url", graph.base + "/v1.0", "--ca-file", str(graph.ca_file), *extra,
+    ]  # fmt: skip
+
+
+def test_setup_mail_gets_a_token_and_reads_the_inbox_then_writes_mail_graph(
+    home: Settings, graph: GraphServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a new home and the client secret in DUBAN_GRAPH_CLIENT_SECRET
+    WHEN  `duban setup mail --transport graph …` runs, then `duban mail check`
+    THEN  a token is got and the inbox read (nothing sent), [mail.graph] is written without the secret, and
+          the check describes the mailbox; with a wrong secret nothing is written and the clerk is told why"""
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+    from mailer.config import load_settings
+
+    before = (home.home / "duban.toml").read_bytes()
+    monkeypatch.setenv("DUBAN_GRAPH_CLIENT_SECRET", "wrong~secret-77")
+    result = CliRunner().invoke(cli, _setup_args(home, graph))
+    assert result.exit_code == 1
+    assert "登录测试失败，duban.toml 未作改动" in result.output and "客户端密码不正确" in result.output
+    assert "DUBAN_GRAPH_CLIENT_SECRET" in result.output and "wrong~secret-77" not in result.output
+    assert (home.home / "duban.toml").read_bytes() == before
+
+    monkeypatch.setenv("DUBAN_GRAPH_CLIENT_SECRET", CLIENT_SECRET)
+    result = CliRunner().invoke(cli, _setup_args(home, graph))
+    assert result.exit_code == 0, result.output
+    assert "登录测试通过：Microsoft 365" in result.output and "未发送任何邮件" in result.output
+    assert "DUBAN_GRAPH_CLIENT_SECRET" in result.output
+    assert graph.sent == [] and "GET /mailFolders/inbox" in graph.calls()
+    text = (home.home / "duban.toml").read_text(encoding="utf-8")
+    assert "[mail.graph]" in text and CLIENT_SECRET not in text
+    mail = load_settings(home.home).mail
+    assert (mail.transport, mail.graph.tenant_id, mail.graph.mailbox) == ("graph", TENANT, MAILBOX)
+    assert mail.graph.graph_url == graph.base + "/v1.0" and mail.graph.client_secret == CLIENT_SECRET
+
+    check = CliRunner().invoke(cli, ["--home", str(home.home), "mail", "check"])
+    assert check.exit_code == 0, check.output
+    assert "收件箱有 3 封邮件" in check.output
+
+
+def test_the_secret_cannot_be_written_into_duban_toml(home: Settings) -> None:
+    from mailer.config import load_settings
+    from mailer.errors import ConfigError
+
+    (home.home / "duban.toml").write_text('[mail.graph]\nclient_secret = "s3cret"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="DUBAN_GRAPH_CLIENT_SECRET"):
+        load_settings(home.home)
