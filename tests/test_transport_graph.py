@@ -431,3 +431,16 @@ def test_the_secret_cannot_be_written_into_duban_toml(home: Settings) -> None:
     (home.home / "duban.toml").write_text('[mail.graph]\nclient_secret = "s3cret"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="DUBAN_GRAPH_CLIENT_SECRET"):
         load_settings(home.home)
+
+
+def test_without_msal_the_clerk_is_told_which_extra_to_install(
+    home: Settings, graph: GraphServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from mailer.errors import ConfigError
+    from mailer.transport.base import make_transport
+
+    monkeypatch.setitem(sys.modules, "msal", None)  # what `import msal` meets where the extra is not installed
+    with pytest.raises(ConfigError, match=r"需要 msal 软件包.*pip install 'duban\[graph\]'"):
+        make_transport(graph.settings(home))
