@@ -43,18 +43,24 @@ def server() -> Iterator[GraphServer]:
 
 
 @pytest.fixture
+def bare(tmp_path) -> Settings:
+    """Settings alone: the transport needs no registry or templates (a full home costs 0.4 s a test)."""
+    return Settings(home=tmp_path)
+
+
+@pytest.fixture
 def graph(server: GraphServer) -> GraphServer:
     server.reset({GRAPH_INBOX[0]: FIRST, GRAPH_INBOX[1]: SECOND, GRAPH_INBOX[2]: THIRD})
     return server
 
 
-def test_poll_fetch_acknowledge(home: Settings, graph: GraphServer) -> None:
+def test_poll_fetch_acknowledge(bare: Settings, graph: GraphServer) -> None:
     """GIVEN an inbox of three replies over two pages
     WHEN  the transport lists, fetches and acknowledges them
     THEN  one token (client credentials for the Graph scope) serves every call; the listing asks for ids, dates
           and sizes, oldest first, and follows @odata.nextLink; fetch is one GET of $value; acknowledge finds
           duban-processed under the inbox once and moves into it; a moved message is not listed again"""
-    with open_transport(graph.settings(home)) as t:
+    with open_transport(graph.settings(bare)) as t:
         assert isinstance(t, GraphTransport)
         assert t.source == f"graph:{MAILBOX}" and t.uidvalidity is None
         assert t.list_new() == list(GRAPH_INBOX)
@@ -91,9 +97,9 @@ def test_poll_fetch_acknowledge(home: Settings, graph: GraphServer) -> None:
     assert graph.moved == [GRAPH_INBOX[0]]
 
 
-def test_processed_folder_is_created_when_missing(home: Settings, graph: GraphServer) -> None:
+def test_processed_folder_is_created_when_missing(bare: Settings, graph: GraphServer) -> None:
     graph.processed_exists = False
-    with open_transport(graph.settings(home)) as t:
+    with open_transport(graph.settings(bare)) as t:
         t.acknowledge(GRAPH_INBOX[1])
     calls = graph.calls()
     create = [r for r in graph.graph() if r.method == "POST" and r.path.endswith("/childFolders")]
@@ -103,15 +109,15 @@ def test_processed_folder_is_created_when_missing(home: Settings, graph: GraphSe
     assert graph.moved == [GRAPH_INBOX[1]]
 
 
-def test_fetching_a_vanished_message(home: Settings, graph: GraphServer) -> None:
-    with pytest.raises(TransportError, match="ErrorItemNotFound"), open_transport(graph.settings(home)) as t:
+def test_fetching_a_vanished_message(bare: Settings, graph: GraphServer) -> None:
+    with pytest.raises(TransportError, match="ErrorItemNotFound"), open_transport(graph.settings(bare)) as t:
         t.fetch("AAkALgAAAAAAHYQDEapmEc2byACqAC-gone")
 
 
-def test_an_oversize_message_is_not_downloaded(home: Settings, graph: GraphServer) -> None:
+def test_an_oversize_message_is_not_downloaded(bare: Settings, graph: GraphServer) -> None:
     """Over mail.max_message_mb: only the headers are read (internetMessageHeaders), never $value."""
     graph.reset({GRAPH_INBOX[0]: FIRST + b"z" * 2 * 2**20})
-    settings = graph.settings(home)
+    settings = graph.settings(bare)
     settings = dataclasses.replace(settings, mail=dataclasses.replace(settings.mail, max_message_mb=1.0))
     with open_transport(settings) as t:
         assert t.list_new() == [GRAPH_INBOX[0]]
@@ -132,12 +138,12 @@ def _form_mail(settings: Settings, to: list[str]) -> tuple[bytes, str]:
     return raw, mid
 
 
-def test_send_and_was_sent(home: Settings, graph: GraphServer) -> None:
+def test_send_and_was_sent(bare: Settings, graph: GraphServer) -> None:
     """GIVEN a composed form mail
     WHEN  sent through Graph
     THEN  sendMail carries exactly our MIME, base64, as text/plain (Graph keeps it in Sent Items), and was_sent
           finds its Message-ID in Sent Items ($filter on internetMessageId)"""
-    settings = graph.settings(home)
+    settings = graph.settings(bare)
     raw, mid = _form_mail(settings, ["jcg@jyj.example.gov.cn"])
     accepted: list[bool] = []
     with open_transport(settings) as t:
@@ -155,8 +161,8 @@ def test_send_and_was_sent(home: Settings, graph: GraphServer) -> None:
         assert t.was_sent(new_message_id(settings)) is None  # Exchange may file the copy late
 
 
-def test_recipients_outside_the_headers_go_as_bcc(home: Settings, graph: GraphServer) -> None:
-    settings = graph.settings(home)
+def test_recipients_outside_the_headers_go_as_bcc(bare: Settings, graph: GraphServer) -> None:
+    settings = graph.settings(bare)
     raw, mid = _form_mail(settings, ["jcg@jyj.example.gov.cn"])
     with open_transport(settings) as t:
         t.send(raw, sender=MAILBOX, recipients=["jcg@jyj.example.gov.cn", "audit@jyj.example.gov.cn"],
@@ -164,8 +170,8 @@ def test_recipients_outside_the_headers_go_as_bcc(home: Settings, graph: GraphSe
     assert graph.sent == [b"Bcc: audit@jyj.example.gov.cn\r\n" + raw]
 
 
-def test_a_message_over_the_sendmail_limit_is_refused_before_sending(home: Settings, graph: GraphServer) -> None:
-    settings = graph.settings(home)
+def test_a_message_over_the_sendmail_limit_is_refused_before_sending(bare: Settings, graph: GraphServer) -> None:
+    settings = graph.settings(bare)
     mid = new_message_id(settings)
     raw = build_message(settings, to=["jcg@jyj.example.gov.cn"], subject="通报", text="x",
                         attachments=[("通报.pdf", bytes(range(256)) * 13_000)], message_id=mid)  # fmt: skip
@@ -174,13 +180,13 @@ def test_a_message_over_the_sendmail_limit_is_refused_before_sending(home: Setti
     assert graph.graph() == []
 
 
-def test_throttling_is_waited_out_as_retry_after_says(home: Settings, graph: GraphServer) -> None:
+def test_throttling_is_waited_out_as_retry_after_says(bare: Settings, graph: GraphServer) -> None:
     """GIVEN Graph answering 429 (Retry-After: 1) to the listing and 503 (Retry-After: 1) to sendMail once
     WHEN  the transport lists and sends
     THEN  each request is made again after the second asked for, and succeeds; the message is sent once"""
     graph.then(r"GET .*/inbox/messages$", 429, "error_429_throttled.json", {"Retry-After": "1"})
     graph.then(r"POST .*/sendMail$", 503, "error_503_unavailable.json", {"Retry-After": "1"})
-    settings = graph.settings(home)
+    settings = graph.settings(bare)
     raw, mid = _form_mail(settings, ["jcg@jyj.example.gov.cn"])
     with open_transport(settings) as t:
         start = time.monotonic()
@@ -192,22 +198,22 @@ def test_throttling_is_waited_out_as_retry_after_says(home: Settings, graph: Gra
     assert calls.count("POST /sendMail") == 2 and graph.sent == [raw]
 
 
-def test_throttling_longer_than_max_wait_is_a_clear_error(home: Settings, graph: GraphServer) -> None:
+def test_throttling_longer_than_max_wait_is_a_clear_error(bare: Settings, graph: GraphServer) -> None:
     graph.then(r"GET .*/inbox/messages$", 429, "error_429_throttled.json", {"Retry-After": "298"})
     start = time.monotonic()
     with (
         pytest.raises(TransportError, match=r"正在限流（HTTP 429 ApplicationThrottled），要求等待 298 秒.*max_wait_s = 5"),
-        open_transport(graph.settings(home)) as t,
+        open_transport(graph.settings(bare)) as t,
     ):
         t.list_new()
     assert time.monotonic() - start < 3
 
 
-def test_an_expired_token_is_renewed_once(home: Settings, graph: GraphServer) -> None:
+def test_an_expired_token_is_renewed_once(bare: Settings, graph: GraphServer) -> None:
     """GIVEN a token Graph stops accepting (401 InvalidAuthenticationToken) before msal thinks it expired
     WHEN  the next request is made
     THEN  the transport gets one new token and repeats the request; a second 401 is a LoginError, not a loop"""
-    with open_transport(graph.settings(home)) as t:
+    with open_transport(graph.settings(bare)) as t:
         t.list_new()
         graph.expire_tokens()
         assert t.fetch(GRAPH_INBOX[0]) == FIRST
@@ -222,67 +228,67 @@ def test_an_expired_token_is_renewed_once(home: Settings, graph: GraphServer) ->
     assert len(graph.token_requests()) == 3
 
 
-def test_the_token_is_kept_until_five_minutes_before_it_expires(home: Settings, graph: GraphServer) -> None:
+def test_the_token_is_kept_until_five_minutes_before_it_expires(bare: Settings, graph: GraphServer) -> None:
     """msal's cache: a token good for an hour serves every call; one with less than five minutes left is
     renewed before the next call, not after Graph refused it."""
-    with open_transport(graph.settings(home)) as t:
+    with open_transport(graph.settings(bare)) as t:
         for _ in range(3):
             t.list_new()
     assert len(graph.token_requests()) == 1
     graph.reset(graph.mime)
     graph.token_lifetime = 240
-    with open_transport(graph.settings(home)) as t:
+    with open_transport(graph.settings(bare)) as t:
         t.list_new()
         t.fetch(GRAPH_INBOX[0])
     assert len(graph.token_requests()) == 3  # one per request: the listing's two pages, then the fetch
     assert not any(r.headers.get("authorization") for r in graph.token_requests())
 
 
-def test_missing_permission_is_explained(home: Settings, graph: GraphServer) -> None:
+def test_missing_permission_is_explained(bare: Settings, graph: GraphServer) -> None:
     graph.then(r"GET .*/inbox/messages$", 403, "error_403_access_denied.json")
-    with pytest.raises(LoginError) as info, open_transport(graph.settings(home)) as t:
+    with pytest.raises(LoginError) as info, open_transport(graph.settings(bare)) as t:
         t.list_new()
     text = str(info.value)
     assert "ErrorAccessDenied" in text and "Mail.ReadWrite" in text and "Mail.Send" in text
     assert "管理员同意" in text and "ApplicationAccessPolicy" in text
 
 
-def test_sign_in_errors_name_what_to_fix(home: Settings, graph: GraphServer) -> None:
-    with pytest.raises(LoginError) as wrong_secret, open_transport(graph.settings(home, client_secret="wrong~secret-77")) as t:
+def test_sign_in_errors_name_what_to_fix(bare: Settings, graph: GraphServer) -> None:
+    with pytest.raises(LoginError) as wrong_secret, open_transport(graph.settings(bare, client_secret="wrong~secret-77")) as t:
         t.list_new()
     text = str(wrong_secret.value)
     assert "客户端密码不正确" in text and "DUBAN_GRAPH_CLIENT_SECRET" in text and "AADSTS7000215" in text
     assert "wrong~secret-77" not in text and CLIENT_SECRET not in text
 
     with pytest.raises(LoginError, match=r"该租户中没有此应用.*AADSTS700016"), open_transport(
-        graph.settings(home, client_id="00000000-dead-beef-0000-000000000000")
+        graph.settings(bare, client_id="00000000-dead-beef-0000-000000000000")
     ) as t:
         t.list_new()
 
     with pytest.raises(LoginError, match="租户“contoso-typo”不存在或无法识别"), open_transport(
-        graph.settings(home, tenant_id="contoso-typo")
+        graph.settings(bare, tenant_id="contoso-typo")
     ) as t:
         t.list_new()
 
     with pytest.raises(TransportError, match=r"找不到邮箱 nobody@jyj\.example\.gov\.cn.*ErrorInvalidUser"), open_transport(
-        graph.settings(home, mailbox="nobody@jyj.example.gov.cn")
+        graph.settings(bare, mailbox="nobody@jyj.example.gov.cn")
     ) as t:
         t.list_new()
     assert graph.sent == [] and graph.moved == []
 
 
-def test_missing_settings_ask_for_nothing(home: Settings, graph: GraphServer) -> None:
+def test_missing_settings_ask_for_nothing(bare: Settings, graph: GraphServer) -> None:
     with pytest.raises(TransportError, match=r"缺少：mail\.graph\.tenant_id、环境变量 DUBAN_GRAPH_CLIENT_SECRET"), open_transport(
-        graph.settings(home, tenant_id="", client_secret="")
+        graph.settings(bare, tenant_id="", client_secret="")
     ) as t:
         t.list_new()
     assert graph.requests == []
 
 
-def test_a_cut_after_sendmail_is_uncertain_not_resent(home: Settings, graph: GraphServer) -> None:
+def test_a_cut_after_sendmail_is_uncertain_not_resent(bare: Settings, graph: GraphServer) -> None:
     """A connection reset after the sendMail request went out is SendUncertain (it may have gone), asked once;
     was_sent then finds it in Sent Items where Graph did take it. A refused connection is plainly not sent."""
-    settings = graph.settings(home)
+    settings = graph.settings(bare)
     raw, mid = _form_mail(settings, ["jcg@jyj.example.gov.cn"])
     with open_transport(settings) as t:
         t.list_new()  # signed in, connection pooled
@@ -298,16 +304,16 @@ def test_a_cut_after_sendmail_is_uncertain_not_resent(home: Settings, graph: Gra
 
     from mailserver import free_port
 
-    closed = graph.settings(home, graph_url=f"https://127.0.0.1:{free_port()}/v1.0")
+    closed = graph.settings(bare, graph_url=f"https://127.0.0.1:{free_port()}/v1.0")
     with open_transport(closed) as t:
         with pytest.raises(TransportError) as info:
             t.send(raw, sender=MAILBOX, recipients=["jcg@jyj.example.gov.cn"], message_id=mid)
         assert not isinstance(info.value, SendUncertain) and "无法连接 Microsoft Graph" in str(info.value)
 
 
-def test_check_and_wait(home: Settings, graph: GraphServer) -> None:
+def test_check_and_wait(bare: Settings, graph: GraphServer) -> None:
     graph.processed_exists = False
-    with open_transport(graph.settings(home)) as t:
+    with open_transport(graph.settings(bare)) as t:
         text = t.check()
         assert "收件箱有 3 封邮件" in text and "“duban-processed”" in text and MAILBOX in text
         start = time.monotonic()
@@ -434,7 +440,7 @@ def test_the_secret_cannot_be_written_into_duban_toml(home: Settings) -> None:
 
 
 def test_without_msal_the_clerk_is_told_which_extra_to_install(
-    home: Settings, graph: GraphServer, monkeypatch: pytest.MonkeyPatch
+    bare: Settings, graph: GraphServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sys
 
@@ -443,4 +449,36 @@ def test_without_msal_the_clerk_is_told_which_extra_to_install(
 
     monkeypatch.setitem(sys.modules, "msal", None)  # what `import msal` meets where the extra is not installed
     with pytest.raises(ConfigError, match=r"需要 msal 软件包.*pip install 'duban\[graph\]'"):
-        make_transport(graph.settings(home))
+        make_transport(graph.settings(bare))
+
+
+def test_a_cut_sendmail_in_the_cycle_is_held_for_the_clerk_not_resent(home: Settings, graph: GraphServer) -> None:
+    """GIVEN the forms due on the send day, and the connection cut after the first sendMail went out, unanswered
+    WHEN  the tick sends them, and sending runs again
+    THEN  the rest go out; the first is uncertain (Sent Items shows nothing: not proof either way) and no
+          second sendMail is posted for it until the clerk decides"""
+    from sqlalchemy import func
+
+    from mailer.cycle import tick
+    from mailer.demo import EXAMPLES, at
+    from mailer.model import Dispatch
+    from mailer.outgoing import send_pending
+    from mailer.plan_import import import_file
+    from mailer.store import atomic, open_registry
+
+    graph.reset({})
+    settings = graph.settings(home)
+    engine = open_registry(settings.database_url)
+    for name in ("notice-2022.docx", "directory-2022.xlsx"):
+        import_file(settings, engine, EXAMPLES / name)
+    graph.cut_send = "lost"
+    with open_transport(settings) as t:
+        sent = tick(settings, engine, t, at(10)).sent
+        posts = graph.calls().count("POST /sendMail")
+        assert send_pending(settings, engine, t) == 0
+    assert posts == sent + 1 and len(graph.sent) == sent  # every form posted once; the cut one never arrived
+    assert graph.calls().count("POST /sendMail") == posts  # nothing posted again
+    assert "GET /mailFolders/sentitems/messages" in graph.calls()  # asked before calling it uncertain
+    with atomic(engine) as s:
+        states = dict(s.execute(select(Dispatch.state, func.count()).group_by(Dispatch.state)).all())
+    assert states == {"sent": sent, "uncertain": 1}
