@@ -482,3 +482,11 @@ def test_a_cut_sendmail_in_the_cycle_is_held_for_the_clerk_not_resent(home: Sett
     with atomic(engine) as s:
         states = dict(s.execute(select(Dispatch.state, func.count()).group_by(Dispatch.state)).all())
     assert states == {"sent": sent, "uncertain": 1}
+
+
+def test_duban_check_reports_a_graph_mailbox_it_cannot_use(bare: Settings, graph: GraphServer) -> None:
+    from mailer.checks import check_mail
+
+    assert check_mail(graph.settings(bare)) == []
+    (problem,) = check_mail(graph.settings(bare, client_secret="wrong~secret-77"))
+    assert problem.level == "error" and problem.message.startswith("邮件服务器：Microsoft 365 登录失败：客户端密码不正确")
