@@ -490,3 +490,24 @@ def test_duban_check_reports_a_graph_mailbox_it_cannot_use(bare: Settings, graph
     assert check_mail(graph.settings(bare)) == []
     (problem,) = check_mail(graph.settings(bare, client_secret="wrong~secret-77"))
     assert problem.level == "error" and problem.message.startswith("邮件服务器：Microsoft 365 登录失败：客户端密码不正确")
+
+
+def test_an_untrusted_certificate_is_not_sent_and_names_ca_file(bare: Settings, graph: GraphServer) -> None:
+    """The loopback certificate is not one the system trusts: without ca_file the sign-in fails in the TLS
+    handshake, and a send whose handshake fails is plainly not sent (not uncertain)."""
+    settings = graph.settings(bare, ca_file="")
+    raw, mid = _form_mail(settings, ["jcg@jyj.example.gov.cn"])
+    with pytest.raises(TransportError) as info, open_transport(settings) as t:
+        t.send(raw, sender=MAILBOX, recipients=["jcg@jyj.example.gov.cn"], message_id=mid)
+    assert not isinstance(info.value, SendUncertain) and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+
+    from mailer.transport.graph import GraphTransport as G
+
+    t2 = G(graph.settings(bare))
+    t2._token()  # signed in with the right CA; then Graph itself presents a certificate we do not trust
+    t2._session._verify = True  # type: ignore[union-attr]
+    with pytest.raises(TransportError) as info2:
+        t2.send(raw, sender=MAILBOX, recipients=["jcg@jyj.example.gov.cn"], message_id=mid)
+    t2.close()
+    assert not isinstance(info2.value, SendUncertain) and "mail.graph.ca_file" in str(info2.value)
+    assert graph.sent == []

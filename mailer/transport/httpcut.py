@@ -7,12 +7,15 @@ nothing, and must not be retried blindly (design principle 3).
 
 from __future__ import annotations
 
+import ssl
+
 import requests
 
 
 def never_connected(e: BaseException) -> bool:
     """Whether the chain of ``e`` shows the connection was never made (refused, or timed out connecting):
-    then the request cannot have reached the server. exchangelib re-raises these as ErrorTimeoutExpired
+    then the request cannot have reached the server (nor when the server's certificate was refused, which
+    happens in the TLS handshake). exchangelib re-raises these as ErrorTimeoutExpired
     from inside its ``except`` (the cause is in ``__context__``); requests and urllib3 wrap theirs in
     ``args`` and ``reason``."""
     todo: list[object] = [e]
@@ -23,6 +26,9 @@ def never_connected(e: BaseException) -> bool:
             continue
         seen.add(id(x))
         if isinstance(x, ConnectionRefusedError | requests.exceptions.ConnectTimeout):
+            return True
+        # The server's certificate is checked in the handshake, before a byte of the request is written.
+        if isinstance(x, ssl.SSLCertVerificationError):
             return True
         if type(x).__name__ in ("NewConnectionError", "ConnectTimeoutError"):  # urllib3's, not imported here
             return True
