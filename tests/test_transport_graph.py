@@ -511,3 +511,13 @@ def test_an_untrusted_certificate_is_not_sent_and_names_ca_file(bare: Settings, 
     t2.close()
     assert not isinstance(info2.value, SendUncertain) and "mail.graph.ca_file" in str(info2.value)
     assert graph.sent == []
+
+
+def test_graph_refusing_a_message_is_final(bare: Settings, graph: GraphServer) -> None:
+    """413 from sendMail (Graph's own size check) is DeliveryRefused: sending it again cannot help."""
+    graph.then(r"POST .*/sendMail$", 413, "error_413_too_large.json")
+    settings = graph.settings(bare)
+    raw, mid = _form_mail(settings, ["jcg@jyj.example.gov.cn"])
+    with pytest.raises(DeliveryRefused, match=r"邮件过大.*RequestEntityTooLarge"), open_transport(settings) as t:
+        t.send(raw, sender=MAILBOX, recipients=["jcg@jyj.example.gov.cn"], message_id=mid)
+    assert graph.calls().count("POST /sendMail") == 1
