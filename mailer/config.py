@@ -19,6 +19,7 @@ from mailer.holidays import load_holidays
 from mailer.workdays import Calendar
 
 HOME_FOLDERS = ("templates", "registry", "inbox", "outbox")
+TRANSPORTS = ("folder", "imap", "exchange", "graph")
 CONFIG_NAME = "duban.toml"
 
 
@@ -83,8 +84,29 @@ class ExchangeSettings:
 
 
 @dataclass(frozen=True)
+class GraphSettings:
+    """Microsoft 365 (Exchange Online) over Microsoft Graph, as an Entra ID application (client credentials).
+
+    ``authority`` and ``graph_url`` default to the global cloud; Microsoft 365 operated by 21Vianet (世纪互联)
+    uses https://login.chinacloudapi.cn and https://microsoftgraph.chinacloudapi.cn/v1.0, and tests point
+    both at a loopback server.
+    """
+
+    tenant_id: str = ""  # the directory (tenant) id, a GUID, or the tenant's domain name
+    client_id: str = ""  # the application (client) id of the app registration
+    client_secret: str = field(default="", repr=False)  # DUBAN_GRAPH_CLIENT_SECRET(_FILE) only
+    mailbox: str = ""  # the user principal name of the mailbox; default: mail.from_address
+    processed_folder: str = "duban-processed"  # under the inbox; created on first use
+    authority: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    max_wait_s: int = 120  # the longest duban waits in all on one throttled (429/503) request
+    timeout_s: int = 60
+    ca_file: str = ""  # a TLS-inspecting proxy's CA; default: the system's
+
+
+@dataclass(frozen=True)
 class MailSettings:
-    transport: str = "folder"  # folder | imap | exchange
+    transport: str = "folder"  # folder | imap | exchange | graph
     from_address: str = "bgs@jyj.example.gov.cn"
     from_name: str = "局办公室"
     message_id_domain: str = ""  # default: the domain of from_address
@@ -98,6 +120,7 @@ class MailSettings:
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    graph: GraphSettings = GraphSettings()
 
     @property
     def max_message_bytes(self) -> int:
@@ -225,6 +248,7 @@ _SECRET_ENV = {
     ("mail", "smtp", "password"): "DUBAN_SMTP_PASSWORD",
     ("mail", "exchange", "password"): "DUBAN_EWS_PASSWORD",
     ("mail", "exchange", "client_secret"): "DUBAN_EWS_CLIENT_SECRET",
+    ("mail", "graph", "client_secret"): "DUBAN_GRAPH_CLIENT_SECRET",
 }
 
 
@@ -329,9 +353,9 @@ def load_settings(home: Path | None = None) -> Settings:
         raise ConfigError(
             f"{CONFIG_NAME} 中 mail.max_message_mb = {settings.mail.max_message_mb}：请写以 MB 计的大小，如 50。"
         )
-    if settings.mail.transport not in ("folder", "imap", "exchange"):
+    if settings.mail.transport not in TRANSPORTS:
         raise ConfigError(
-            f"mail.transport = “{settings.mail.transport}”无法识别。请写 folder、imap 或 exchange"
+            f"mail.transport = “{settings.mail.transport}”无法识别。请写 folder、imap、exchange 或 graph"
             "（也可运行 duban setup mail 设置）。"
         )
     _check_senders(settings.senders)
@@ -381,7 +405,8 @@ def _check_notice(n: NoticeSettings) -> None:
 DEFAULT_TOML = """\
 # duban home configuration. Every path is relative to this folder unless absolute.
 # Secrets never go here: set DUBAN_IMAP_PASSWORD, DUBAN_SMTP_PASSWORD, DUBAN_EWS_PASSWORD,
-# DUBAN_EWS_CLIENT_SECRET (or the same names ending in _FILE), and DUBAN_SECRET_KEY or key_file.
+# DUBAN_EWS_CLIENT_SECRET, DUBAN_GRAPH_CLIENT_SECRET (or the same names ending in _FILE), and
+# DUBAN_SECRET_KEY or key_file.
 
 # registry_url = "postgresql+psycopg://duban@db/duban"   # default: registry/registry.sqlite3
 # key_file = "~/.config/duban/secret.key"                # signs form tokens; created on first use
@@ -398,7 +423,7 @@ workdays_only = true     # reminders skip weekends and public holidays (holidays
 late_due_workdays = 5    # forms sent after send_day: due = sent + 5 working days (if later than due_day)
 
 [mail]
-transport = "folder"     # folder (embedded default) | imap | exchange
+transport = "folder"     # folder (embedded default) | imap | exchange | graph (Microsoft 365)
 from_address = "bgs@jyj.example.gov.cn"
 from_name = "局办公室"
 # uncertain = "hold"     # a message that may have gone out: hold for `duban outbox resend` | "resend" (（重发）)
@@ -421,6 +446,12 @@ from_name = "局办公室"
 # primary_address = "bgs@jyj.example.gov.cn"
 # auth = "ntlm"           # ntlm | basic | oauth2
 # username = "JYJ\\\\bgs"
+
+# [mail.graph]            # Microsoft 365 (Exchange Online): an Entra ID app with Mail.ReadWrite + Mail.Send
+# tenant_id = "00000000-0000-0000-0000-000000000000"
+# client_id = "00000000-0000-0000-0000-000000000000"
+# mailbox = "bgs@jyj.example.gov.cn"
+# processed_folder = "duban-processed"
 
 [service]
 poll_minutes = 5

@@ -27,7 +27,7 @@ EXAMPLE_SENDER = MailSettings().from_address
 # RFC 2606 / 6761 names that can never be a real mailbox, and the example.* domains of our samples.
 _RESERVED_TLDS = {"example", "test", "invalid", "localhost", "local"}
 SECURITY = ("ssl", "starttls", "none")
-TRANSPORTS = ("imap", "exchange")  # graph: not yet a transport
+TRANSPORTS = ("imap", "exchange", "graph")
 EXCHANGE_AUTH = ("ntlm", "basic", "oauth2")
 
 
@@ -52,6 +52,8 @@ def secret_variables(choice: MailChoice) -> list[str]:
     """The environment variables the chosen transport reads its passwords from."""
     if choice.transport == "imap":
         return ["DUBAN_IMAP_PASSWORD", "DUBAN_SMTP_PASSWORD"]
+    if choice.transport == "graph":
+        return ["DUBAN_GRAPH_CLIENT_SECRET"]
     if choice.tables.get("exchange", {}).get("auth") == "oauth2":
         return ["DUBAN_EWS_CLIENT_SECRET"]
     return ["DUBAN_EWS_PASSWORD"]
@@ -101,11 +103,13 @@ def candidate_settings(home: Path, text: str) -> Settings:
 
 
 def with_passwords(settings: Settings, passwords: dict[str, str]) -> Settings:
-    """``settings`` with passwords given for this test only (``{"imap": …, "smtp": …, "exchange": …}``)."""
+    """``settings`` with passwords given for this test only (``{"imap": …, "smtp": …, "exchange": …,
+    "graph": …}``)."""
     mail = settings.mail
     for section, value in passwords.items():
         if value:
-            key = "client_secret" if section == "exchange" and mail.exchange.auth == "oauth2" else "password"
+            oauth = section == "graph" or (section == "exchange" and mail.exchange.auth == "oauth2")
+            key = "client_secret" if oauth else "password"
             mail = dataclasses.replace(
                 mail, **{section: dataclasses.replace(getattr(mail, section), **{key: value})}
             )
@@ -114,7 +118,7 @@ def with_passwords(settings: Settings, passwords: dict[str, str]) -> Settings:
 
 def try_login(settings: Settings) -> str:
     """Log in to the configured server(s) without sending anything (IMAP LOGIN + SMTP EHLO/AUTH; an EWS
-    call that reads the inbox); returns the transport's description.
+    call that reads the inbox; for Graph a token and a read of the inbox); returns the transport's description.
 
     :raises LoginError: the credentials were rejected
     :raises TransportError: a server cannot be reached or refuses

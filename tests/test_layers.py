@@ -65,7 +65,7 @@ def test_exchangelib_is_not_imported_at_cli_start():
     import subprocess
     import sys
 
-    heavy = ("exchangelib", "docxtpl", "sqlalchemy", "dkim", "tomlkit")
+    heavy = ("exchangelib", "msal", "docxtpl", "sqlalchemy", "dkim", "tomlkit")
     code = f"import sys, mailer.cli; print(*[m in sys.modules for m in {heavy!r}])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert dict(zip(heavy, out, strict=True)) == dict.fromkeys(heavy, "False")

@@ -32,7 +32,9 @@ def _ask(value: Any, text: str, **kwargs: Any) -> Any:
 
 @setup_group.command("mail")
 @click.option(
-    "--transport", type=click.Choice(["imap", "exchange"]), help="imap (IMAP + SMTP) or exchange (EWS)."
+    "--transport",
+    type=click.Choice(["imap", "exchange", "graph"]),
+    help="imap (IMAP + SMTP), exchange (EWS, on-premises Exchange) or graph (Microsoft 365).",
 )
 @click.option("--host", help="IMAP server, e.g. mail.jyj.gov.cn.")
 @click.option("--port", type=int, help="IMAP port (default: 993 for ssl, 143 otherwise).")
@@ -45,6 +47,19 @@ def _ask(value: Any, text: str, **kwargs: Any) -> Any:
 @click.option("--endpoint", help="Exchange EWS address, e.g. https://mail.jyj.gov.cn/EWS/Exchange.asmx.")
 @click.option("--primary-address", help="Exchange mailbox address (default: --from-address).")
 @click.option("--auth", type=click.Choice(["ntlm", "basic", "oauth2"]), help="Exchange login (default ntlm).")
+@click.option("--tenant-id", help="Microsoft 365: the directory (tenant) id of the app registration.")
+@click.option("--client-id", help="Microsoft 365: the application (client) id of the app registration.")
+@click.option("--mailbox", help="Microsoft 365: the mailbox's user principal name (default: --from-address).")
+@click.option(
+    "--authority",
+    help="Microsoft 365 sign-in address (default https://login.microsoftonline.com; "
+    "21Vianet: https://login.chinacloudapi.cn).",
+)
+@click.option(
+    "--graph-url",
+    help="Microsoft Graph address (default https://graph.microsoft.com/v1.0; "
+    "21Vianet: https://microsoftgraph.chinacloudapi.cn/v1.0).",
+)
 @click.option("--ca-file", help="The bureau's own CA certificate, when the server's is not publicly trusted.")
 @click.option("--from-address", help="The bureau office's address that forms are sent from.")
 @click.option("--from-name", help="The sender name shown to recipients (default: keep, 局办公室).")
@@ -56,8 +71,8 @@ def setup_mail_cmd(ctx: Context, **opts: Any) -> None:
     """Configure the mail server: write [mail] in duban.toml (comments kept) after a login test.
 
     Asks for whatever is not given as an option. Passwords are never written: the test reads them from
-    DUBAN_IMAP_PASSWORD / DUBAN_SMTP_PASSWORD / DUBAN_EWS_PASSWORD (or the *_FILE variables), or asks
-    for them on a terminal. Nothing is sent. A failed test changes nothing.
+    DUBAN_IMAP_PASSWORD / DUBAN_SMTP_PASSWORD / DUBAN_EWS_PASSWORD / DUBAN_GRAPH_CLIENT_SECRET (or the
+    *_FILE variables), or asks for them on a terminal. Nothing is sent. A failed test changes nothing.
 
     \b
     Example:
@@ -123,8 +138,13 @@ def _choice(opts: dict[str, Any]) -> Any:
     from mailer.mailsetup import MailChoice
 
     transport = _ask(
-        opts["transport"], "邮件服务器类型（imap 或 exchange）", type=click.Choice(["imap", "exchange"])
+        opts["transport"],
+        "邮件服务器类型（imap：政务邮箱、Coremail、腾讯企业邮、网易等；exchange：本单位自建 Exchange；"
+        "graph：Microsoft 365）",
+        type=click.Choice(["imap", "exchange", "graph"]),
     )
+    if transport == "graph":
+        return _graph_choice(opts)
     if transport == "imap":
         host = _ask(opts["host"], "IMAP 服务器地址（收信）")
         security = opts["security"] or "ssl"
@@ -159,6 +179,23 @@ def _choice(opts: dict[str, Any]) -> Any:
     return MailChoice("exchange", from_address.strip(), opts["from_name"] or "", {"exchange": exchange})
 
 
+def _graph_choice(opts: dict[str, Any]) -> Any:
+    from mailer.mailsetup import MailChoice
+
+    tenant = _ask(opts["tenant_id"], "Microsoft 365 目录(租户) ID（Entra ID“概述”页）")
+    client = _ask(opts["client_id"], "应用程序(客户端) ID（Entra ID“应用注册”中本应用的“概述”页）")
+    from_address = _ask(opts["from_address"], "发件地址（局办公室邮箱）")
+    graph: dict[str, Any] = {
+        "tenant_id": tenant.strip(),
+        "client_id": client.strip(),
+        "mailbox": (opts["mailbox"] or from_address).strip(),
+    }
+    for key in ("authority", "graph_url", "ca_file"):
+        if opts[key]:
+            graph[key] = opts[key]
+    return MailChoice("graph", from_address.strip(), opts["from_name"] or "", {"graph": graph})
+
+
 def _missing_passwords(settings: Any) -> dict[str, str]:
     """Passwords the environment does not give, asked on a terminal (for this test only)."""
     if not sys.stdin.isatty():
@@ -174,6 +211,11 @@ def _missing_passwords(settings: Any) -> dict[str, str]:
             out["smtp"] = click.prompt(
                 "SMTP 密码（直接回车表示与 IMAP 相同）", hide_input=True, default="", show_default=False
             ) or out.get("imap", mail.imap.password)
+    elif mail.transport == "graph":
+        if not mail.graph.client_secret:
+            out["graph"] = click.prompt(
+                "Microsoft 365 客户端密码的“值”（只用于本次测试，不写入文件）", hide_input=True
+            )
     elif not (mail.exchange.password or mail.exchange.client_secret):
         out["exchange"] = click.prompt("Exchange 密码（只用于本次测试，不写入文件）", hide_input=True)
     return out
@@ -187,5 +229,10 @@ def _tested(settings: Any) -> str:
         return (
             f"登录测试通过：IMAP 服务器 {mail.imap.host}:{mail.imap.port}（{mail.imap.security}）用户 "
             f"{mail.imap.username}；SMTP 服务器 {smtp.host}:{smtp.port}（{smtp.security}）{who}。未发送任何邮件。"
+        )
+    if mail.transport == "graph":
+        return (
+            f"登录测试通过：Microsoft 365（Graph {mail.graph.graph_url}），租户 {mail.graph.tenant_id}，"
+            f"邮箱 {mail.graph.mailbox}，已读取收件箱。未发送任何邮件。"
         )
     return f"登录测试通过：Exchange {mail.exchange.endpoint}，邮箱 {mail.exchange.primary_address}。未发送任何邮件。"

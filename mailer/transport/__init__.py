@@ -1,6 +1,7 @@
-"""Mail transports: the drop folder (embedded default), IMAP + SMTP, and Exchange Web Services.
+"""Mail transports: the drop folder (embedded default), IMAP + SMTP, Exchange Web Services, Microsoft Graph.
 
-Use :func:`open_transport`; the Exchange implementation (and exchangelib) is imported only when chosen.
+Use :func:`open_transport`; the Exchange and Graph implementations (exchangelib, msal) are imported only when
+chosen.
 """
 
 from mailer.transport.base import Transport, make_transport, open_transport

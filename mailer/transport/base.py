@@ -24,7 +24,7 @@ class Transport(Protocol):
     """A mailbox to send from and read from.
 
     ``source`` names the mailbox for the registry (``folder:/abs/inbox/drop``, ``imap:host:993/INBOX``,
-    ``ews:bgs@example.gov.cn``); uids are only meaningful together with it (and, for IMAP, ``uidvalidity``).
+    ``ews:bgs@example.gov.cn``, ``graph:bgs@example.gov.cn``); uids are only meaningful together with it (and, for IMAP, ``uidvalidity``).
     Connections are opened lazily, on the first call that needs one.
     """
 
@@ -115,7 +115,18 @@ def make_transport(settings: Settings) -> Transport:
         from mailer.transport.exchange import ExchangeTransport
 
         return ExchangeTransport(settings)
-    raise ConfigError(f'mail.transport = "{kind}" is not known. Use "folder", "imap" or "exchange".')
+    if kind == "graph":
+        try:
+            import msal  # noqa: F401 - only to tell a missing optional extra from a bug
+        except ImportError as e:
+            raise ConfigError(
+                "mail.transport = \"graph\" 需要 msal 软件包，当前未安装。"
+                "请运行 pip install 'duban[graph]'（或 pip install msal）后重试。"
+            ) from e
+        from mailer.transport.graph import GraphTransport
+
+        return GraphTransport(settings)
+    raise ConfigError(f'mail.transport = "{kind}" is not known. Use "folder", "imap", "exchange" or "graph".')
 
 
 @contextmanager

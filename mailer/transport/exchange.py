@@ -50,6 +50,7 @@ from exchangelib.services import CreateFolder
 
 from mailer.config import ExchangeSettings, Settings
 from mailer.errors import LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.transport.httpcut import never_connected as _never_connected
 
 log = logging.getLogger(__name__)
 
@@ -83,26 +84,6 @@ def _use_ca_file(ca_file: str) -> None:
             super().cert_verify(conn=conn, url=url, verify=ca_file, cert=cert)
 
     BaseProtocol.HTTP_ADAPTER_CLS = RootCAAdapter
-
-
-def _never_connected(e: BaseException) -> bool:
-    """Whether the chain of ``e`` shows the connection was never made (refused, or timed out connecting):
-    then the request cannot have reached the server. exchangelib re-raises these as ErrorTimeoutExpired
-    from inside its ``except`` (the cause is in ``__context__``); requests and urllib3 wrap theirs in
-    ``args`` and ``reason``."""
-    todo: list[object] = [e]
-    seen: set[int] = set()
-    while todo:
-        x = todo.pop()
-        if not isinstance(x, BaseException) or id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, ConnectionRefusedError | requests.exceptions.ConnectTimeout):
-            return True
-        if type(x).__name__ in ("NewConnectionError", "ConnectTimeoutError"):  # urllib3's, not imported here
-            return True
-        todo += [x.__cause__, x.__context__, getattr(x, "reason", None), *x.args[:1]]
-    return False
 
 
 class ExchangeTransport:
