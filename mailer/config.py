@@ -96,7 +96,7 @@ class GraphSettings:
     client_id: str = ""  # the application (client) id of the app registration
     client_secret: str = field(default="", repr=False)  # DUBAN_GRAPH_CLIENT_SECRET(_FILE) only
     mailbox: str = ""  # the user principal name of the mailbox; default: mail.from_address
-    processed_folder: str = "duban-processed"  # under the inbox; created on first use
+    processed_folder: str = "已处理"  # under the inbox; created on first use
     authority: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     max_wait_s: int = 120  # the longest duban waits in all on one throttled (429/503) request
@@ -451,7 +451,7 @@ from_name = "局办公室"
 # tenant_id = "00000000-0000-0000-0000-000000000000"
 # client_id = "00000000-0000-0000-0000-000000000000"
 # mailbox = "bgs@jyj.example.gov.cn"
-# processed_folder = "duban-processed"
+# processed_folder = "已处理"
 
 [service]
 poll_minutes = 5

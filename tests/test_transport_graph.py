@@ -3,7 +3,7 @@ HTTPS on loopback by tests/graphserver.py.
 
 The server records every request, so the tests check what the transport asked for: one token for many calls
 (client credentials, the Graph scope), the inbox listing with $select/$orderby/$expand and its nextLink
-followed, $value for the MIME, move into duban-processed (created when missing) only after the registry
+followed, $value for the MIME, move into 已处理 (created when missing) only after the registry
 committed, sendMail with the base64 MIME; throttling waited out as Retry-After says, one new token on 401,
 and the clerk told in Chinese what to fix for a wrong tenant, secret, mailbox or missing permission.
 """
@@ -59,7 +59,7 @@ def test_poll_fetch_acknowledge(bare: Settings, graph: GraphServer) -> None:
     WHEN  the transport lists, fetches and acknowledges them
     THEN  one token (client credentials for the Graph scope) serves every call; the listing asks for ids, dates
           and sizes, oldest first, and follows @odata.nextLink; fetch is one GET of $value; acknowledge finds
-          duban-processed under the inbox once and moves into it; a moved message is not listed again"""
+          已处理 under the inbox once and moves into it; a moved message is not listed again"""
     with open_transport(graph.settings(bare)) as t:
         assert isinstance(t, GraphTransport)
         assert t.source == f"graph:{MAILBOX}" and t.uidvalidity is None
@@ -83,7 +83,7 @@ def test_poll_fetch_acknowledge(bare: Settings, graph: GraphServer) -> None:
         t.acknowledge(GRAPH_INBOX[0])
         find, move = graph.graph()[-2:]
         assert (find.method, find.path) == ("GET", f"{USER}/mailFolders/inbox/childFolders")
-        assert find.query == {"$filter": "displayName eq 'duban-processed'", "$select": "id,displayName"}
+        assert find.query == {"$filter": "displayName eq '已处理'", "$select": "id,displayName"}
         assert (move.method, move.path) == ("POST", f"{USER}/messages/{GRAPH_INBOX[0]}/move")
         assert json.loads(move.body) == {"destinationId": PROCESSED_FOLDER}
         assert t.list_new() == list(GRAPH_INBOX[1:])
@@ -103,7 +103,7 @@ def test_processed_folder_is_created_when_missing(bare: Settings, graph: GraphSe
         t.acknowledge(GRAPH_INBOX[1])
     calls = graph.calls()
     create = [r for r in graph.graph() if r.method == "POST" and r.path.endswith("/childFolders")]
-    assert len(create) == 1 and json.loads(create[0].body) == {"displayName": "duban-processed"}
+    assert len(create) == 1 and json.loads(create[0].body) == {"displayName": "已处理"}
     assert create[0].path == f"{USER}/mailFolders/inbox/childFolders"  # directly under the inbox
     assert calls.index("POST /mailFolders/inbox/childFolders") < calls.index(f"POST /messages/{GRAPH_INBOX[1]}/move")
     assert graph.moved == [GRAPH_INBOX[1]]
@@ -315,7 +315,7 @@ def test_check_and_wait(bare: Settings, graph: GraphServer) -> None:
     graph.processed_exists = False
     with open_transport(graph.settings(bare)) as t:
         text = t.check()
-        assert "收件箱有 3 封邮件" in text and "“duban-processed”" in text and MAILBOX in text
+        assert "收件箱有 3 封邮件" in text and "“已处理”" in text and MAILBOX in text
         start = time.monotonic()
         assert t.wait(0.2) is False and time.monotonic() - start >= 0.2
     assert graph.calls()[0] == "GET /mailFolders/inbox"

@@ -392,7 +392,7 @@ class GraphTransport:
     def _processed_folder(self) -> str:
         if self._processed_id is not None:
             return self._processed_id
-        name = self.cfg.processed_folder or "duban-processed"
+        name = self.cfg.processed_folder or "已处理"
         children = f"{self._user()}/mailFolders/inbox/childFolders"
 
         def find() -> str | None:
