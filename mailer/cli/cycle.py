@@ -74,11 +74,19 @@ def run_cmd(ctx: Context, *, once: bool, dry_run: bool, yes: bool, now_text: str
               help="Simulated clock: start at this local time (demos and end-to-end tests).")
 @click.option("--clock-speed", "clock_speed", type=float, default=1.0, hidden=True,
               help="Simulated clock: seconds of service time per real second.")
+@click.option("--clock-file", "clock_file", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
+              help="Simulated clock stepped from outside: the local time written in this file (end-to-end tests).")
 @click.option("--yes", is_flag=True,
               help="Confirm by itself what a first start or a restart after downtime would hold (scripted deploys).")
 @pass_ctx
 def serve_cmd(
-    ctx: Context, interval: float | None, clock_from: str | None, clock_speed: float, *, yes: bool = False
+    ctx: Context,
+    interval: float | None,
+    clock_from: str | None,
+    clock_speed: float,
+    clock_file: Path | None,
+    *,
+    yes: bool = False,
 ) -> None:
     """Run the scheduled service until stopped (SIGTERM / Ctrl-C): poll, tick, send every few minutes,
     and at once when IMAP IDLE reports new mail. One instance per home.
@@ -103,6 +111,15 @@ def serve_cmd(
             if not t0:
                 t0.append(time.monotonic())
             return start + dt.timedelta(seconds=(time.monotonic() - t0[0]) * clock_speed)
+
+    if clock_file is not None:
+        zone = ctx.settings.cycle.timezone
+
+        def clock() -> dt.datetime:
+            # Re-read at every run: the driver steps time only after the run at the previous time finished.
+            stepped = _parse_now(clock_file.read_text(encoding="utf-8").strip(), zone)
+            assert stepped is not None
+            return stepped
 
     serve(ctx.settings, interval_s=interval, clock=clock, auto_confirm="serve --yes" if yes else "")
 
