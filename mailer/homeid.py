@@ -86,6 +86,10 @@ def _registry_state(settings: Settings) -> str:
             return "present" if inspect(probe).has_table("alembic_version") else "empty"
         finally:
             probe.dispose()
+    except ImportError as e:
+        raise RegistryError(
+            "registry_url 指向 PostgreSQL，但未安装其驱动 psycopg。请运行 pip install 'duban[postgres]' 后再试。"
+        ) from e
     except SQLAlchemyError as e:
         raise RegistryError(f"登记簿数据库 {safe_url(url)} 无法连接：{e}。请检查 registry_url 和数据库服务器。") from e
 

@@ -1,13 +1,16 @@
 """The registry's engine: open (and migrate) the database, and one ``atomic()`` unit of work.
 
 Migrations are Alembic revisions in ``mailer/migrations/versions``, applied on every open. SQLite gets
-WAL (the service and a CLI command may run at once), foreign keys and a busy timeout.
+WAL (the service and a CLI command may run at once), foreign keys and a busy timeout. PostgreSQL (psycopg 3,
+the ``postgres`` extra) may keep a home in a schema of its own (``registry_schema``, carried in the URL as
+libpq's ``options=-csearch_path=…``), which ``duban init`` creates.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +66,44 @@ def _connect_rw(path: Path) -> Any:
     return connect
 
 
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres:"))
+
+
+def pg_schema(url: str) -> str | None:
+    """The schema a PostgreSQL registry URL keeps its tables in (``registry_schema``), if any."""
+    from sqlalchemy.engine import make_url
+
+    options = make_url(url).query.get("options", "")
+    found = re.search(r"-c\s*search_path=([A-Za-z0-9_]+)", options if isinstance(options, str) else " ".join(options))
+    return found.group(1) if found else None
+
+
+def _postgres_engine(url: str, *, create: bool) -> Engine:
+    try:
+        # pool_pre_ping: a database server restarted under a running service is reconnected to, not an
+        # error at every run until duban is restarted too.
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    except ImportError as e:
+        raise RegistryError(
+            "registry_url 指向 PostgreSQL，但未安装其驱动 psycopg。请运行 pip install 'duban[postgres]'"
+            "（或 pip install 'psycopg[binary]'）后再试。"
+        ) from e
+    schema = pg_schema(url)
+    if schema:
+        with engine.begin() as c:
+            exists = c.exec_driver_sql("SELECT 1 FROM pg_namespace WHERE nspname = %(n)s", {"n": schema}).first()
+            if not exists and create:
+                c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')  # the name is checked in config (a-z0-9_)
+            elif not exists:
+                engine.dispose()
+                raise RegistryError(
+                    f"登记簿数据库 {safe_url(url)} 中没有模式（schema）{schema}。请检查 registry_schema 的拼写；"
+                    "新目录请先运行 `duban init`，它会建立该模式。"
+                )
+    return engine
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (alembic upgrade head), from code."""
     from alembic import command
@@ -101,6 +142,8 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
     try:
         if path is not None:
             engine = create_engine(url, future=True, creator=_connect_rw(path))
+        elif is_postgres(url):
+            engine = _postgres_engine(url, create=create)
         else:
             engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
@@ -120,6 +163,11 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
             raise RegistryError(
                 f"登记簿 {path or safe_url(url)} 已损坏（{text.splitlines()[0][:200]}），无法打开。"
                 "请停止 duban，从备份恢复登记簿文件后再运行。"
+            ) from e
+        if is_postgres(url) and type(e).__name__ == "OperationalError":
+            raise RegistryError(
+                f"无法连接登记簿数据库 {safe_url(url)}（{text.splitlines()[0][:200]}）。"
+                "请检查 registry_url、数据库服务器是否运行、密码（PGPASSWORD 或 ~/.pgpass）和网络。"
             ) from e
         raise RegistryError(f"Registry {safe_url(url)} cannot be opened or migrated: {e}") from e
     _engines[url] = engine
