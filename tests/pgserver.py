@@ -6,7 +6,6 @@ that Debian's package creates. Each test gets a database of its own (``pg_url``)
 from __future__ import annotations
 
 import contextlib
-import glob
 import itertools
 import os
 import shutil
@@ -14,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,9 @@ USER = "duban"  # the cluster's superuser; trust authentication on loopback only
 
 
 def _bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[4]))
     if found:
-        return Path(found[-1]).parent
+        return found[-1].parent
     initdb = shutil.which("initdb")
     if initdb is None:
         raise RuntimeError("PostgreSQL is not installed: run tests/setup.sh (apt-get install postgresql)")
@@ -42,7 +41,7 @@ def _free_port() -> int:
 class PgServer:
     port: int
     folder: Path
-    _counter: Iterator[int] = itertools.count(1)
+    _counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"

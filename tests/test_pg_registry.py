@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from mailer.config import DEFAULT_TOML, load_settings
 from mailer.demo import run_demo
