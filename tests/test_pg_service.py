@@ -1,0 +1,120 @@
+"""Two `duban serve` for one home on one PostgreSQL registry (tests/pgserver.py): exactly one acts, holding
+the database's advisory lock; the other waits, and takes over when the first is killed with SIGKILL. Nothing
+is sent twice. Real processes on a simulated clock, as in test_service.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailer.config import DEFAULT_TOML, load_settings
+from mailer.demo import EXAMPLES, TZ, People
+from mailer.homeid import open_home_registry, registry_id
+from mailer.model import Dispatch, InboundMessage, Office
+from mailer.pglock import holder
+from mailer.plan_import import import_file
+from mailer.store import atomic, close_all
+from mailer.templates import install_default_templates
+
+pytestmark = pytest.mark.postgres
+SPEED = 43200.0  # a simulated day every two real seconds
+
+
+def make_pg_home(folder: Path, url: str, schema: str = ""):
+    """A home on ``url`` with the 2022 notice and directory imported (start gate off, as in conftest)."""
+    folder.mkdir(parents=True)
+    extra = f'registry_schema = "{schema}"\n' if schema else ""
+    toml = DEFAULT_TOML.replace("confirm_start = true", "confirm_start = false")
+    (folder / "duban.toml").write_text(f'registry_url = "{url}"\n{extra}{toml}', encoding="utf-8")
+    settings = load_settings(folder)
+    install_default_templates(settings.templates)
+    engine = open_home_registry(settings, create=True)
+    for name in ("notice-2022.docx", "directory-2022.xlsx"):
+        import_file(settings, engine, EXAMPLES / name)
+    return settings, engine
+
+
+def start_serve(settings, start: dt.datetime) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailer", "--home", str(settings.home), "-v", "serve", "--interval", "0.3",
+         "--clock-from", start.strftime("%Y-%m-%dT%H:%M"), "--clock-speed", str(SPEED)],
+        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(what, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def count(engine, kind: str) -> int:
+    with atomic(engine) as s:
+        return Counter(s.scalars(select(Dispatch.kind)))[kind]
+
+
+def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path, pg_url: str):
+    """
+    GIVEN a home on PostgreSQL and two `duban serve` started for it
+    WHEN  the first (holding the lock) sends the month's forms and is then killed with SIGKILL
+    THEN  the second waited meanwhile, takes over, takes in the offices' replies and asks the leaders;
+          no message was sent twice and `duban check` names the service that holds the lock
+    """
+    settings, engine = make_pg_home(tmp_path / "home", pg_url)
+    home_id = registry_id(engine)
+    assert home_id
+    start = dt.datetime(2022, 6, 9, 20, 0, tzinfo=TZ)
+    first = start_serve(settings, start)
+    wait_for(lambda: (holder(engine, home_id) or "").find(f"pid {first.pid}") >= 0)
+    second = start_serve(settings, start)
+    try:
+        wait_for(lambda: count(engine, "form") == 10)  # the 10th, the send day, came under the first
+        assert f"pid {first.pid}" in (holder(engine, home_id) or "")
+        check = subprocess.run([sys.executable, "-m", "mailer", "--home", str(settings.home), "check", "--no-mail"],
+                               env=dict(os.environ), capture_output=True, text=True, timeout=60, check=False)
+        assert f"pid {first.pid}" in check.stdout, check.stdout + check.stderr
+
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        wait_for(lambda: f"pid {second.pid}" in (holder(engine, home_id) or ""), timeout=20)
+
+        with atomic(engine) as s:
+            offices = [(o.addresses[0].email, o.leader.email) for o in s.scalars(select(Office))
+                       if o.addresses and o.leader]
+        people = People(settings.home, engine, settings.mail.from_address)
+        now = start + dt.timedelta(days=3)
+        for addr, _leader in offices:
+            people.office_reports(addr, now)
+        wait_for(lambda: count(engine, "approval_request") >= 1, timeout=20)  # the second acts
+    finally:
+        for p in (first, second):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        _, err2 = second.communicate(timeout=60)
+        first.communicate(timeout=60)
+    err2_text = err2.decode(errors="replace")
+    assert "waiting to take over" in err2_text and "taking over" in err2_text, err2_text[-3000:]
+    assert second.returncode == 0, err2_text[-3000:]
+
+    with atomic(engine) as s:
+        rows = s.scalars(select(Dispatch)).all()
+        taken = s.scalars(select(InboundMessage)).all()
+    assert Counter(d.kind for d in rows)["form"] == 10, "the second service did not send the forms again"
+    assert len({d.message_id for d in rows}) == len(rows)
+    assert len(taken) >= 1
+    # Every message on its way out exactly once: one .eml per dispatch in the outbox, none doubled.
+    emls = list((settings.outbox / "mail").glob("*.eml"))
+    assert len(emls) == len([d for d in rows if d.state == "sent"])
+    close_all()
