@@ -346,11 +346,15 @@ def load_settings(home: Path | None = None) -> Settings:
             "决定是否重发）或 resend（立即重发，主题注明（重发））。"
         )
     _check_notice(settings.notice)
-    _check_registry(settings)
+    check_registry_settings(settings)
     return settings
 
 
-def _check_registry(s: Settings) -> None:
+def check_registry_settings(s: Settings, *, password_ok: bool = False) -> None:
+    """registry_url and registry_schema make sense together (and, in duban.toml, carry no password).
+
+    :raises ConfigError: naming the setting and the fix
+    """
     url = s.registry_url
     if s.registry_schema:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", s.registry_schema):
@@ -368,7 +372,7 @@ def _check_registry(s: Settings) -> None:
     if url.startswith(("postgresql", "postgres:")):
         from urllib.parse import urlsplit
 
-        if urlsplit(url).password:
+        if urlsplit(url).password and not password_ok:
             raise ConfigError(
                 f"{CONFIG_NAME} 的 registry_url 中不得写入数据库密码。请删去密码，改用环境变量 PGPASSWORD，"
                 "或数据库服务账户的 ~/.pgpass 文件（权限 0600）。"

@@ -40,21 +40,28 @@ Clock = Callable[[], dt.datetime]
 
 
 @contextmanager
-def home_lock(settings: Settings, stop: threading.Event | None = None) -> Iterator[HeldLock | None]:
+def home_lock(
+    settings: Settings, stop: threading.Event | None = None, *, wait: bool = True
+) -> Iterator[HeldLock | None]:
     """Hold the home's service lock for the duration: registry/service.lock (``mailer.homelock``) for a
     SQLite registry; for a PostgreSQL one the database's advisory lock (``mailer.pglock``), which yields
     the held lock to be checked before each run.
 
     :param stop: set to stop waiting for a PostgreSQL lock another service holds
-    :raises ServiceLocked: when another `duban serve` holds the file lock
+    :param wait: wait for a PostgreSQL lock another service holds (a file lock is never waited for)
+    :raises ServiceLocked: when another `duban serve` holds the file lock, or the PostgreSQL lock and
+        ``wait`` is false
     :raises InterruptedError: ``stop`` was set while waiting for the PostgreSQL lock
     """
     if is_postgres(settings.database_url):
-        from mailer.pglock import service_lock
+        from mailer.pglock import Busy, service_lock
 
         home_id = registry_id(open_home_registry(settings)) or settings.database_url
-        with service_lock(settings.database_url, home_id, stop=stop, where=str(settings.home)) as held:
-            yield held
+        try:
+            with service_lock(settings.database_url, home_id, wait=wait, stop=stop, where=str(settings.home)) as held:
+                yield held
+        except Busy as e:
+            raise ServiceLocked(f"Another duban service ({e.holder}) already runs on {settings.home}.") from e
         return
     try:
         with exclusive_lock(settings.registry):

@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, func, select, text
 
 from mailer.config import DEFAULT_TOML, load_settings
 from mailer.demo import run_demo
-from mailer.model import Dispatch, Period, Submission
+from mailer.model import Base, Dispatch, Period, Submission
 from mailer.store import atomic, close_all, open_registry
 
 pytestmark = pytest.mark.postgres
@@ -50,4 +50,98 @@ def test_a_demo_june_runs_whole_on_postgresql(tmp_path: Path, pg_url: str):
     assert kinds["form"] == 10 and kinds["published"] == 1 and kinds["returned"] == 1
     assert len(list((settings.outbox / "mail").glob("*.eml"))) == len(rows)
     assert not list(settings.registry.glob("*.sqlite3"))
+    close_all()
+
+
+def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_url: str):
+    """
+    GIVEN a city bureau's home and a county bureau's home, each with its own registry_schema in ONE database
+    WHEN  both are initialised, one imports the plan and runs its send day
+    THEN  each sees only its own tasks and mail; their ids differ; the tables live in two schemas
+    """
+    from mailer.cycle import run_once
+    from mailer.demo import EXAMPLES, at
+    from mailer.homeid import open_home_registry, registry_id
+    from mailer.model import Task
+    from mailer.plan_import import import_file
+    from mailer.transport.base import open_transport
+
+    city = load_settings(pg_home(tmp_path / "city", pg_url, "city"))
+    county = load_settings(pg_home(tmp_path / "county", pg_url, "county_a"))
+    e_city = open_home_registry(city, create=True)
+    e_county = open_home_registry(county, create=True)
+    assert registry_id(e_city) != registry_id(e_county)
+    for name in ("notice-2022.docx", "directory-2022.xlsx"):
+        import_file(county, e_county, EXAMPLES / name)
+    with open_transport(county) as t:
+        run_once(county, e_county, t, at(10), auto_confirm="test")
+    with atomic(e_county) as s:
+        assert len(s.scalars(select(Task)).all()) > 10
+        assert Counter(s.scalars(select(Dispatch.kind)))["form"] == 10
+    with atomic(e_city) as s:
+        assert s.scalars(select(Task)).all() == []
+        assert s.scalars(select(Dispatch)).all() == []
+    plain = create_engine(pg_url)
+    with plain.connect() as c:
+        schemas = dict(c.execute(text(
+            "SELECT table_schema, count(*) FROM information_schema.tables "
+            "WHERE table_name IN ('tasks', 'dispatches', 'meta') GROUP BY table_schema")).all())
+        assert schemas == {"city": 3, "county_a": 3}
+        assert c.execute(text("SELECT count(*) FROM county_a.dispatches")).scalar_one() == 10
+    plain.dispose()
+    close_all()
+    # Opening the county home through the city's registry is refused: the ids differ.
+    from mailer.errors import RegistryError
+
+    (county.home / "duban.id").write_text((city.home / "duban.id").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(RegistryError, match="不属于目录"):
+        open_home_registry(county)
+    close_all()
+
+
+def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(tmp_path: Path, pg_url: str):
+    """
+    GIVEN a SQLite home after a demo June
+    WHEN  `duban registry copy --to <fresh PostgreSQL database>` runs, and the home switches registry_url
+    THEN  every row arrives (counts checked), the home opens on PostgreSQL as its own, new rows get new ids,
+          and a second copy to the now non-empty database is refused
+    """
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+    from mailer.homeid import open_home_registry
+    from mailer.model import Event
+
+    result = run_demo(tmp_path / "demo")
+    home = result.home
+    sqlite_engine = open_registry(load_settings(home).database_url)
+    with atomic(sqlite_engine) as s:
+        before = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
+                  for t in Base.metadata.sorted_tables}
+        max_event = s.scalar(select(func.max(Event.id)))
+    close_all()
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url])
+    assert out.exit_code == 0, out.output
+    assert f'registry_url = "{pg_url}"' in out.output
+    assert f"共 {sum(before.values())} 行" in out.output and "PGPASSWORD" in out.output
+
+    again = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url])
+    assert again.exit_code == 1 and "不是空的" in again.output, again.output
+
+    toml = home / "duban.toml"
+    toml.write_text(f'registry_url = "{pg_url}"\n' + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = load_settings(home)
+    engine = open_home_registry(settings, verify=True)  # the home's id went along
+    assert engine.dialect.name == "postgresql"
+    with atomic(engine) as s:
+        after = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
+                 for t in Base.metadata.sorted_tables}
+        assert s.scalars(select(Period)).one().state == "published"
+        s.add(Event(kind="test", detail="after the copy"))
+    assert after == before
+    with atomic(engine) as s:
+        assert s.scalar(select(func.max(Event.id))) == max_event + 1  # the sequence was moved on
+    check = runner.invoke(cli, ["--home", str(home), "check", "--no-mail"])
+    assert "没有 duban serve 在为本目录工作" in check.output, check.output
     close_all()
