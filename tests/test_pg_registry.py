@@ -3,6 +3,7 @@ kept apart by schema in one database, and `duban registry copy` from SQLite to P
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -25,15 +26,28 @@ def pg_home(folder: Path, url: str, schema: str = "") -> Path:
     return folder
 
 
-def test_a_demo_june_runs_whole_on_postgresql(tmp_path: Path, pg_url: str):
+@pytest.fixture(scope="module")
+def pg_june(pg_server, tmp_path_factory):
+    """A demo June run on a PostgreSQL registry, once for the module: (home, registry URL)."""
+    url = pg_server.url(pg_server.new_database())
+    with pytest.MonkeyPatch.context() as mp:  # what conftest's function-scoped _secret_key sets, for this scope
+        mp.setenv("DUBAN_SECRET_KEY", "test-secret-key-not-for-production")
+        mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+        mp.delenv("DUBAN_HOME", raising=False)
+        result = run_demo(pg_home(tmp_path_factory.mktemp("pgjune") / "demo", url))
+    close_all()
+    return result.home, url
+
+
+def test_a_demo_june_runs_whole_on_postgresql(pg_june):
     """
     GIVEN a home with registry_url pointing at an empty PostgreSQL database
     WHEN  the demo imports the notice and the directory and runs June (intake, approvals, sign-off)
     THEN  the period is published with every office approved, every message sent exactly once, and all
           of it lives in PostgreSQL (no SQLite file in registry/)
     """
-    result = run_demo(pg_home(tmp_path / "demo", pg_url))
-    settings = load_settings(result.home)
+    home, _url = pg_june
+    settings = load_settings(home)
     assert settings.database_url.startswith("postgresql+psycopg://")
     engine = open_registry(settings.database_url)
     assert engine.dialect.name == "postgresql"
@@ -99,9 +113,9 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     close_all()
 
 
-def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(tmp_path: Path, pg_url: str):
+def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(pg_june, tmp_path: Path, pg_url: str):
     """
-    GIVEN a SQLite home after a demo June
+    GIVEN a SQLite home holding a demo June (the PostgreSQL demo's registry, copied into a SQLite file)
     WHEN  `duban registry copy --to <fresh PostgreSQL database>` runs, and the home switches registry_url
     THEN  every row arrives (counts checked), the home opens on PostgreSQL as its own, new rows get new ids,
           and a second copy to the now non-empty database is refused
@@ -111,15 +125,24 @@ def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(tmp_path: Pa
     from mailer.cli import cli
     from mailer.homeid import open_home_registry
     from mailer.model import Event
+    from mailer.regcopy import copy_registry
 
-    result = run_demo(tmp_path / "demo")
-    home = result.home
-    sqlite_engine = open_registry(load_settings(home).database_url)
+    demo_home, demo_url = pg_june
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    toml = home / "duban.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")  # back to SQLite
+    sqlite_url = load_settings(home).database_url
+    assert sqlite_url.startswith("sqlite:///")
+    copy_registry(open_registry(demo_url), sqlite_url)
+    sqlite_engine = open_home_registry(load_settings(home), verify=True)
     with atomic(sqlite_engine) as s:
         before = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
                   for t in Base.metadata.sorted_tables}
         max_event = s.scalar(select(func.max(Event.id)))
+    assert before["dispatches"] > 30 and before["entries"] > 0
     close_all()
+
     runner = CliRunner()
     out = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url])
     assert out.exit_code == 0, out.output
@@ -129,7 +152,6 @@ def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(tmp_path: Pa
     again = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url])
     assert again.exit_code == 1 and "不是空的" in again.output, again.output
 
-    toml = home / "duban.toml"
     toml.write_text(f'registry_url = "{pg_url}"\n' + toml.read_text(encoding="utf-8"), encoding="utf-8")
     settings = load_settings(home)
     engine = open_home_registry(settings, verify=True)  # the home's id went along
