@@ -196,6 +196,13 @@ def quick_check(engine: Engine) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
+def forget(url: str) -> None:
+    """Dispose and drop the cached engine of ``url`` (a scratch registry about to be deleted)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def close_all() -> None:
     """Dispose every cached engine (tests, and the service at shutdown)."""
     for engine in _engines.values():

@@ -70,8 +70,9 @@ def test_a_demo_june_runs_whole_on_postgresql(pg_june):
 def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_url: str):
     """
     GIVEN a city bureau's home and a county bureau's home, each with its own registry_schema in ONE database
-    WHEN  both are initialised, one imports the plan and runs its send day
-    THEN  each sees only its own tasks and mail; their ids differ; the tables live in two schemas
+    WHEN  both are initialised, one imports the plan, previews (`duban plan`) and runs its send day
+    THEN  the preview lists what the run then sends; each home sees only its own tasks and mail; their ids
+          differ; the tables live in two schemas
     """
     from mailer.cycle import run_once
     from mailer.demo import EXAMPLES, at
@@ -87,6 +88,11 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     assert registry_id(e_city) != registry_id(e_county)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):
         import_file(county, e_county, EXAMPLES / name)
+    from mailer.preview import preview_tick
+
+    # `duban plan` on PostgreSQL: the preview runs on a scratch SQLite copy and lists the send day's forms.
+    planned = preview_tick(county, e_county, at(10))
+    assert [p.kind for p in planned] == ["form"] * 10
     with open_transport(county) as t:
         run_once(county, e_county, t, at(10), auto_confirm="test")
     with atomic(e_county) as s:
