@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.errors import RegistryError
 from mailer.model import Base
-from mailer.store import open_registry, safe_url
+from mailer.store import clip_row, open_registry, safe_url
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -27,6 +27,7 @@ BATCH = 500
 class CopyReport:
     target: str  # the target URL without its password
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows copied
+    cut: int = 0  # values longer than the target's column allows (SQLite never enforced it), cut to fit
 
     @property
     def total(self) -> int:
@@ -73,7 +74,10 @@ def copy_registry(source: Engine, target_url: str) -> CopyReport:
                 result = src.execute(select(table).order_by(*order))
                 n = 0
                 while batch := result.mappings().fetchmany(BATCH):
-                    dst.execute(table.insert(), [dict(r) for r in batch])
+                    rows = [dict(r) for r in batch]
+                    if probe.dialect.name != "sqlite":
+                        report.cut += sum(clip_row(table, r) for r in rows)
+                    dst.execute(table.insert(), rows)
                     n += len(batch)
                 report.rows[table.name] = n
             if probe.dialect.name == "postgresql":

@@ -41,6 +41,46 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _clip_to_columns(mapper: Any, connection: Any, target: Any) -> None:
+    """Cut text longer than its column allows, on databases that enforce VARCHAR lengths (PostgreSQL).
+
+    SQLite stores any length, so the code never had to count: a 400-character 填报人 or From address in a
+    stranger's mail must not stop intake on PostgreSQL with "value too long". The cut is logged.
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    for prop in mapper.column_attrs:
+        length = getattr(prop.columns[0].type, "length", None)
+        value = getattr(target, prop.key, None)
+        if isinstance(length, int) and isinstance(value, str) and len(value) > length:
+            log.warning("%s.%s: %d characters cut to the column's %d", mapper.local_table.name, prop.key,
+                        len(value), length)
+            setattr(target, prop.key, value[:length])
+
+
+def clip_row(table: Any, row: dict[str, Any]) -> int:
+    """:func:`_clip_to_columns` for a Core row (``registry copy``); returns how many values were cut."""
+    cut = 0
+    for col in table.columns:
+        length = getattr(col.type, "length", None)
+        value = row.get(col.key)
+        if isinstance(length, int) and isinstance(value, str) and len(value) > length:
+            row[col.key] = value[:length]
+            cut += 1
+    return cut
+
+
+def _listen_for_long_text() -> None:
+    from mailer.model import Base
+
+    if not event.contains(Base, "before_insert", _clip_to_columns):
+        event.listen(Base, "before_insert", _clip_to_columns, propagate=True)
+        event.listen(Base, "before_update", _clip_to_columns, propagate=True)
+
+
+_listen_for_long_text()
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite registry URL (None for another database or an in-memory one)."""
     if url.startswith("sqlite:///") and ":memory:" not in url:

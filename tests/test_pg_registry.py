@@ -173,3 +173,29 @@ def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(pg_june, tmp
     check = runner.invoke(cli, ["--home", str(home), "check", "--no-mail"])
     assert "没有 duban serve 在为本目录工作" in check.output, check.output
     close_all()
+
+
+def test_text_longer_than_its_column_is_cut_on_postgresql_not_refused(tmp_path: Path, pg_url: str):
+    """
+    GIVEN SQLite, which stores any length, and PostgreSQL, which refuses text longer than VARCHAR(n)
+    WHEN  a row with an over-long value is written to each, and the SQLite registry is copied to PostgreSQL
+    THEN  SQLite keeps it whole; PostgreSQL gets it cut to the column (no "value too long" stopping intake),
+          and the copy counts the cut value
+    """
+    from mailer.model import Event
+    from mailer.regcopy import copy_registry
+
+    long_kind = "k" * 100  # events.kind is VARCHAR(40)
+    lite = open_registry(f"sqlite:///{tmp_path / 'r.sqlite3'}", create=True)
+    with atomic(lite) as s:
+        s.add(Event(kind=long_kind, detail="x"))
+    with atomic(lite) as s:
+        assert s.scalars(select(Event.kind)).one() == long_kind
+    report = copy_registry(lite, pg_url)
+    assert report.cut == 1 and report.rows["events"] == 1
+    pg = open_registry(pg_url)
+    with atomic(pg) as s:
+        s.add(Event(kind=long_kind, detail="y"))
+    with atomic(pg) as s:
+        assert s.scalars(select(Event.kind)).all() == ["k" * 40, "k" * 40]
+    close_all()

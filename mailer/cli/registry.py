@@ -59,6 +59,8 @@ def copy_cmd(ctx: Context, to_url: str, schema: str) -> None:
     for name, n in report.rows.items():
         if n:
             click.echo(f"  {name}：{n} 行")
+    if report.cut:
+        click.echo(f"注意：有 {report.cut} 个文字值超过 PostgreSQL 的列长度（SQLite 不限制），已截断保存。")
     click.echo("改用新登记簿的步骤：")
     click.echo(f"  1. 停止 duban serve；在 {settings.home / 'duban.toml'} 的开头（第一个 [节] 之前）写入：")
     click.echo(f'       registry_url = "{plain}"')
