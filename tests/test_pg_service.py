@@ -82,9 +82,12 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
     try:
         wait_for(lambda: count(engine, "form") == 10)  # the 10th, the send day, came under the first
         assert f"pid {first.pid}" in (holder(engine, home_id) or "")
-        check = subprocess.run([sys.executable, "-m", "mailer", "--home", str(settings.home), "check", "--no-mail"],
-                               env=dict(os.environ), capture_output=True, text=True, timeout=60, check=False)
-        assert f"pid {first.pid}" in check.stdout, check.stdout + check.stderr
+        from click.testing import CliRunner
+
+        from mailer.cli import cli
+
+        check = CliRunner().invoke(cli, ["--home", str(settings.home), "check", "--no-mail"])
+        assert f"pid {first.pid}" in check.output, check.output
 
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -98,6 +101,14 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
         for addr, _leader in offices:
             people.office_reports(addr, now)
         wait_for(lambda: count(engine, "approval_request") >= 1, timeout=20)  # the second acts
+
+        # A third one waits too, and a SIGTERM while it waits ends it cleanly (exit 0), without acting.
+        third = start_serve(settings, start)
+        wait_for(lambda: third.stderr is not None and b"waiting to take over" in third.stderr.read1(65536), timeout=20)
+        third.send_signal(signal.SIGTERM)
+        _, err3 = third.communicate(timeout=30)
+        assert third.returncode == 0, err3.decode(errors="replace")[-2000:]
+        assert f"pid {second.pid}" in (holder(engine, home_id) or "")
     finally:
         for p in (first, second):
             if p.poll() is None:
