@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ APP_PREFIX = "duban serve"
 WAIT_POLL_S = 2.0  # how often a waiting service tries the lock again
 
 
-def lock_key(home_id: str) -> int:
-    """The advisory lock's 64-bit key for a home: a hash of its id, so homes never share one."""
-    digest = hashlib.sha256(f"duban-serve:{home_id}".encode()).digest()
+def lock_key(home_id: str, purpose: str = "serve") -> int:
+    """The advisory lock's 64-bit key for a home and purpose: a hash of both, so homes never share one."""
+    digest = hashlib.sha256(f"duban-{purpose}:{home_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -64,6 +65,32 @@ def holder(engine: Engine, home_id: str) -> str | None:
 def _me() -> str:
     # application_name is cut at 63 bytes by the server; the pid is what an operator needs first.
     return f"{APP_PREFIX} {socket.gethostname()[:30]} pid {os.getpid()}"
+
+
+@contextmanager
+def waiting_lock(url: str, home_id: str, purpose: str, wait_s: float) -> Iterator[bool]:
+    """Hold the home's ``purpose`` lock (e.g. "send") for the duration, waiting for it up to ``wait_s``;
+    yields False when another process kept it that long. The PostgreSQL twin of ``homelock.exclusive_lock``,
+    for processes on several machines."""
+    key = lock_key(home_id, purpose)
+    engine = create_engine(url, poolclass=NullPool,
+                           connect_args={"application_name": f"duban {purpose} {socket.gethostname()[:30]} pid {os.getpid()}"})
+    deadline = time.monotonic() + wait_s
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.2)
+            try:
+                yield True
+            finally:
+                with suppress(SQLAlchemyError):
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        engine.dispose()
 
 
 class LockLost(Exception):

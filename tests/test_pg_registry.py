@@ -199,3 +199,28 @@ def test_text_longer_than_its_column_is_cut_on_postgresql_not_refused(tmp_path: 
     with atomic(pg) as s:
         assert s.scalars(select(Event.kind)).all() == ["k" * 40, "k" * 40]
     close_all()
+
+
+def test_one_sender_per_home_on_postgresql_across_processes(tmp_path: Path, pg_url: str):
+    """
+    GIVEN a home on PostgreSQL (whose services may run on several machines, so a file lock is not enough)
+    WHEN  one holder keeps the send lock and another asks for it
+    THEN  the other gets False after its wait; once released, it gets the lock; another home is not blocked
+    """
+    from mailer.homeid import open_home_registry
+    from mailer.outgoing import send_lock
+
+    one = load_settings(pg_home(tmp_path / "one", pg_url, "one"))
+    other = load_settings(pg_home(tmp_path / "other", pg_url, "other"))
+    open_home_registry(one, create=True)
+    open_home_registry(other, create=True)
+    with send_lock(one) as first:
+        assert first
+        with send_lock(one, wait_s=0.5) as second:
+            assert second is False
+        with send_lock(other, wait_s=0) as elsewhere:
+            assert elsewhere
+    with send_lock(one, wait_s=0) as again:
+        assert again
+    assert not list(one.registry.glob("sending.lock"))  # the database's lock, not the file's
+    close_all()
