@@ -70,7 +70,7 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
     GIVEN a home on PostgreSQL and two `duban serve` started for it
     WHEN  the first (holding the lock) sends the month's forms and is then killed with SIGKILL
     THEN  the second waited meanwhile, takes over, takes in the offices' replies and asks the leaders;
-          no message was sent twice and `duban check` names the service that holds the lock
+          no message was sent twice; `duban check` and `status` name the service that holds the lock
     """
     settings, engine = make_pg_home(tmp_path / "home", pg_url)
     home_id = registry_id(engine)
@@ -88,6 +88,8 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
 
         check = CliRunner().invoke(cli, ["--home", str(settings.home), "check", "--no-mail"])
         assert f"pid {first.pid}" in check.output, check.output
+        status = CliRunner().invoke(cli, ["--home", str(settings.home), "status"])
+        assert f"pid {first.pid}" in status.output, status.output
 
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
