@@ -101,8 +101,8 @@ def _lost(settings: Settings, state: str, home_id: str) -> RegistryError:
     home = settings.home
     if sqlite_path(settings.database_url) is None:
         return RegistryError(
-            f"目录 {home} 由 `duban init` 建立（标识 {home_id[:8]}），但登记簿数据库 {_where(settings)} 中没有 duban 的表"
-            "（或没有 registry_schema 指定的模式）。为免把待处理的邮件收进一个空登记簿，duban 拒绝运行，也没有确认任何邮件。"
+            f"目录 {home} 由 `duban init` 建立（标识 {home_id[:8]}），但登记簿数据库 {_where(settings)} 是空的"
+            "（没有 duban 的表，或没有 registry_schema 指定的模式）。为免把待处理的邮件收进一个空登记簿，duban 拒绝运行，也没有确认任何邮件。"
             "请检查 registry_url 和 registry_schema 是否写对，或请数据库管理员从备份（pg_dump）恢复；"
             f"确需从头建立空登记簿，运行 `duban init --recreate-registry {home}`。"
         )

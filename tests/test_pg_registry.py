@@ -116,6 +116,11 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     (county.home / "duban.id").write_text((city.home / "duban.id").read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(RegistryError, match="不属于目录"):
         open_home_registry(county)
+    # A mistyped schema is an empty registry for an initialised home: refused, never created on the fly.
+    toml = county.home / "duban.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"county_a"', '"county_b"'), encoding="utf-8")
+    with pytest.raises(RegistryError, match="是空的"):
+        open_home_registry(load_settings(county.home))
     close_all()
 
 
