@@ -69,11 +69,15 @@ def test_a_demo_june_runs_whole_on_postgresql(pg_june):
 
 def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_url: str):
     """
-    GIVEN a city bureau's home and a county bureau's home, each with its own registry_schema in ONE database
+    GIVEN a city bureau's home (`duban init --registry-url … --registry-schema city`) and a county bureau's
+          home, each with its own registry_schema in ONE database
     WHEN  both are initialised, one imports the plan, previews (`duban plan`) and runs its send day
     THEN  the preview lists what the run then sends; each home sees only its own tasks and mail; their ids
           differ; the tables live in two schemas
     """
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
     from mailer.cycle import run_once
     from mailer.demo import EXAMPLES, at
     from mailer.homeid import open_home_registry, registry_id
@@ -81,9 +85,16 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     from mailer.plan_import import import_file
     from mailer.transport.base import open_transport
 
-    city = load_settings(pg_home(tmp_path / "city", pg_url, "city"))
+    made = CliRunner().invoke(cli, ["init", str(tmp_path / "city"), "--registry-url", pg_url,
+                                    "--registry-schema", "city"])
+    assert made.exit_code == 0, made.output
+    city = load_settings(tmp_path / "city")
+    assert (city.registry_url, city.registry_schema) == (pg_url, "city")
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "city"), "--registry-url", pg_url])
+    assert again.exit_code == 1 and "duban registry copy" in again.output, again.output
+    assert load_settings(tmp_path / "city").registry_schema == "city"  # left as it was
     county = load_settings(pg_home(tmp_path / "county", pg_url, "county_a"))
-    e_city = open_home_registry(city, create=True)
+    e_city = open_home_registry(city)
     e_county = open_home_registry(county, create=True)
     assert registry_id(e_city) != registry_id(e_county)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):
