@@ -14,6 +14,7 @@ from mailer.errors import ConfigError
 
 
 def _home(tmp_path: Path, head: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "duban.toml").write_text(head + DEFAULT_TOML, encoding="utf-8")
     return tmp_path
 
@@ -44,3 +45,13 @@ def test_a_database_that_does_not_answer_is_named_without_a_traceback(tmp_path: 
     out = CliRunner().invoke(cli, ["--home", str(home), "status"])
     assert out.exit_code == 1
     assert "登记簿数据库 postgresql+psycopg://duban@127.0.0.1:1/duban 无法连接" in out.output, out.output
+
+
+def test_the_service_env_file_offers_pgpassword_only_for_a_postgresql_registry(tmp_path: Path):
+    from mailer.deploy import systemd_unit
+
+    pg = load_settings(_home(tmp_path / "pg", 'registry_url = "postgresql://duban@db/duban"\n'))
+    lite = load_settings(_home(tmp_path / "lite", ""))
+    env = tmp_path / "x.env"
+    assert "#PGPASSWORD=" in systemd_unit(pg, user_unit=True, run_as=None, env_path=env).env
+    assert "PGPASSWORD" not in systemd_unit(lite, user_unit=True, run_as=None, env_path=env).env
