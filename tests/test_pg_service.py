@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from mailer.config import DEFAULT_TOML, load_settings
 from mailer.demo import EXAMPLES, TZ, People
@@ -70,6 +70,7 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
     GIVEN a home on PostgreSQL and two `duban serve` started for it
     WHEN  the first (holding the lock) sends the month's forms and is then killed with SIGKILL
     THEN  the second waited meanwhile, takes over, takes in the offices' replies and asks the leaders;
+          a third waits and stops cleanly on SIGTERM; the second stops (exit 1) when its lock's session ends;
           no message was sent twice; `duban check` and `status` name the service that holds the lock
     """
     settings, engine = make_pg_home(tmp_path / "home", pg_url)
@@ -106,11 +107,28 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
 
         # A third one waits too, and a SIGTERM while it waits ends it cleanly (exit 0), without acting.
         third = start_serve(settings, start)
-        wait_for(lambda: third.stderr is not None and b"waiting to take over" in third.stderr.read1(65536), timeout=20)
+        said = bytearray()
+
+        def third_waits() -> bool:
+            assert third.stderr is not None
+            said.extend(third.stderr.read1(65536))
+            return b"waiting to take over" in said
+
+        wait_for(third_waits, timeout=20)
         third.send_signal(signal.SIGTERM)
         _, err3 = third.communicate(timeout=30)
         assert third.returncode == 0, err3.decode(errors="replace")[-2000:]
         assert f"pid {second.pid}" in (holder(engine, home_id) or "")
+
+        # The database ends the lock's session (a restart, a dropped network): the service stops acting at
+        # once, with exit code 1, so that a supervisor restarts it to wait.
+        with engine.connect() as c:
+            ended = c.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'duban serve %' AND application_name LIKE :me"),
+                {"me": f"% pid {second.pid}"}).scalar_one()
+        assert ended == 1
+        second.wait(timeout=30)
     finally:
         for p in (first, second):
             if p.poll() is None:
@@ -119,7 +137,8 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
         first.communicate(timeout=60)
     err2_text = err2.decode(errors="replace")
     assert "waiting to take over" in err2_text and "taking over" in err2_text, err2_text[-3000:]
-    assert second.returncode == 0, err2_text[-3000:]
+    assert "Lost the service lock" in err2_text and "失去服务锁" in err2_text, err2_text[-3000:]
+    assert second.returncode == 1, err2_text[-3000:]
 
     with atomic(engine) as s:
         rows = s.scalars(select(Dispatch)).all()
