@@ -58,7 +58,9 @@ def home_lock(
 
         home_id = registry_id(open_home_registry(settings)) or settings.database_url
         try:
-            with service_lock(settings.database_url, home_id, wait=wait, stop=stop, where=str(settings.home)) as held:
+            with service_lock(
+                settings.database_url, home_id, wait=wait, stop=stop, where=str(settings.home)
+            ) as held:
                 yield held
         except Busy as e:
             raise ServiceLocked(f"Another duban service ({e.holder}) already runs on {settings.home}.") from e
@@ -123,7 +125,8 @@ class Service:
                 self.lock.check()
             except LockLost as e:
                 # Another service may already act: stop at once, and let the supervisor restart us to wait.
-                log.error("Lost the service lock of %s (%s); stopping so that only one service acts", self.settings.home, e)
+                log.error("Lost the service lock of %s (%s); stopping so that only one service acts",
+                          self.settings.home, e)
                 self.lock_lost = True
                 self.stop.set()
                 return
@@ -259,5 +262,8 @@ def _run_service(
     svc.serve(max_runs=max_runs)
     log.info("duban stopped after %d run(s), %.0fs", svc.runs, time.monotonic() - started)
     if svc.lock_lost:
-        raise RegistryError("与登记簿数据库的连接中断，本服务已失去服务锁并停止运行（以免两个服务同时工作）。重新启动 duban serve 即可：它会等待并接管。")
+        raise RegistryError(
+            "与登记簿数据库的连接中断，本服务已失去服务锁并停止运行（以免两个服务同时工作）。"
+            "重新启动 duban serve 即可：它会等待并接管。"
+        )
     return svc

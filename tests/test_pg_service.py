@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,11 +44,25 @@ def make_pg_home(folder: Path, url: str, schema: str = ""):
     return settings, engine
 
 
-def start_serve(settings, start: dt.datetime) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailer", "--home", str(settings.home), "-v", "serve", "--interval", "0.3",
-         "--clock-from", start.strftime("%Y-%m-%dT%H:%M"), "--clock-speed", str(SPEED)],
-        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+class Serve:
+    """A `duban serve` process whose log goes to a file (a pipe nobody reads would fill up and stall it)."""
+
+    def __init__(self, settings, start: dt.datetime, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mailer", "--home", str(settings.home), "-v", "serve", "--interval", "0.3",
+                 "--clock-from", start.strftime("%Y-%m-%dT%H:%M"), "--clock-speed", str(SPEED)],
+                env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def said(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
 
 
 def wait_for(what, timeout: float = 30.0):
@@ -58,6 +73,11 @@ def wait_for(what, timeout: float = 30.0):
             return got
         time.sleep(0.2)
     raise AssertionError("timed out")
+
+
+def holds(engine, home_id: str, serve: Serve) -> bool:
+    """Whether ``serve`` holds the home's lock, as `duban check` reads it ("duban serve HOST pid N，自 …")."""
+    return re.search(rf"pid {serve.pid}\b", holder(engine, home_id) or "") is not None
 
 
 def count(engine, kind: str) -> int:
@@ -77,12 +97,13 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
     home_id = registry_id(engine)
     assert home_id
     start = dt.datetime(2022, 6, 9, 20, 0, tzinfo=TZ)
-    first = start_serve(settings, start)
-    wait_for(lambda: (holder(engine, home_id) or "").find(f"pid {first.pid}") >= 0)
-    second = start_serve(settings, start)
+    first = Serve(settings, start, tmp_path / "first.log")
+    wait_for(lambda: holds(engine, home_id, first))
+    second = Serve(settings, start, tmp_path / "second.log")
     try:
         wait_for(lambda: count(engine, "form") == 10)  # the 10th, the send day, came under the first
-        assert f"pid {first.pid}" in (holder(engine, home_id) or "")
+        wait_for(lambda: "waiting to take over" in second.said())
+        assert holds(engine, home_id, first)
         from click.testing import CliRunner
 
         from mailer.cli import cli
@@ -92,9 +113,8 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
         status = CliRunner().invoke(cli, ["--home", str(settings.home), "status"])
         assert f"pid {first.pid}" in status.output, status.output
 
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-        wait_for(lambda: f"pid {second.pid}" in (holder(engine, home_id) or ""), timeout=20)
+        first.stop(signal.SIGKILL)
+        wait_for(lambda: holds(engine, home_id, second), timeout=20)
 
         with atomic(engine) as s:
             offices = [(o.addresses[0].email, o.leader.email) for o in s.scalars(select(Office))
@@ -106,19 +126,10 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
         wait_for(lambda: count(engine, "approval_request") >= 1, timeout=20)  # the second acts
 
         # A third one waits too, and a SIGTERM while it waits ends it cleanly (exit 0), without acting.
-        third = start_serve(settings, start)
-        said = bytearray()
-
-        def third_waits() -> bool:
-            assert third.stderr is not None
-            said.extend(third.stderr.read1(65536))
-            return b"waiting to take over" in said
-
-        wait_for(third_waits, timeout=20)
-        third.send_signal(signal.SIGTERM)
-        _, err3 = third.communicate(timeout=30)
-        assert third.returncode == 0, err3.decode(errors="replace")[-2000:]
-        assert f"pid {second.pid}" in (holder(engine, home_id) or "")
+        third = Serve(settings, start, tmp_path / "third.log")
+        wait_for(lambda: "waiting to take over" in third.said(), timeout=20)
+        assert third.stop() == 0, third.said()[-2000:]
+        assert holds(engine, home_id, second)
 
         # The database ends the lock's session (a restart, a dropped network): the service stops acting at
         # once, with exit code 1, so that a supervisor restarts it to wait.
@@ -128,17 +139,14 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
                 "WHERE application_name LIKE 'duban serve %' AND application_name LIKE :me"),
                 {"me": f"% pid {second.pid}"}).scalar_one()
         assert ended == 1
-        second.wait(timeout=30)
+        second.proc.wait(timeout=30)
     finally:
-        for p in (first, second):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        _, err2 = second.communicate(timeout=60)
-        first.communicate(timeout=60)
-    err2_text = err2.decode(errors="replace")
-    assert "waiting to take over" in err2_text and "taking over" in err2_text, err2_text[-3000:]
-    assert "Lost the service lock" in err2_text and "失去服务锁" in err2_text, err2_text[-3000:]
-    assert second.returncode == 1, err2_text[-3000:]
+        first.stop(signal.SIGKILL)
+        second.stop()
+    said = second.said()
+    assert "taking over" in said, said[-3000:]
+    assert "Lost the service lock" in said and "失去服务锁" in said, said[-3000:]
+    assert second.proc.returncode == 1, said[-3000:]
 
     with atomic(engine) as s:
         rows = s.scalars(select(Dispatch)).all()
