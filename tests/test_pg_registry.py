@@ -138,7 +138,8 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
 def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(pg_june, tmp_path: Path, pg_url: str):
     """
     GIVEN a SQLite home holding a demo June (the PostgreSQL demo's registry, copied into a SQLite file)
-    WHEN  `duban registry copy --to <fresh PostgreSQL database>` runs, and the home switches registry_url
+    WHEN  `duban registry copy --to <fresh PostgreSQL database> --schema county_a` runs, and the home switches
+          registry_url and registry_schema as the command says
     THEN  every row arrives (counts checked), the home opens on PostgreSQL as its own, new rows get new ids,
           and a second copy to the now non-empty database is refused
     """
@@ -166,15 +167,16 @@ def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(pg_june, tmp
     close_all()
 
     runner = CliRunner()
-    out = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url])
+    out = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url, "--schema", "county_a"])
     assert out.exit_code == 0, out.output
-    assert f'registry_url = "{pg_url}"' in out.output
+    assert f'registry_url = "{pg_url}"' in out.output and 'registry_schema = "county_a"' in out.output
     assert f"共 {sum(before.values())} 行" in out.output and "PGPASSWORD" in out.output
 
-    again = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url])
+    again = runner.invoke(cli, ["--home", str(home), "registry", "copy", "--to", pg_url, "--schema", "county_a"])
     assert again.exit_code == 1 and "不是空的" in again.output, again.output
 
-    toml.write_text(f'registry_url = "{pg_url}"\n' + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    toml.write_text(f'registry_url = "{pg_url}"\nregistry_schema = "county_a"\n' + toml.read_text(encoding="utf-8"),
+                    encoding="utf-8")
     settings = load_settings(home)
     engine = open_home_registry(settings, verify=True)  # the home's id went along
     assert engine.dialect.name == "postgresql"
