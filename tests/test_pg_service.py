@@ -144,7 +144,9 @@ def test_two_services_one_acts_the_other_takes_over_after_kill_9(tmp_path: Path,
         first.stop(signal.SIGKILL)
         second.stop()
     said = second.said()
-    assert "taking over" in said, said[-3000:]
+    # The second did nothing before it took over: its service loop starts only after the lock.
+    assert said.index("waiting to take over") < said.index("taking over") < said.index("duban serving"), said[-3000:]
+    assert "waiting" not in first.said()
     assert "Lost the service lock" in said and "失去服务锁" in said, said[-3000:]
     assert second.proc.returncode == 1, said[-3000:]
 
