@@ -41,6 +41,20 @@ class Problem:
     message: str
 
 
+def check_service(engine: Engine) -> list[Problem]:
+    """On a PostgreSQL registry, which `duban serve` holds the home's lock (host, pid, since when)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    from mailer.homeid import registry_id
+    from mailer.pglock import holder
+
+    home_id = registry_id(engine)
+    who = holder(engine, home_id) if home_id else None
+    if who is None:
+        return [Problem("info", "服务：目前没有 duban serve 在为本目录工作（登记簿数据库中无人持有本目录的服务锁）。")]
+    return [Problem("info", f"服务：{who} 正在为本目录工作（持有登记簿数据库中的服务锁）；其余 duban serve 在等待接管。")]
+
+
 def check_templates(settings: Settings) -> list[Problem]:
     """Every Word template readable, every mail template present and free of Jinja syntax errors."""
     from mailer.compose import mail_environment
@@ -293,6 +307,7 @@ def run_checks(
         + check_fonts()
         + check_real_mail(settings, engine)
         + check_holidays(settings, today)
+        + check_service(engine)
     )
     from mailer.startgate import gate_lines
 

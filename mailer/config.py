@@ -170,6 +170,9 @@ class Settings:
 
     home: Path
     registry_url: str = ""  # empty: sqlite file in registry/
+    # PostgreSQL only: this home's tables live in their own schema, so several homes (a city bureau and
+    # its county bureaus) share one database without seeing each other's rows.
+    registry_schema: str = ""
     templates_dir: Path = Path("templates")
     registry_dir: Path = Path("registry")
     inbox_dir: Path = Path("inbox")
@@ -212,6 +215,13 @@ class Settings:
             prefix = "sqlite:///"
             if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
                 url = prefix + str(self.home / url[len(prefix) :])
+            # psycopg (v3) is the driver duban ships for PostgreSQL; SQLAlchemy's bare default is psycopg2.
+            for bare in ("postgresql://", "postgres://"):
+                if url.startswith(bare):
+                    url = "postgresql+psycopg://" + url[len(bare) :]
+            if self.registry_schema:
+                # libpq's options parameter: every connection of this home starts in its own schema.
+                url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{self.registry_schema}"
             return url
         return f"sqlite:///{self.registry / 'registry.sqlite3'}"
 
@@ -365,9 +375,39 @@ def load_settings(home: Path | None = None) -> Settings:
             "决定是否重发）或 resend（立即重发，主题注明（重发））。"
         )
     _check_notice(settings.notice)
+    check_registry_settings(settings)
     # Read last and as a whole: a wrong holidays.toml stops every command (check, serve) with its list of
     # mistakes instead of being half used.
     return replace(settings, calendar=Calendar(load_holidays(home)))
+
+
+def check_registry_settings(s: Settings, *, password_ok: bool = False) -> None:
+    """registry_url and registry_schema make sense together (and, in duban.toml, carry no password).
+
+    :raises ConfigError: naming the setting and the fix
+    """
+    url = s.registry_url
+    if s.registry_schema:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", s.registry_schema):
+            raise ConfigError(
+                f"registry_schema = “{s.registry_schema}”不是可用的模式名。请只用小写英文字母、数字和下划线，"
+                '以字母开头，如 registry_schema = "county_a"。'
+            )
+        if not url.startswith(("postgresql", "postgres:")):
+            raise ConfigError(
+                "registry_schema 只用于 PostgreSQL 登记簿：请同时设置 registry_url，"
+                '如 registry_url = "postgresql+psycopg://duban@db.example.gov.cn/duban"；使用 SQLite 时请删去 registry_schema。'
+            )
+        if "search_path" in url:
+            raise ConfigError("registry_url 中已用 options 指定 search_path，请删去它，只用 registry_schema 指定模式。")
+    if url.startswith(("postgresql", "postgres:")):
+        from urllib.parse import urlsplit
+
+        if urlsplit(url).password and not password_ok:
+            raise ConfigError(
+                f"{CONFIG_NAME} 的 registry_url 中不得写入数据库密码。请删去密码，改用环境变量 PGPASSWORD，"
+                "或数据库服务账户的 ~/.pgpass 文件（权限 0600）。"
+            )
 
 
 def _check_senders(p: SenderSettings) -> None:
@@ -409,6 +449,8 @@ DEFAULT_TOML = """\
 # DUBAN_SECRET_KEY or key_file.
 
 # registry_url = "postgresql+psycopg://duban@db/duban"   # default: registry/registry.sqlite3
+# registry_schema = "county_a"  # PostgreSQL: this home's own schema (several homes in one database)
+#                               # the password comes from PGPASSWORD or ~/.pgpass, never from this file
 # key_file = "~/.config/duban/secret.key"                # signs form tokens; created on first use
 #                                                        # (a relative path is inside the home)
 

@@ -116,6 +116,9 @@ def systemd_unit(settings: Settings, *, user_unit: bool, run_as: str | None, env
         *[f"#{n}=" for n in SECRET_NAMES],
         "",
     ]
+    if settings.database_url.startswith("postgresql"):
+        # libpq reads the registry database's password from here (registry_url never carries one).
+        env_lines[-1:-1] = ["# The PostgreSQL registry's password (or PGPASSFILE=/path/to/.pgpass):", "#PGPASSWORD="]
     return SystemdUnit(name, "\n".join(lines), "\n".join(env_lines), env_path, key_dir)
 
 

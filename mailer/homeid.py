@@ -86,6 +86,10 @@ def _registry_state(settings: Settings) -> str:
             return "present" if inspect(probe).has_table("alembic_version") else "empty"
         finally:
             probe.dispose()
+    except ImportError as e:
+        raise RegistryError(
+            "registry_url 指向 PostgreSQL，但未安装其驱动 psycopg。请运行 pip install 'duban[postgres]' 后再试。"
+        ) from e
     except SQLAlchemyError as e:
         raise RegistryError(f"登记簿数据库 {safe_url(url)} 无法连接：{e}。请检查 registry_url 和数据库服务器。") from e
 
@@ -95,6 +99,13 @@ _STATE_CN = {"missing": "不存在", "empty": "是空的（0 字节或没有 dub
 
 def _lost(settings: Settings, state: str, home_id: str) -> RegistryError:
     home = settings.home
+    if sqlite_path(settings.database_url) is None:
+        return RegistryError(
+            f"目录 {home} 由 `duban init` 建立（标识 {home_id[:8]}），但登记簿数据库 {_where(settings)} 是空的"
+            "（没有 duban 的表，或没有 registry_schema 指定的模式）。为免把待处理的邮件收进一个空登记簿，duban 拒绝运行，也没有确认任何邮件。"
+            "请检查 registry_url 和 registry_schema 是否写对，或请数据库管理员从备份（pg_dump）恢复；"
+            f"确需从头建立空登记簿，运行 `duban init --recreate-registry {home}`。"
+        )
     return RegistryError(
         f"目录 {home} 由 `duban init` 建立（标识 {home_id[:8]}），但其登记簿 {_where(settings)} {_STATE_CN[state]}。"
         "为免把待处理的邮件收进一个空登记簿，duban 拒绝运行，也没有确认任何邮件。"

@@ -85,7 +85,7 @@ class Plan(Base):
     imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # `duban confirm`: the bureau office has seen what the plan's first tick will send (mailer.startgate).
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    confirmed_by: Mapped[str] = mapped_column(String(100), default="")
+    confirmed_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
     tasks: Mapped[list[Task]] = relationship(back_populates="plan", order_by="Task.seq")
     __table_args__ = (UniqueConstraint("year", "title"),)
 
@@ -250,10 +250,10 @@ class ServiceGate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_tick_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     held_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: not holding
-    held_reason: Mapped[str] = mapped_column(Text, default="")
-    held_summary: Mapped[str] = mapped_column(Text, default="")  # what waits, one line per message
+    held_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    held_summary: Mapped[str] = mapped_column(Text, default="", server_default="")  # what waits, one line per message
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    confirmed_by: Mapped[str] = mapped_column(String(100), default="")
+    confirmed_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 DISPATCH_KINDS = (

@@ -30,7 +30,7 @@ from mailer.errors import DeliveryRefused, SendUncertain, TransportError
 from mailer.files import write_atomic
 from mailer.homelock import AlreadyLocked, exclusive_lock
 from mailer.model import Dispatch, Event, InboundMessage, utcnow
-from mailer.store import atomic
+from mailer.store import atomic, is_postgres, open_registry
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,24 @@ def queue_mail(
 
 @contextlib.contextmanager
 def send_lock(settings: Settings, wait_s: float | None = None) -> Iterator[bool]:
-    """Hold ``registry/sending.lock`` while sending; yields False when another process kept it ``wait_s``.
+    """Hold ``registry/sending.lock`` (on PostgreSQL: an advisory lock in the database, ``mailer.pglock``)
+    while sending; yields False when another process kept it ``wait_s``.
 
     One sender per home at a time (the service and a CLI command may both want to send), so a row found
     ``sending`` by the lock holder belongs to a process that died, never to one still at work. The kernel
     releases the lock of a killed process.
     """
-    deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
+    wait = LOCK_WAIT_S if wait_s is None else wait_s
+    if is_postgres(settings.database_url):
+        # The services of a home may run on several machines: the lock lives in the shared database.
+        from mailer.homeid import registry_id
+        from mailer.pglock import waiting_lock
+
+        home_id = registry_id(open_registry(settings.database_url)) or settings.database_url
+        with waiting_lock(settings.database_url, home_id, "send", wait) as got:
+            yield got
+        return
+    deadline = time.monotonic() + wait
     with contextlib.ExitStack() as held:
         while True:
             try:

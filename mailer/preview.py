@@ -1,9 +1,9 @@
 """What the next tick would send, to whom and why, computed without acting (`duban plan`, `run --dry-run`).
 
-The preview runs the real ``tick`` on a copy of the registry (SQLite's online backup) in a scratch home,
-so it can never drift from what the service does: the messages it lists are the dispatches that tick
-queues there. The real registry, outbox and mailbox are not touched. A PostgreSQL registry cannot be
-copied this way; the preview then refuses with a clear message.
+The preview runs the real ``tick`` on a copy of the registry (SQLite's online backup; a PostgreSQL
+registry is copied row by row into a scratch SQLite file, ``mailer.regcopy``) in a scratch home, so it can
+never drift from what the service does: the messages it lists are the dispatches that tick queues there.
+The real registry, outbox and mailbox are not touched.
 """
 
 from __future__ import annotations
@@ -112,6 +112,16 @@ def _why(settings: Settings, d: Dispatch, period: Period | None, *, already_pend
 
 
 def _copy_sqlite(engine: Engine, dest: Path) -> None:
+    if engine.dialect.name == "postgresql":
+        from mailer.regcopy import copy_registry
+        from mailer.store import forget
+
+        url = f"sqlite:///{dest}"
+        try:
+            copy_registry(engine, url)
+        finally:
+            forget(url)  # the scratch file goes with its folder; no engine may outlive it
+        return
     src_path = engine.url.database
     if engine.dialect.name != "sqlite" or not src_path or src_path == ":memory:":
         raise DubanError(
@@ -132,7 +142,7 @@ def preview_tick(settings: Settings, engine: Engine, now: dt.datetime) -> list[P
 
     Includes messages already queued and not yet sent. Changes nothing in the registry or the home.
 
-    :raises DubanError: when the registry is not a SQLite file
+    :raises DubanError: when the registry is neither a SQLite file nor PostgreSQL
     """
     from mailer.cycle import tick
 

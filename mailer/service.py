@@ -2,8 +2,9 @@
 and as soon as IMAP IDLE reports new mail; all state lives in the registry, so a restart after any downtime
 simply catches up (design principle 1).
 
-One instance per home (an exclusive lock on registry/service.lock, portable); SIGTERM/SIGINT stop it cleanly between
-steps; a job that fails is logged and retried at the next interval, never in a tight loop.
+One instance per home (an exclusive lock on registry/service.lock, portable; on a PostgreSQL registry an advisory
+lock in the database, ``mailer.pglock``, for which a second service waits and takes over); SIGTERM/SIGINT stop it
+cleanly between steps; a job that fails is logged and retried at the next interval, never in a tight loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import schedule
 
@@ -25,26 +27,49 @@ from mailer.cycle import run_once
 from mailer.errors import ConfigError, RegistryError, ServiceLocked, TransportError
 from mailer.files import private_umask
 from mailer.holidays import file_mtime, load_holidays
-from mailer.homeid import open_home_registry, registry_fingerprint
+from mailer.homeid import open_home_registry, registry_fingerprint, registry_id
 from mailer.homelock import AlreadyLocked, exclusive_lock
 from mailer.logs import new_run
-from mailer.store import close_all
+from mailer.store import close_all, is_postgres
 from mailer.transient import is_transient
 from mailer.transport.base import Transport, open_transport
+
+if TYPE_CHECKING:
+    from mailer.pglock import HeldLock
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 
 @contextmanager
-def home_lock(settings: Settings) -> Iterator[None]:
-    """Hold the home's service lock (registry/service.lock, see ``mailer.homelock``) for the duration.
+def home_lock(
+    settings: Settings, stop: threading.Event | None = None, *, wait: bool = True
+) -> Iterator[HeldLock | None]:
+    """Hold the home's service lock for the duration: registry/service.lock (``mailer.homelock``) for a
+    SQLite registry; for a PostgreSQL one the database's advisory lock (``mailer.pglock``), which yields
+    the held lock to be checked before each run.
 
-    :raises ServiceLocked: when another `duban serve` holds it
+    :param stop: set to stop waiting for a PostgreSQL lock another service holds
+    :param wait: wait for a PostgreSQL lock another service holds (a file lock is never waited for)
+    :raises ServiceLocked: when another `duban serve` holds the file lock, or the PostgreSQL lock and
+        ``wait`` is false
+    :raises InterruptedError: ``stop`` was set while waiting for the PostgreSQL lock
     """
+    if is_postgres(settings.database_url):
+        from mailer.pglock import Busy, service_lock
+
+        home_id = registry_id(open_home_registry(settings)) or settings.database_url
+        try:
+            with service_lock(
+                settings.database_url, home_id, wait=wait, stop=stop, where=str(settings.home)
+            ) as held:
+                yield held
+        except Busy as e:
+            raise ServiceLocked(f"Another duban service ({e.holder}) already runs on {settings.home}.") from e
+        return
     try:
         with exclusive_lock(settings.registry):
-            yield
+            yield None
     except AlreadyLocked as e:
         raise ServiceLocked(f"Another duban service (pid {e.holder}) already runs on {settings.home}.") from e
 
@@ -59,8 +84,11 @@ class Service:
         clock: Clock | None = None,
         interval_s: float | None = None,
         auto_confirm: str = "",
+        lock: HeldLock | None = None,
     ) -> None:
         self.settings = settings
+        self.lock = lock  # PostgreSQL: the advisory lock, proved alive before each run
+        self.lock_lost = False
         self.auto_confirm = auto_confirm  # `serve --yes`: confirm what the start gate would hold
         # The home's own registry, checked page by page: a service must not run on a lost or damaged one.
         self.engine = open_home_registry(settings, verify=True)
@@ -111,6 +139,18 @@ class Service:
         """One poll + tick + send; failures are logged and left for the next run (never re-raised,
         since `schedule` would then re-run the job on every loop iteration)."""
         new_run()
+        if self.lock is not None:
+            from mailer.pglock import LockLost
+
+            try:
+                self.lock.check()
+            except LockLost as e:
+                # Another service may already act: stop at once, and let the supervisor restart us to wait.
+                log.error("Lost the service lock of %s (%s); stopping so that only one service acts",
+                          self.settings.home, e)
+                self.lock_lost = True
+                self.stop.set()
+                return
         now = self.clock()
         try:
             self._same_registry()
@@ -183,10 +223,11 @@ def serve(
     interval_s: float | None = None,
     max_runs: int | None = None,
     auto_confirm: str = "",
-) -> Service:
+) -> Service | None:
     """Run the service on this home until SIGTERM/SIGINT (or ``max_runs``), holding the home lock.
 
     :param auto_confirm: who confirms sending the start gate would hold (`serve --yes`); "" holds it
+    :returns: the service that ran, None when stopped while waiting for another service's lock (PostgreSQL)
     """
     open_home_registry(settings)  # refuse a folder that is not a home before leaving a lock file in it
     old_umask = private_umask()
@@ -205,24 +246,50 @@ def _serve_locked(
     interval_s: float | None,
     max_runs: int | None,
     auto_confirm: str,
+) -> Service | None:
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.warning("Signal %d received; stopping after the current step", signum)
+        stopping.set()
+
+    # Before the lock: a service waiting for a PostgreSQL lock another one holds stops cleanly too.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    try:
+        with home_lock(settings, stop=stopping) as held:
+            return _run_service(settings, held, stopping, clock=clock, interval_s=interval_s, max_runs=max_runs,
+                                auto_confirm=auto_confirm)
+    except InterruptedError:
+        log.info("duban stopped while waiting for the service lock of %s", settings.home)
+        return None
+
+
+def _run_service(
+    settings: Settings,
+    held: HeldLock | None,
+    stopping: threading.Event,
+    *,
+    clock: Clock | None,
+    interval_s: float | None,
+    max_runs: int | None,
+    auto_confirm: str,
 ) -> Service:
-    with home_lock(settings):
-        svc = Service(settings, clock=clock, interval_s=interval_s, auto_confirm=auto_confirm)
-
-        def _stop(signum: int, _frame: object) -> None:
-            log.warning("Signal %d received; stopping after the current step", signum)
-            svc.stop.set()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-        log.info(
-            "duban serving %s (transport %s, every %.0fs)",
-            settings.home,
-            settings.mail.transport,
-            svc.interval_s,
+    svc = Service(settings, clock=clock, interval_s=interval_s, auto_confirm=auto_confirm, lock=held)
+    svc.stop = stopping
+    log.info(
+        "duban serving %s (transport %s, every %.0fs)",
+        settings.home,
+        settings.mail.transport,
+        svc.interval_s,
+    )
+    started = time.monotonic()
+    svc.serve(max_runs=max_runs)
+    log.info("duban stopped after %d run(s), %.0fs", svc.runs, time.monotonic() - started)
+    if svc.lock_lost:
+        raise RegistryError(
+            "与登记簿数据库的连接中断，本服务已失去服务锁并停止运行（以免两个服务同时工作）。"
+            "重新启动 duban serve 即可：它会等待并接管。"
         )
-        started = time.monotonic()
-        svc.serve(max_runs=max_runs)
-        log.info("duban stopped after %d run(s), %.0fs", svc.runs, time.monotonic() - started)
-        return svc
+    return svc

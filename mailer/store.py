@@ -1,13 +1,16 @@
 """The registry's engine: open (and migrate) the database, and one ``atomic()`` unit of work.
 
 Migrations are Alembic revisions in ``mailer/migrations/versions``, applied on every open. SQLite gets
-WAL (the service and a CLI command may run at once), foreign keys and a busy timeout.
+WAL (the service and a CLI command may run at once), foreign keys and a busy timeout. PostgreSQL (psycopg 3,
+the ``postgres`` extra) may keep a home in a schema of its own (``registry_schema``, carried in the URL as
+libpq's ``options=-csearch_path=…``), which ``duban init`` creates.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +41,46 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _clip_to_columns(mapper: Any, connection: Any, target: Any) -> None:
+    """Cut text longer than its column allows, on databases that enforce VARCHAR lengths (PostgreSQL).
+
+    SQLite stores any length, so the code never had to count: a 400-character 填报人 or From address in a
+    stranger's mail must not stop intake on PostgreSQL with "value too long". The cut is logged.
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    for prop in mapper.column_attrs:
+        length = getattr(prop.columns[0].type, "length", None)
+        value = getattr(target, prop.key, None)
+        if isinstance(length, int) and isinstance(value, str) and len(value) > length:
+            log.warning("%s.%s: %d characters cut to the column's %d", mapper.local_table.name, prop.key,
+                        len(value), length)
+            setattr(target, prop.key, value[:length])
+
+
+def clip_row(table: Any, row: dict[str, Any]) -> int:
+    """:func:`_clip_to_columns` for a Core row (``registry copy``); returns how many values were cut."""
+    cut = 0
+    for col in table.columns:
+        length = getattr(col.type, "length", None)
+        value = row.get(col.key)
+        if isinstance(length, int) and isinstance(value, str) and len(value) > length:
+            row[col.key] = value[:length]
+            cut += 1
+    return cut
+
+
+def _listen_for_long_text() -> None:
+    from mailer.model import Base
+
+    if not event.contains(Base, "before_insert", _clip_to_columns):
+        event.listen(Base, "before_insert", _clip_to_columns, propagate=True)
+        event.listen(Base, "before_update", _clip_to_columns, propagate=True)
+
+
+_listen_for_long_text()
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite registry URL (None for another database or an in-memory one)."""
     if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -61,6 +104,44 @@ def _connect_rw(path: Path) -> Any:
         return sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, check_same_thread=False)
 
     return connect
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres:"))
+
+
+def pg_schema(url: str) -> str | None:
+    """The schema a PostgreSQL registry URL keeps its tables in (``registry_schema``), if any."""
+    from sqlalchemy.engine import make_url
+
+    options = make_url(url).query.get("options", "")
+    found = re.search(r"-c\s*search_path=([A-Za-z0-9_]+)", options if isinstance(options, str) else " ".join(options))
+    return found.group(1) if found else None
+
+
+def _postgres_engine(url: str, *, create: bool) -> Engine:
+    try:
+        # pool_pre_ping: a database server restarted under a running service is reconnected to, not an
+        # error at every run until duban is restarted too.
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    except ImportError as e:
+        raise RegistryError(
+            "registry_url 指向 PostgreSQL，但未安装其驱动 psycopg。请运行 pip install 'duban[postgres]'"
+            "（或 pip install 'psycopg[binary]'）后再试。"
+        ) from e
+    schema = pg_schema(url)
+    if schema:
+        with engine.begin() as c:
+            exists = c.exec_driver_sql("SELECT 1 FROM pg_namespace WHERE nspname = %(n)s", {"n": schema}).first()
+            if not exists and create:
+                c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')  # the name is checked in config (a-z0-9_)
+            elif not exists:
+                engine.dispose()
+                raise RegistryError(
+                    f"登记簿数据库 {safe_url(url)} 中没有模式（schema）{schema}。请检查 registry_schema 的拼写；"
+                    "新目录请先运行 `duban init`，它会建立该模式。"
+                )
+    return engine
 
 
 def migrate(engine: Engine) -> None:
@@ -101,6 +182,8 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
     try:
         if path is not None:
             engine = create_engine(url, future=True, creator=_connect_rw(path))
+        elif is_postgres(url):
+            engine = _postgres_engine(url, create=create)
         else:
             engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
@@ -120,6 +203,11 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
             raise RegistryError(
                 f"登记簿 {path or safe_url(url)} 已损坏（{text.splitlines()[0][:200]}），无法打开。"
                 "请停止 duban，从备份恢复登记簿文件后再运行。"
+            ) from e
+        if is_postgres(url) and type(e).__name__ == "OperationalError":
+            raise RegistryError(
+                f"无法连接登记簿数据库 {safe_url(url)}（{text.splitlines()[0][:200]}）。"
+                "请检查 registry_url、数据库服务器是否运行、密码（PGPASSWORD 或 ~/.pgpass）和网络。"
             ) from e
         raise RegistryError(f"Registry {safe_url(url)} cannot be opened or migrated: {e}") from e
     _engines[url] = engine
@@ -146,6 +234,13 @@ def quick_check(engine: Engine) -> list[str]:
     except SQLAlchemyError as e:
         return [str(getattr(e, "orig", None) or e).splitlines()[0]]
     return [] if rows == ["ok"] else rows
+
+
+def forget(url: str) -> None:
+    """Dispose and drop the cached engine of ``url`` (a scratch registry about to be deleted)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def close_all() -> None:

@@ -60,3 +60,6 @@ IN_CI = os.environ.get("CI") == "true"
 
 # Real mail servers on loopback (dovecot + SMTP) for @pytest.mark.imap tests: tests/mailserver.py.
 from mailserver import mail_servers  # noqa: F401
+
+# A real PostgreSQL server on loopback for @pytest.mark.postgres tests: tests/pgserver.py.
+from pgserver import pg_server, pg_url  # noqa: F401

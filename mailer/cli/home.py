@@ -17,7 +17,12 @@ from mailer.config import init_home
     is_flag=True,
     help="Deliberately start an empty registry in a home whose registry was lost (the old file is kept, renamed).",
 )
-def init_cmd(directory: Path | None, recreate_registry: bool) -> None:  # noqa: FBT001
+@click.option("--registry-url", metavar="URL",
+              help='Keep the registry in this database, e.g. "postgresql+psycopg://duban@db/duban" (no password).')
+@click.option("--registry-schema", metavar="NAME",
+              help="PostgreSQL: this home's own schema in that database (several homes in one database).")
+def init_cmd(directory: Path | None, recreate_registry: bool,  # noqa: FBT001
+             registry_url: str | None, registry_schema: str | None) -> None:
     """Create a duban home in DIRECTORY (default: the current one).
 
     Makes templates/, registry/, inbox/, outbox/ and a commented duban.toml, copies the default
@@ -25,9 +30,13 @@ def init_cmd(directory: Path | None, recreate_registry: bool) -> None:  # noqa: 
     With --recreate-registry, a missing, empty or foreign registry is renamed aside and a new, empty
     one made: only after a restore from backup proved impossible.
 
+    With --registry-url (and --registry-schema), the registry is a PostgreSQL database instead of
+    registry/registry.sqlite3: both are written into duban.toml before the registry is made.
+
     \b
-    Example:
+    Examples:
         duban init ~/duban-2022 && cd ~/duban-2022 && duban import 通知.docx
+        duban init ~/county-a --registry-url postgresql+psycopg://duban@db/duban --registry-schema county_a
     """
     from mailer.config import load_settings
     from mailer.homeid import open_home_registry
@@ -37,6 +46,26 @@ def init_cmd(directory: Path | None, recreate_registry: bool) -> None:  # noqa: 
 
     require_templates()  # an installation without its templates must not leave a home that looks ready
     home = init_home(directory or Path.cwd())
+    if registry_schema and not registry_url:
+        from mailer.errors import ConfigError
+
+        raise ConfigError("--registry-schema 需与 --registry-url（PostgreSQL 数据库地址）一起使用。")
+    if registry_url:
+        from mailer.homeid import read_marker
+        from mailer.regsetup import set_registry
+
+        current = load_settings(home)
+        if read_marker(home) is not None and (current.registry_url, current.registry_schema) != (
+            registry_url, registry_schema or ""
+        ):
+            from mailer.errors import ConfigError
+
+            raise ConfigError(
+                f"{home} 已是建立好的督办目录，不能用 --registry-url 改换登记簿（新数据库是空的）。"
+                "要把登记簿搬到 PostgreSQL，请运行 duban registry copy --to 数据库地址，再按提示修改 duban.toml。"
+            )
+
+        set_registry(home, registry_url, registry_schema or "")
     settings = load_settings(home)
     copied = install_default_templates(settings.templates)
     if recreate_registry:

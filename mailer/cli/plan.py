@@ -335,6 +335,10 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
     click.echo(render_status_table(states, tz=tz))
     for line in gate:
         click.echo(line)
+    from mailer.checks import check_service
+
+    for p in check_service(ctx.engine()):  # PostgreSQL: which `duban serve` holds the home's lock
+        click.echo(p.message)
     if doubts:
         click.echo(f"\n未确认是否发出的邮件 {len(doubts)} 封（不会自动重发，请逐一处理）：")
         for d in doubts:
