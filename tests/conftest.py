@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mailer.config import Settings, init_home, load_settings
+from mailer.cycle import run_once
 from mailer.store import close_all, open_registry
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
+TEST_KEY = "test-secret-key-not-for-production"
 
 
 @pytest.fixture(autouse=True)
 def _secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Tests never touch the developer's ~/.config key.
-    monkeypatch.setenv("DUBAN_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("DUBAN_SECRET_KEY", TEST_KEY)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("DUBAN_HOME", raising=False)
 
@@ -25,7 +28,11 @@ def _secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Settings]:
     """A new duban home in a temporary folder, registry created."""
-    root = init_home(tmp_path / "home")
+    yield from _new_home(tmp_path / "home")
+
+
+def _new_home(folder: Path) -> Iterator[Settings]:
+    root = init_home(folder)
     # Tests jump the clock by days, which the start gate (mailer.startgate) reads as downtime and holds
     # until `duban confirm`. The gate's own tests (test_firststart.py) switch it back on.
     cfg = root / "duban.toml"
@@ -40,6 +47,37 @@ def home(tmp_path: Path) -> Iterator[Settings]:
 
     open_home_registry(settings, create=True)
     yield settings
+    close_all()
+
+
+@pytest.fixture(scope="session")
+def _june_forms_sent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the 2022 plan whose June forms went out on the 10th, made once per session."""
+    from mailer.demo import EXAMPLES, at
+    from mailer.plan_import import import_file
+    from mailer.transport.base import open_transport
+
+    folder = tmp_path_factory.mktemp("june-sent")
+    with pytest.MonkeyPatch.context() as mp:  # made before any test's own _secret_key: the same key here
+        mp.setenv("DUBAN_SECRET_KEY", TEST_KEY)
+        mp.setenv("XDG_CONFIG_HOME", str(folder / "xdg"))
+        root = next(_new_home(folder / "home"))
+        engine = open_registry(root.database_url)
+        for name in ("notice-2022.docx", "directory-2022.xlsx"):
+            import_file(root, engine, EXAMPLES / name)
+        with open_transport(root) as t:
+            run_once(root, engine, t, at(10))
+        close_all()
+    return root.home
+
+
+@pytest.fixture
+def sent_home(_june_forms_sent: Path, tmp_path: Path) -> Iterator[Settings]:
+    """A copy of its own of a home whose June forms were sent (rendering ten forms takes seconds; copying
+    the home, milliseconds)."""
+    root = tmp_path / "home"
+    shutil.copytree(_june_forms_sent, root, symlinks=True)
+    yield load_settings(root)
     close_all()
 
 

@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from mailer.cycle import assemble_period, run_once
-from mailer.demo import EXAMPLES, People, at, fill_form
+from mailer.demo import People, at, fill_form
 from mailer.mailread import read_message
 from mailer.model import Approval, Dispatch, InboundMessage, Office, Period, Submission
 from mailer.notice_data import notice_data
 from mailer.periodinfo import settled_submission
-from mailer.plan_import import import_file
 from mailer.store import atomic, open_registry
 from mailer.transport.base import open_transport
 from tests.test_cycle_imap import DOMAIN, answer, imap_home, inbox_of  # noqa: F401  (imap_home: the fixture)
@@ -25,16 +24,13 @@ OFFICE = "基财股"
 
 
 @pytest.fixture
-def month(home):
+def month(sent_home):
+    home = sent_home
     engine = open_registry(home.database_url)
-    for name in ("notice-2022.docx", "directory-2022.xlsx"):
-        import_file(home, engine, EXAMPLES / name)
     with atomic(engine) as s:
         office = s.scalars(select(Office).where(Office.name == OFFICE)).one()
         addr, leader = office.addresses[0].email, office.leader.email  # type: ignore[union-attr]
     people = People(home.home, engine, home.mail.from_address)
-    with open_transport(home) as t:
-        run_once(home, engine, t, at(10))
     return home, engine, people, addr, leader
 
 

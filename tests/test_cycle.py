@@ -3,7 +3,9 @@ week caught up once, ticks that never repeat a step."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -20,12 +22,23 @@ from mailer.store import atomic, close_all, open_registry
 from mailer.transport.base import open_transport
 
 
+@pytest.fixture(scope="module")
+def june_once(tmp_path_factory: pytest.TempPathFactory):
+    """The demo June, run once for the module (about ten seconds)."""
+    result = run_demo(tmp_path_factory.mktemp("june") / "demo")
+    close_all()
+    return result
+
+
 @pytest.fixture
-def june(tmp_path: Path):
-    result = run_demo(tmp_path / "demo")
+def june(june_once, tmp_path: Path):
+    """A copy of the demo home of its own for each test: some tick it again or send more."""
     from mailer.config import load_settings
 
-    settings = load_settings(result.home)
+    home = tmp_path / "demo"
+    shutil.copytree(june_once.home, home, symlinks=True)
+    result = dataclasses.replace(june_once, home=home)
+    settings = load_settings(home)
     yield result, settings, open_registry(settings.database_url)
     close_all()
 

@@ -12,23 +12,19 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.cycle import run_once
-from mailer.demo import EXAMPLES, at, fill_form
+from mailer.demo import at, fill_form
 from mailer.intake import poll
 from mailer.mailread import read_message
 from mailer.model import Approval, Dispatch, Entry, InboundMessage, Office, Submission
-from mailer.plan_import import import_file
 from mailer.store import atomic, open_registry
 from mailer.transport.base import open_transport
 
 
 @pytest.fixture
-def sent(home):
+def sent(sent_home):
+    home = sent_home
     """A home with the 2022 plan whose June forms were sent."""
     engine = open_registry(home.database_url)
-    for name in ("notice-2022.docx", "directory-2022.xlsx"):
-        import_file(home, engine, EXAMPLES / name)
-    with open_transport(home) as t:
-        run_once(home, engine, t, at(10))
     return home, engine
 
 

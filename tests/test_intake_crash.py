@@ -11,7 +11,6 @@ import textwrap
 import pytest
 from sqlalchemy import func, select
 
-from mailer.cycle import run_once
 from mailer.demo import EXAMPLES, at, fill_form
 from mailer.intake import poll
 from mailer.model import Dispatch, Entry, Event, InboundMessage, Submission
@@ -52,12 +51,9 @@ with open_transport(settings) as t:
 
 
 @pytest.fixture
-def ready(home):
+def ready(sent_home):
+    home = sent_home
     engine = open_registry(home.database_url)
-    for name in ("notice-2022.docx", "directory-2022.xlsx"):
-        import_file(home, engine, EXAMPLES / name)
-    with open_transport(home) as t:
-        run_once(home, engine, t, at(10))
     d = form_dispatch(engine, "基财股")
     name, data = the_form(home, d)
     drop(home, "reply.eml", mail("jcg@jyj.example.gov.cn", "回复：" + d.subject, "见附件",

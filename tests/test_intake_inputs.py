@@ -16,7 +16,6 @@ from sqlalchemy import select
 from test_intake import counts, drop, fill_form, form_dispatch, mail, take, the_form
 
 from mailer.config import Settings
-from mailer.cycle import run_once
 from mailer.demo import EXAMPLES, at
 from mailer.intake import poll, take_in
 from mailer.mailread import read_message
@@ -27,13 +26,10 @@ from mailer.transport.base import open_transport
 
 
 @pytest.fixture
-def sent(home):
+def sent(sent_home):
+    home = sent_home
     """A home with the 2022 plan whose June forms were sent (as in test_intake)."""
     engine = open_registry(home.database_url)
-    for name in ("notice-2022.docx", "directory-2022.xlsx"):
-        import_file(home, engine, EXAMPLES / name)
-    with open_transport(home) as t:
-        run_once(home, engine, t, at(10))
     return home, engine
 
 

@@ -14,25 +14,19 @@ from test_intake import counts, drop, form_dispatch, mail, take, the_form
 
 from mailer.cli import cli
 from mailer.config import load_settings
-from mailer.cycle import run_once
-from mailer.demo import EXAMPLES, at, fill_form
+from mailer.demo import EXAMPLES, fill_form
 from mailer.errors import ConfigError
 from mailer.model import Approval, Dispatch, Event, InboundMessage, Office, Submission
-from mailer.plan_import import import_file
 from mailer.store import atomic, open_registry
-from mailer.transport.base import open_transport
 
 JCG = "jcg@jyj.example.gov.cn"
 LEADER = "chenzm@jyj.example.gov.cn"  # 陈志明, 基财股's supervising leader
 
 
 @pytest.fixture
-def sent(home):
+def sent(sent_home):
+    home = sent_home
     engine = open_registry(home.database_url)
-    for name in ("notice-2022.docx", "directory-2022.xlsx"):
-        import_file(home, engine, EXAMPLES / name)
-    with open_transport(home) as t:
-        run_once(home, engine, t, at(10))
     return home, engine
 
 
