@@ -478,6 +478,16 @@ answers_per_day = 3           # error answers to one address per day; then quara
 # cc = ["县委教育工委", "县政府督查室"]   # 抄送机关
 # issuer = "台山市教育局办公室"           # 印发机关; default: the notice's 发文机关署名
 # disclosure = "此件主动公开"             # 此件公开发布 | 此件主动公开 | 此件依申请公开 | 此件不予公开
+
+# Group robots told beside the mail (docs/使用说明.md, 工作群同步提醒): one [[robots]] per group. The webhook
+# address and the 加签 secret are secrets: name an environment variable or a file, never the value.
+# [[robots]]
+# platform = "dingtalk"                      # wecom | dingtalk | feishu
+# name = "局办公室群"
+# all = true                                 # or offices = ["基财股"]
+# events = ["forms", "reminders", "escalations", "publication"]
+# url_env = "DUBAN_ROBOT_BUREAU_URL"         # or url_file = "…"
+# secret_env = "DUBAN_ROBOT_BUREAU_SECRET"   # or secret_file = "…"; none for wecom
 """
 
 

@@ -551,3 +551,16 @@ def test_no_robots_no_table_rows(home, engine):
     assert post_pending(home, engine).posted == 0
     assert status_lines(home, engine) == []
     assert Path(home.home / "duban.toml").read_text(encoding="utf-8").count("[[robots]]") == 0
+
+
+def test_the_clerks_guide_example_is_a_valid_robots_configuration():
+    import re
+    import tomllib
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "使用说明.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```toml\n(.*?)```", guide, re.S) if "[[robots]]" in b]
+    robots = parse_robots(tomllib.loads(block)["robots"])
+    assert [(r.platform, r.all, r.offices) for r in robots] == [
+        ("dingtalk", True, ()),
+        ("wecom", False, ("基财股",)),
+    ]
