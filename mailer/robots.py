@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # Waits after the 1st, 2nd, … failure: a robot fixed within the hour still gets the day's news.
 BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2), dt.timedelta(hours=6))
-# Posts per robot per window, under the documented limits (DingTalk and WeCom 20 a minute — DingTalk then
-# throttles the robot for 10 minutes; Feishu 100 a minute and 5 a second).
+# Posts per robot per window, under the documented limits: DingTalk and WeCom 20 a minute (DingTalk then
+# throttles the robot for 10 minutes); Feishu 5 a second (its 100 a minute is beyond a tick's few posts).
 RATES = {"dingtalk": (20, 60.0), "wecom": (20, 60.0), "feishu": (5, 1.0)}
 
 
@@ -47,9 +47,10 @@ class OfficeFact:
     """One office in a robot message: its name, its own due date, days late, its leader."""
 
     name: str
-    due: str
+    due: str  # "6月20日（星期一）"
     days_late: int = 0
     leader: str = ""
+    due_day: str = ""  # "6月20日", where a weekday in brackets would nest brackets
 
 
 class RateLimiter:
@@ -148,7 +149,8 @@ def office_fact(session: Session, period: Period, office: Office, today: dt.date
 
     due_on = office_dates(session, period, office.id).due_on
     late = max(0, (today - due_on).days) if today is not None else 0
-    return OfficeFact(office.name, short_date(due_on), late, office.leader.name if office.leader else "")
+    leader = office.leader.name if office.leader else ""
+    return OfficeFact(office.name, short_date(due_on), late, leader, f"{due_on.month}月{due_on.day}日")
 
 
 # The mail kinds a robot tells of, and the event each one is.

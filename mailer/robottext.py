@@ -36,8 +36,8 @@ WEEKDAYS = "一二三四五六日"
 # What `duban check` renders each template with: every variable the cycle passes, so a misspelt one is
 # found before the first real post (StrictUndefined).
 _OFFICES = [
-    {"name": "基财股", "due": "6月20日（星期一）", "days_late": 2, "leader": "张三"},
-    {"name": "人事股", "due": "6月24日（星期五）", "days_late": 1, "leader": ""},
+    {"name": "基财股", "due": "6月20日（星期一）", "due_day": "6月20日", "days_late": 2, "leader": "张三"},
+    {"name": "人事股", "due": "6月24日（星期五）", "due_day": "6月24日", "days_late": 1, "leader": ""},
 ]
 SAMPLES: dict[str, dict[str, Any]] = {
     "forms": {"bureau": True, "count": 2, "offices": _OFFICES},
