@@ -422,3 +422,37 @@ def status_lines(settings: Settings, engine: Engine) -> list[str]:
             return []
         last = _line(settings, bad[-1])
     return [f"群机器人消息 {len(bad)} 条未能发出或不确定是否发出（最近一条：{last}）。详见 duban check。"]
+
+
+def test_post(settings: Settings, name: str | None = None) -> list[tuple[RobotSettings, str]]:
+    """Post a short test message to each robot (or the one named), now, not queued: `duban robots test`,
+    for the clerk who has just set a robot up. Returns each robot with "" (posted) or the error in Chinese.
+
+    :raises ConfigError: when ``name`` names no robot in duban.toml
+    """
+    from mailer.robotconfig import EVENTS
+
+    robots = [r for r in settings.robots if name is None or r.name == name]
+    if not robots:
+        known = "、".join(r.name for r in settings.robots) or "（无）"
+        raise ConfigError(
+            f"duban.toml 中没有机器人“{name}”。已设置的机器人：{known}。"
+            if name
+            else "duban.toml 中没有设置群机器人（[[robots]]）。"
+        )
+    out = []
+    for robot in robots:
+        told = "、".join(EVENTS[e] for e in robot.events)
+        whom = "所有牵头股室" if robot.all else "、".join(robot.offices)
+        text = f"【督办】测试消息：督办系统已连接本群（{robot.name}）\n今后{whom}的{told}消息会同步发到本群。"
+        message = webhook.Message(text.split("\n", 1)[0], text, text.replace("\n", "\n\n", 1))
+        try:
+            url, secret = robot.url(settings.home), robot.secret(settings.home)
+            webhook.post(
+                robot.platform, url, message, fmt=robot.format, secret=secret, at_mobiles=robot.at_mobiles
+            )
+        except (ConfigError, webhook.RobotError) as e:
+            out.append((robot, str(e)))
+            continue
+        out.append((robot, ""))
+    return out

@@ -178,6 +178,8 @@ def platforms() -> Iterator[FakePlatforms]:
                 problems.append("content type")
             state.hits.append(Hit(platform, token, body, problems))
             mode = state.fail.get(token, "")
+            if mode == "hang":  # took the request, answers too late
+                time.sleep(1.0)
             if mode == "500":
                 self.send_response(500)
                 self.end_headers()
@@ -564,3 +566,45 @@ def test_the_clerks_guide_example_is_a_valid_robots_configuration():
         ("dingtalk", True, ()),
         ("wecom", False, ("基财股",)),
     ]
+
+
+def test_duban_robots_test_and_list_and_the_status_line(with_robots, platforms):
+    """
+    GIVEN a working DingTalk robot and a WeCom robot whose key the platform refuses
+    WHEN  the clerk runs `duban robots test`, then a tick posts the forms, then `duban robots list` and `status`
+    THEN  the test says which robot worked and why the other did not (exit 1), the list shows both posts,
+          and `duban status` carries one line about the failed post
+    """
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    platforms.fail["cli-refused"] = "refuse"
+    settings, engine = with_robots(
+        [("dingtalk", "cli-ok", {"all": True}), ("wecom", "cli-refused", {"all": True})]
+    )
+    runner = CliRunner()
+    home = ["--home", str(settings.home)]
+    result = runner.invoke(cli, [*home, "robots", "test"])
+    assert result.exit_code == 1
+    assert "钉钉机器人“群0”：已发出测试消息" in result.output
+    assert "企业微信机器人“群1”：未能发出：HTTP 200，errcode 93000" in result.output
+    (hit,) = platforms.to("cli-ok")
+    assert hit.problems == [] and hit.body["text"]["content"].startswith("【督办】测试消息")
+    assert runner.invoke(cli, [*home, "robots", "test", "群0"]).exit_code == 0
+    assert "没有机器人“群9”" in runner.invoke(cli, [*home, "robots", "test", "群9"]).output
+    with open_transport(settings) as t:
+        run_once(settings, engine, t, at(10))
+    listed = runner.invoke(cli, [*home, "robots", "list"]).output
+    assert "已发出  群0：【督办】2022年6月进展情况表已发至10个牵头股室" in listed
+    assert "待重试  群1" in listed and "93000" in listed
+    status = runner.invoke(cli, [*home, "status"]).output
+    assert "群机器人消息 1 条未能发出或不确定是否发出" in status
+
+
+def test_a_lost_answer_is_uncertain_and_never_posted_again(platforms):
+    """A request that went out but got no answer may have been posted: not an ordinary failure."""
+    platforms.fail["slow"] = "hang"
+    with pytest.raises(webhook.RobotError) as e:
+        webhook.post("wecom", platforms.url("wecom", "slow"), MSG, timeout=0.3)
+    assert e.value.uncertain and "未收到应答" in str(e.value)

@@ -15,6 +15,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     mail,
     outbox,
     plan,
+    robots,
     service,
     setup,
 )

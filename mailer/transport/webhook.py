@@ -178,7 +178,7 @@ def _verdict(platform: str, status: int, raw: bytes) -> None:
         return
     msg = answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage") or ""
     hint = _HINTS.get((platform, code)) if isinstance(code, int) else None
-    raise RobotError(f"HTTP {status}，{key} {code}：{msg}" + (f"（{hint}）" if hint else ""))
+    raise RobotError(f"HTTP {status}，{key} {code}：{msg}" + (f"。{hint}" if hint else ""))
 
 
 def post(
