@@ -371,8 +371,13 @@ def post_problems(settings: Settings, engine: Engine) -> list[tuple[str, str]]:
     knows, broken robot templates, and posts that failed, were given up or are in doubt."""
     if not settings.robots:
         return []
+    from mailer.robotconfig import EVENTS
+
     out: list[tuple[str, str]] = []
     for robot in settings.robots:
+        whom = "所有股室" if robot.all else "、".join(robot.offices)
+        told = "、".join(EVENTS[e] for e in robot.events)
+        out.append(("info", f"{robot.label}：{whom}的{told}（`duban robots test` 可发测试消息）。"))
         try:
             robot.url(settings.home)
             robot.secret(settings.home)

@@ -178,8 +178,9 @@ def platforms() -> Iterator[FakePlatforms]:
                 problems.append("content type")
             state.hits.append(Hit(platform, token, body, problems))
             mode = state.fail.get(token, "")
-            if mode == "hang":  # took the request, answers too late
+            if mode == "hang":  # took the request, then never answers
                 time.sleep(1.0)
+                return
             if mode == "500":
                 self.send_response(500)
                 self.end_headers()
