@@ -309,9 +309,11 @@ def run_checks(
         + check_holidays(settings, today)
         + check_service(engine)
     )
+    from mailer.robots import post_problems
     from mailer.startgate import gate_lines
 
     problems += [Problem("warning", line) for line in gate_lines(settings, engine)]
+    problems += [Problem(level, text) for level, text in post_problems(settings, engine)]
     if mail:
         problems += check_mail(settings)
     return sorted(problems, key=lambda p: ("error", "warning", "info").index(p.level))

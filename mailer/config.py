@@ -16,6 +16,7 @@ from typing import Any
 from mailer.errors import ConfigError
 from mailer.files import private_dir, write_atomic
 from mailer.holidays import load_holidays
+from mailer.robotconfig import RobotSettings, parse_robots
 from mailer.workdays import Calendar
 
 HOME_FOLDERS = ("templates", "registry", "inbox", "outbox")
@@ -186,6 +187,8 @@ class Settings:
     # The home's working days: holidays.toml over chinese_calendar (mailer.workdays). Not a duban.toml key;
     # load_settings reads holidays.toml into it, so each home counts with its own holidays.
     calendar: Calendar = field(default_factory=Calendar, compare=False, repr=False, metadata={"toml": False})
+    # The [[robots]] tables: group robots told beside the mail (mailer.robotconfig checks them).
+    robots: tuple[RobotSettings, ...] = field(default=(), metadata={"toml": False})
 
     def path(self, p: Path | str) -> Path:
         p = Path(p).expanduser()
@@ -352,8 +355,9 @@ def load_settings(home: Path | None = None) -> Settings:
             raise ConfigError(
                 f"配置文件 {cfg} 中不得写入密码“mail.{section}.{key}”。请删去该行，改用环境变量 {var}（或 {var}_FILE）。"
             )
+    robots = parse_robots(data.pop("robots", None), CONFIG_NAME)
     kwargs = _build(Settings, data, "")
-    settings = _apply_secrets(Settings(home=home, **kwargs))
+    settings = _apply_secrets(Settings(home=home, robots=robots, **kwargs))
     c = settings.cycle
     if not 1 <= c.send_day <= 28 or not 1 <= c.due_day <= 28:
         raise ConfigError(f"cycle.send_day={c.send_day}、due_day={c.due_day}：请使用 1–28 日（如 10 和 20）。")
@@ -516,6 +520,16 @@ answers_per_day = 3           # error answers to one address per day; then quara
 # cc = ["县委教育工委", "县政府督查室"]   # 抄送机关
 # issuer = "台山市教育局办公室"           # 印发机关; default: the notice's 发文机关署名
 # disclosure = "此件主动公开"             # 此件公开发布 | 此件主动公开 | 此件依申请公开 | 此件不予公开
+
+# Group robots told beside the mail (docs/使用说明.md, 工作群同步提醒): one [[robots]] per group. The webhook
+# address and the 加签 secret are secrets: name an environment variable or a file, never the value.
+# [[robots]]
+# platform = "dingtalk"                      # wecom | dingtalk | feishu
+# name = "局办公室群"
+# all = true                                 # or offices = ["基财股"]
+# events = ["forms", "reminders", "escalations", "publication"]
+# url_env = "DUBAN_ROBOT_BUREAU_URL"         # or url_file = "…"
+# secret_env = "DUBAN_ROBOT_BUREAU_SECRET"   # or secret_file = "…"; none for wecom
 """
 
 

@@ -42,6 +42,7 @@ from mailer.periodinfo import (
 )
 from mailer.periods import month_end
 from mailer.queries import lead_offices
+from mailer.robots import last_dispatch_id, post_pending, tell_robots
 from mailer.startgate import TICK_KINDS, before_tick
 from mailer.store import atomic
 from mailer.tickfailures import record_failure
@@ -184,6 +185,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
         period = s.get(Period, period_id)
         assert period is not None
         period.state = "collecting"
+        tell_robots(s, settings, period, 0, ("form",))
         report.note(f"{period.key}：已为 {len(offices)} 个股室生成进展情况表，待发送")
 
 
@@ -223,6 +225,7 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
         assert period is not None
         if period.state != "collecting" or not _workday(settings, today):
             return
+        since = last_dispatch_id(s)
         for office, sub in _open_offices(s, period):
             dates = office_dates(s, period, office.id)
             if not (dates.remind_on and dates.remind_on <= today <= dates.due_on):
@@ -282,6 +285,7 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
                 ):
                     report.queued += 1
                     report.note(f"{period.key}：{office.name} 逾期，已告知分管负责同志和局办公室")
+        tell_robots(s, settings, period, since, ("reminder", "escalation"), today=today)
 
 
 def _moved(dates: OfficeDates) -> str:
@@ -497,6 +501,7 @@ def _publish_if_signed(
         )
         to = _bureau_addrs(settings, s)
         cc = [r.email for r in s.scalars(select(Recipient).order_by(Recipient.id))]
+        since = last_dispatch_id(s)
         queue_mail(
             s,
             settings,
@@ -514,6 +519,7 @@ def _publish_if_signed(
         )
         period.state, period.published_at = "published", now
         s.add(Event(kind="published", period_id=period.id, detail=f"已发布：{docx.name}"))
+        tell_robots(s, settings, period, since, ("published",))
         report.queued += 1
         report.note(f"{period.key}：通报已印发（{docx.name}）")
 
@@ -562,6 +568,9 @@ def tick(
             report.failures.append(record_failure(engine, pid, e))
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
+        # After the mail, never before: a robot that fails cannot hold back or repeat a mail.
+        for line in post_pending(settings, engine, now=now).lines:
+            report.note(line)
     if report.steps:
         _refresh_ledger(settings, engine, now)
     return report

@@ -11,11 +11,13 @@ Timestamps are timezone-aware UTC; dates are calendar dates in the bureau's time
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -457,3 +459,42 @@ class RegistryMeta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(String(500))
+
+
+class RobotPostState(StrEnum):
+    """The states of a group-robot post (``RobotPost.state``, mailer.robots)."""
+
+    PENDING = "pending"  # queued with its mail; not tried yet (or held back by the rate limit)
+    POSTING = "posting"  # committed just before the webhook is called; found later = interrupted
+    POSTED = "posted"  # the platform answered errcode/code 0: never posted again
+    FAILED = "failed"  # refused or unreachable; tried again after ``next_at`` up to robots.MAX_ATTEMPTS
+    GAVE_UP = "gave_up"  # failed MAX_ATTEMPTS times: shown by `duban check`, not tried again
+    UNCERTAIN = "uncertain"  # interrupted or timed out after the request went: not re-posted (no doubles)
+
+
+class RobotPost(Base):
+    """One message to one group robot, queued in the transaction that queues the mail it tells of and
+    posted after the tick's mail (mailer.robots). A failing webhook is recorded here, never in the mail's
+    dispatch row, so it can neither block nor repeat a mail."""
+
+    __tablename__ = "robot_posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # event:period:robot:first dispatch id
+    robot: Mapped[str] = mapped_column(String(200))  # RobotSettings.name in duban.toml
+    platform: Mapped[str] = mapped_column(String(20))  # wecom | dingtalk | feishu
+    event: Mapped[str] = mapped_column(String(20))  # forms | reminders | escalations | publication
+    period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
+    title: Mapped[str] = mapped_column(String(300), default="")  # first line: the clerk's lists show it
+    text: Mapped[str] = mapped_column(Text, default="")  # the plain-text rendering
+    markdown: Mapped[str] = mapped_column(Text, default="")  # the markdown rendering
+    state: Mapped[str] = mapped_column(String(20), default=RobotPostState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")  # the last failure, in Chinese, key masked
+    next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a failed post waits until then
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    posted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s.value}'" for s in RobotPostState) + ")", name="state"
+        ),
+    )

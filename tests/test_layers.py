@@ -11,18 +11,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
         "templates", "shipped", "files", "logs", "pdf", "labels",
         "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck",
-        "mailhead", "holidays", "workdays", "holidayshow"}
+        "mailhead", "holidays", "workdays", "holidayshow", "robotconfig"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas",
                  "pglock", "regcopy", "regsetup"},
-    "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate"},
+    "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate",
+                      "robottext"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
                      "authresults", "senders"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
                 "matching", "periodinfo", "__main__", "actions", "handforms", "loops", "sendercheck",
-                "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup"},
+                "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup",
+                "robots"},
 }
 RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 

@@ -23,7 +23,7 @@ def test_migrating_an_empty_file_creates_every_table(tmp_path):
     names = set(table_names(engine))
     for t in ("plans", "tasks", "milestones", "task_offices", "offices", "office_aliases", "office_addresses",
               "people", "distribution", "periods", "dispatches", "inbound_messages", "submissions", "entries",
-              "approvals", "documents", "events", "office_deadlines", "meta", "service_gate", "alembic_version"):
+              "approvals", "documents", "events", "office_deadlines", "meta", "service_gate", "robot_posts", "alembic_version"):
         assert t in names
     with engine.connect() as c:
         assert c.exec_driver_sql("select version_num from alembic_version").scalar() == head_revision()

@@ -16,6 +16,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     outbox,
     plan,
     registry,
+    robots,
     service,
     setup,
 )

@@ -283,6 +283,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
     from mailer.model import Period
     from mailer.periodinfo import date_cn
     from mailer.periods import parse_period, span_label
+    from mailer.robots import status_lines
     from mailer.startgate import gate_lines
     from mailer.status import office_states, render_status_table
     from mailer.store import atomic
@@ -290,7 +291,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
 
     tz = ctx.settings.cycle.timezone
     now = _parse_now(now_text, tz)
-    gate = gate_lines(ctx.settings, ctx.engine())
+    gate = gate_lines(ctx.settings, ctx.engine()) + status_lines(ctx.settings, ctx.engine())
     with atomic(ctx.engine()) as session:
         query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
         if period_text:
