@@ -221,18 +221,32 @@ def judge(facts: TaskFacts, *, today: dt.date, calendar: WorkCalendar, yellow_wo
 # --- reading "done" from the reported text ---------------------------------------------------------------
 
 _VERBS = (
-    r"(?:完成|办结|竣工|完工|建成|落实|实现|印发|出台|召开|举办|启用|投入使用|通过验收|交付使用|交付|验收)"
+    "完成|办结|竣工|完工|建成|落实|实现|印发|出台|召开|举办|启用|投入使用|通过验收|交付使用|交付|验收|拨付|签订|发放|"
+    "下达|公布|发布|上线|开通|挂牌|揭牌|开工"
 )
-_DONE = re.compile(
-    r"(?:已经?|均已|业已|全部|全面|顺利|如期|按时|按期|提前)(?:于[^，。；;,\n]{0,16}?)?"
-    + _VERBS
-    + r"|完成了|已完成"
-)
+_ALREADY = r"(?:已经?|均已|业已|全部|全面|顺利|如期|按时|按期|提前)(?:于[^，。；;,\n]{0,16}?)?(?:全部|全面|顺利|如期)?"
 _NOT_DONE = re.compile(
-    r"(?:未|尚未|没有|暂未|未能|无法)(?:能|全部|按期|按时|如期)?"
+    r"(?:未|尚未|没有|暂未|未能|无法)(?:能|全部|按期|按时|如期)?(?:"
     + _VERBS
-    + r"|基本完成|部分完成|大部分|大部|正在|推进中|进行中|[%％]|百分之|[一二三四五六七八九]成"
+    + r")|基本完成|部分完成|大部分|大部|正在|推进中|进行中|[%％]|百分之|[一二三四五六七八九]成"
 )
+# A milestone's own verb ("开展施工招标" → 开展) counts when the report says it was done ("已开展"), unless it
+# names ongoing work that is never finished by saying it was done once.
+_ONGOING = {
+    "加强",
+    "推进",
+    "做好",
+    "持续",
+    "进一",
+    "深化",
+    "巩固",
+    "提升",
+    "强化",
+    "推动",
+    "继续",
+    "常态",
+    "做实",
+}
 _CLAUSE = re.compile(r"[，。；;,\n！!？?]")
 _DATE_WORDS = re.compile(
     r"\d{4}年|(?:1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])月(?:[0-3]?\d[日号])?(?:底|末|份|上旬|中旬|下旬)?"
@@ -242,8 +256,18 @@ _GENERIC = re.compile(_VERBS + r"|全面|开展|推进|做好|加强|组织|进�
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{4,}")
 
 
-def _clause_done(clause: str) -> bool:
-    return bool(_DONE.search(clause)) and not _NOT_DONE.search(clause)
+def _done_pattern(text: str) -> re.Pattern[str]:
+    """What a clause says when the milestone ``text`` is done: 已(于…)完成 / 已开展 (its own verb) / 完成了."""
+    core = _DATE_WORDS.sub("", tidy(text)).lstrip("，,、：: ")
+    verbs = _VERBS
+    own = core[:2]
+    if re.fullmatch(r"[\u4e00-\u9fff]{2}", own) and own not in _ONGOING:
+        verbs += "|" + re.escape(own)
+    return re.compile(_ALREADY + "(?:" + verbs + ")|完成了")
+
+
+def _clause_done(clause: str, done: re.Pattern[str]) -> bool:
+    return bool(done.search(clause)) and not _NOT_DONE.search(clause)
 
 
 def _grams(text: str) -> set[str]:
@@ -275,7 +299,8 @@ def reported_done(label: str, text: str, progress: str) -> bool:
     if grams:
         need = min(2, len(grams))
         candidates += [c for c in _clauses(progress) if sum(g in c for g in grams) >= need]
-    return any(_clause_done(c) for c in candidates)
+    done = _done_pattern(text)
+    return any(_clause_done(c, done) for c in candidates)
 
 
 # --- the registry loader ------------------------------------------------------------------------------
