@@ -107,7 +107,7 @@ class MilestoneFact:
 
     @property
     def title(self) -> str:
-        text = self.text.strip()
+        text = self.text.strip().rstrip("。；;，, ")
         return text if not self.label or text.startswith(self.label) else f"{self.label}{text}"
 
 
@@ -385,28 +385,30 @@ def task_facts(
     return out
 
 
+def lit_tasks(
+    session: Session, settings: Settings, period: Period, today: dt.date
+) -> list[tuple[Task, LightResult]]:
+    """Every current task of the period with its light at ``today`` (judged at :func:`as_of`), by 编号."""
+    day = as_of(period, today)
+    n = settings.lights.yellow_workdays
+    return [
+        (task, judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n))
+        for task, facts in task_facts(session, settings, period, today)
+    ]
+
+
 def task_lights(
     session: Session, settings: Settings, period: Period, today: dt.date
 ) -> dict[int, LightResult]:
     """Task id → its light in ``period`` at ``today`` (judged at :func:`as_of`), for every current task."""
-    day = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return {
-        task.id: judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n)
-        for task, facts in task_facts(session, settings, period, today)
-    }
+    return {task.id: result for task, result in lit_tasks(session, settings, period, today)}
 
 
 def lights_by_seq(
     session: Session, settings: Settings, period: Period, today: dt.date
 ) -> dict[int, LightResult]:
     """:func:`task_lights` keyed by the task's 编号 instead of its id."""
-    day = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return {
-        task.seq: judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n)
-        for task, facts in task_facts(session, settings, period, today)
-    }
+    return {task.seq: result for task, result in lit_tasks(session, settings, period, today)}
 
 
 def office_lights(
