@@ -172,6 +172,25 @@ def _effective_due(calendar: WorkCalendar, due: dt.date) -> dt.date:
     return calendar.workdays_before(due, 0)
 
 
+# A milestone's state on a day, as the ledger's milestone sheet shows it.
+DONE, OVERDUE, SOON, LATER, UNDATED = "已完成", "逾期", "临近", "未到期", "未定时限"
+
+
+def milestone_state(
+    m: MilestoneFact, *, today: dt.date, horizon: dt.date, calendar: WorkCalendar | None = None
+) -> str:
+    """DONE, OVERDUE (its date passed, not reported done), SOON (due by ``horizon``), LATER or UNDATED."""
+    if m.done:
+        return DONE
+    if m.due is None:
+        return UNDATED
+    if m.due < today:
+        return OVERDUE
+    if (_effective_due(calendar, m.due) if calendar else m.due) <= horizon:
+        return SOON
+    return LATER
+
+
 def evaluate(
     facts: TaskFacts, *, today: dt.date, horizon: dt.date, calendar: WorkCalendar | None = None
 ) -> LightResult:
@@ -186,11 +205,10 @@ def evaluate(
     red: list[str] = []
     yellow: list[str] = []
     for m in facts.milestones:
-        if m.due is None or m.done:
-            continue
-        if m.due < today:
+        state = milestone_state(m, today=today, horizon=horizon, calendar=calendar)
+        if state == OVERDUE and m.due:
             red.append(f"节点逾期未完成：{m.title}（{_md(m.due)}到期）")
-        elif (_effective_due(calendar, m.due) if calendar else m.due) <= horizon:
+        elif state == SOON and m.due:
             yellow.append(f"节点临近未完成：{m.title}（{_md(m.due)}到期）")
     for o in facts.offices:
         if o.late:
@@ -224,7 +242,11 @@ _VERBS = (
     "完成|办结|竣工|完工|建成|落实|实现|印发|出台|召开|举办|启用|投入使用|通过验收|交付使用|交付|验收|拨付|签订|发放|"
     "下达|公布|发布|上线|开通|挂牌|揭牌|开工"
 )
-_ALREADY = r"(?:已经?|均已|业已|全部|全面|顺利|如期|按时|按期|提前)(?:于[^，。；;,\n]{0,16}?)?(?:全部|全面|顺利|如期)?"
+# "已完成", "已于3月25日完成", "已与新会区签订": 已 and an adverbial of time, place or partner before the verb.
+_ALREADY = (
+    r"(?:已经?|均已|业已|全部|全面|顺利|如期|按时|按期|提前)"
+    r"(?:[于与和同在向对经][^，。；;,\n]{0,16}?)?(?:全部|全面|顺利|如期)?"
+)
 _NOT_DONE = re.compile(
     r"(?:未|尚未|没有|暂未|未能|无法)(?:能|全部|按期|按时|如期)?(?:"
     + _VERBS
@@ -247,6 +269,7 @@ _ONGOING = {
     "常态",
     "做实",
 }
+_SENTENCE = re.compile(r"[。；;]")
 _CLAUSE = re.compile(r"[，。；;,\n！!？?]")
 _DATE_WORDS = re.compile(
     r"\d{4}年|(?:1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])月(?:[0-3]?\d[日号])?(?:底|末|份|上旬|中旬|下旬)?"
@@ -261,7 +284,8 @@ def _done_pattern(text: str) -> re.Pattern[str]:
     core = _DATE_WORDS.sub("", tidy(text)).lstrip("，,、：: ")
     verbs = _VERBS
     own = core[:2]
-    if re.fullmatch(r"[\u4e00-\u9fff]{2}", own) and own not in _ONGOING:
+    # Only a verb opens a milestone's sentence; "与东部新会区签订…" opens with a preposition.
+    if own[:1] not in "与和同在向对经为由从将把" and re.fullmatch(r"[\u4e00-\u9fff]{2}", own) and own not in _ONGOING:
         verbs += "|" + re.escape(own)
     return re.compile(_ALREADY + "(?:" + verbs + ")|完成了")
 
@@ -280,27 +304,39 @@ def _clauses(text: str) -> list[str]:
     return [c for c in (x.strip() for x in _CLAUSE.split(text)) if c]
 
 
-def reported_done(label: str, text: str, progress: str) -> bool:
+def reported_done(label: str, text: str, progress: str, others: Sequence[str] = ()) -> bool:
     """Whether the 进展情况 ``progress`` says the milestone (``label`` "一是", ``text``) is done.
 
-    Clauses under the same ordinal ("一是已完成招标文件编制") count, and clauses anywhere that name the
-    milestone's subject (two of its four-character runs, or its only one).
+    A clause under the same ordinal ("一是已完成招标文件编制") decides for the whole milestone. Otherwise
+    each sentence of the milestone ("完成A。完成B") must be matched by a clause that says it is done and
+    names its subject: two of its four-character runs (or its only one) that the task's ``others``
+    milestones do not share — "教学楼基础工程已完工" does not finish "教学楼建设工程", nor "春季学期经费已
+    拨付" the "秋季学期" one.
     """
     progress = tidy(progress)
     if not progress:
         return False
-    candidates: list[str] = []
     if label:
-        for lines in progress.split("\n"):
-            for piece_label, piece in split_labels(lines):
+        under: list[str] = []
+        for line in progress.split("\n"):
+            for piece_label, piece in split_labels(line):
                 if piece_label == label:
-                    candidates += _clauses(piece)
-    grams = _grams(text)
-    if grams:
+                    under += _clauses(piece)
+        if any(_clause_done(c, _done_pattern(text)) for c in under):
+            return True
+    clauses = _clauses(progress)
+    shared = set().union(*(_grams(o) for o in others)) if others else set()
+    checked = False
+    for part in _SENTENCE.split(tidy(text)):
+        grams = _grams(part) - shared
+        if not grams:
+            continue  # nothing of its own to recognise it by: the other sentences decide
         need = min(2, len(grams))
-        candidates += [c for c in _clauses(progress) if sum(g in c for g in grams) >= need]
-    done = _done_pattern(text)
-    return any(_clause_done(c, done) for c in candidates)
+        done = _done_pattern(part)
+        if not any(_clause_done(c, done) for c in clauses if sum(g in c for g in grams) >= need):
+            return False
+        checked = True
+    return checked
 
 
 # --- the registry loader ------------------------------------------------------------------------------
@@ -365,7 +401,10 @@ def task_facts(
                 label=m.label,
                 text=m.text,
                 due=m.due,
-                done=any(reported_done(m.label, m.text, p) for p in texts),
+                done=any(
+                    reported_done(m.label, m.text, p, [o.text for o in task.milestones if o is not m])
+                    for p in texts
+                ),
             )
             for m in task.milestones
         )
@@ -376,7 +415,8 @@ def task_facts(
                 OfficeFact(
                     office=lead.office.name,
                     report=_STATE_REPORT.get(st.state, "none") if st else "none",
-                    late=bool(st and st.late),
+                    # A skipped month (`duban period skip`) asked nobody for a report: nobody is late in it.
+                    late=bool(st and st.late) and period.state != "skipped",
                     days_late=st.days_late if st else 0,
                     due_on=office_due_on(session, period, lead.office_id),
                 )
