@@ -126,7 +126,7 @@ def test_annex_has_every_task_with_its_status(no_soffice, engine):
         "基财股",
         "已完成招标文件编制，6月15日发布施工招标公告，目前正在开展投标资格审查。",
         "项目用地内仍有部分青苗未完成补偿。下一步将协调镇政府加快补偿，确保10月底前开展基础工程建设。",
-        "按时报送\n●黄",  # the light (mailer.lights) under the status: June's milestone is due in 5 working days
+        "按时报送\n●黄",  # its light: June's milestone is due within 5 working days
         "本月到期：二是6月底前开展施工招标。\n已到期：一是3月底前完成招标文件编制。",
     ]
     assert rows[16][2] == "机关党委\n人事股"

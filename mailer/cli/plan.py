@@ -323,7 +323,9 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
         lit = lit_tasks(session, ctx.settings, period, (now or utcnow()).astimezone(ZoneInfo(tz)).date())
         by_seq = {task.seq: result for task, result in lit}
         office_light = office_lights(by_seq, [(s.office, s.tasks) for s in states])
-        task_rows = [{"seq": task.seq, "name": task.name, **result.to_dict()} for task, result in lit]
+        task_rows: list[dict[str, Any]] = [
+            {"seq": task.seq, "name": task.name, **result.to_dict()} for task, result in lit
+        ]
         doubts = uncertain_dispatches(session)
         moved = f"，由{date_cn(period.due_moved_from)}顺延" if period.due_moved_from else ""
         label = (
