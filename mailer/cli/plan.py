@@ -254,7 +254,9 @@ def offices_cmd(click_ctx: click.Context, *, as_json: bool) -> None:
 def ledger_cmd(ctx: Context, output: Path | None) -> None:
     """Write the work ledger (工作台账) registry/ledger.xlsx from the registry.
 
-    One row per milestone of every task, and one sheet per period with each office's report state.
+    One row per milestone of every task with its state each month; one sheet per period with each task's
+    light, reported text, milestones, who reported and when, and approval; and the timeliness of each
+    office with a chart. Print-ready (A4 landscape, one page wide).
     """
     from mailer.ledger import write_ledger
 
