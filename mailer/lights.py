@@ -393,6 +393,7 @@ def task_facts(
         .order_by(Task.seq)
     )
     out = []
+    dues: dict[int, dt.date] = {}
     for task in tasks:
         closed = bool(task.done_after and task.done_after < period.key)
         texts = progress.get(task.id, [])
@@ -410,6 +411,8 @@ def task_facts(
         )
         offices = []
         for lead in _leads(task):
+            if lead.office_id not in dues:
+                dues[lead.office_id] = office_due_on(session, period, lead.office_id)
             st = states.get(lead.office_id)
             offices.append(
                 OfficeFact(
@@ -418,7 +421,7 @@ def task_facts(
                     # A skipped month (`duban period skip`) asked nobody for a report: nobody is late in it.
                     late=bool(st and st.late) and period.state != "skipped",
                     days_late=st.days_late if st else 0,
-                    due_on=office_due_on(session, period, lead.office_id),
+                    due_on=dues[lead.office_id],
                 )
             )
         out.append((task, TaskFacts(task.seq, task.name, milestones, tuple(offices), closed)))
