@@ -107,6 +107,7 @@ def _set_text(cell: Any, value: object) -> None:
 
 # Named cell styles, registered once per workbook: assigning a named style is a lookup, where building a
 # Font/Border/Alignment per cell costs openpyxl a hash of each (a 2,000-task ledger took ~10 s that way).
+CLOSED = "已办结"  # a task `duban tasks done` before the period: its milestones are no longer followed
 HEAD, BODY, DATE, TIME = "duban-head", "duban-body", "duban-date", "duban-time"
 _LIGHT_STYLE = {light: f"duban-{light.value}" for light in Light}
 _STATE_STYLE = {
@@ -240,7 +241,8 @@ def _view(session: Session, settings: Settings, period: Period, today: dt.date, 
         facts[task.id] = (task, list(f.milestones))
         lights[task.id] = judge(f, today=day, calendar=settings.calendar, yellow_workdays=n)
         states[task.id] = [
-            milestone_state(m, today=day, horizon=horizon, calendar=settings.calendar) for m in f.milestones
+            CLOSED if f.closed else milestone_state(m, today=day, horizon=horizon, calendar=settings.calendar)
+            for m in f.milestones
         ]
     return _PeriodView(period, month, facts, lights, states)
 
@@ -262,7 +264,7 @@ def _task_sheet(wb: Any, session: Session, plan: Plan, views: list[_PeriodView])
             styles: dict[int, str] = {6: DATE}
             for j, v in enumerate(views):
                 states = v.states.get(task.id)
-                state = states[i] if states and i < len(states) else ("已办结" if task.done_after else "")
+                state = states[i] if states and i < len(states) else (CLOSED if task.done_after else "")
                 cells.append(state)
                 if state in _STATE_STYLE:
                     styles[first_month + j] = _STATE_STYLE[state]
@@ -338,7 +340,7 @@ def _period_sheet(
                     entry.remark if entry else "",
                     _milestone_lines(milestones, view.states[task_id]),
                     "；".join(light.reasons),
-                    "已办结" if closed else (st.state if st else ""),
+                    CLOSED if closed else (st.state if st else ""),
                     sub.filled_by if sub else "",
                     contact,
                     _naive(st.submitted_at, zone) if st else None,

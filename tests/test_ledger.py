@@ -132,6 +132,7 @@ def test_ledger_an_inspector_reads(home, engine):
     with atomic(engine) as s:
         seeded = seed_june(s)
         seeded.offices["基财股"].contact, seeded.offices["基财股"].phone = "李明", "0750-5521234"
+        seeded.tasks[19].done_after = "2022-06"  # 办结 in June: on June's forms, not on July's
     wb = load_workbook(write_ledger(home, engine, now=bj(2022, 6, 23, 9)))
     assert wb.sheetnames == ["任务台账", "2022年1—6月", "2022年1—7月", "报送及时性"]
     ws = wb["2022年1—6月"]
@@ -175,6 +176,11 @@ def test_ledger_an_inspector_reads(home, engine):
     assert [c.value for c in tasks[1]][-2:] == ["6月", "7月"]
     first = [c.value for c in tasks[2]]
     assert first[4] == "一是3月底前完成招标文件编制" and first[-2:] == ["已完成", "已完成"]
+    # Task 19, 办结 after June: followed in June, green and 已办结 in July.
+    nineteen = next(r for r in wb["2022年1—7月"].iter_rows(min_row=2, values_only=True) if r[0] == 19)
+    assert (nineteen[3], nineteen[9]) == ("●绿", "已办结")
+    last = [c.value for c in tasks[tasks.max_row]]
+    assert last[0] == 19 and last[-2] != "已办结" and last[-1] == "已办结"
     # Timeliness: days against the due date, the counts, and a bar chart of them.
     chart_ws = wb["报送及时性"]
     days = {r[0]: r[1] for r in chart_ws.iter_rows(min_row=2, max_row=11, values_only=True)}
