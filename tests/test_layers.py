@@ -15,7 +15,7 @@ LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid",
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas",
-                 "pglock", "regcopy", "regsetup"},
+                 "pglock", "regcopy", "regsetup", "lights", "ledger_chart"},
     "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate",
                       "robottext"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
