@@ -1,6 +1,6 @@
 """group robots: the robot_posts queue (WeCom, DingTalk, Feishu webhooks beside the mail)
 
-Revision ID: 0010_robots
+Revision ID: 0010
 Revises: 0008
 
 """
