@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -457,3 +458,24 @@ class RegistryMeta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(String(500))
+
+
+# --- the web console's accounts (mailer.web) -------------------------------------------------------------
+
+USER_ROLES = ("office", "leader", "viewer")  # 办公室 (everything), 分管领导 (sees all, reviews his), 查看
+
+
+class User(Base):
+    """A local account of the web console. ``leader_email`` ties a 分管领导 to his Person (the offices he
+    supervises are those whose leader that Person is); the password is an argon2 hash, never the text."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # one of USER_ROLES
+    leader_email: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (CheckConstraint("role IN ('office', 'leader', 'viewer')", name="role"),)
