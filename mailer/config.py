@@ -175,6 +175,13 @@ class NoticeSettings:
 
 
 @dataclass(frozen=True)
+class LightSettings:
+    """亮灯 (mailer.lights): how near a milestone's date turns a task yellow."""
+
+    yellow_workdays: int = 5  # a milestone due within this many working days, not reported done: yellow
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything duban needs to know about one home."""
 
@@ -190,6 +197,7 @@ class Settings:
     service: ServiceSettings = ServiceSettings()
     senders: SenderSettings = SenderSettings()
     notice: NoticeSettings = NoticeSettings()
+    lights: LightSettings = LightSettings()
     web: WebSettings = WebSettings()
     # The home's working days: holidays.toml over chinese_calendar (mailer.workdays). Not a duban.toml key;
     # load_settings reads holidays.toml into it, so each home counts with its own holidays.
@@ -376,6 +384,12 @@ def load_settings(home: Path | None = None) -> Settings:
             "决定是否重发）或 resend（立即重发，主题注明（重发））。"
         )
     _check_notice(settings.notice)
+    yw = settings.lights.yellow_workdays
+    if isinstance(yw, bool) or not isinstance(yw, int) or not 0 <= yw <= 60:
+        raise ConfigError(
+            f"{CONFIG_NAME} 中 lights.yellow_workdays = {settings.lights.yellow_workdays!r}：请写 0–60 之间的"
+            "工作日天数（如 5：节点到期前5个工作日内未报完成即亮黄灯）。"
+        )
     # Read last and as a whole: a wrong holidays.toml stops every command (check, serve) with its list of
     # mistakes instead of being half used.
     return replace(settings, calendar=Calendar(load_holidays(home)))
@@ -485,6 +499,10 @@ answers_per_day = 3           # error answers to one address per day; then quara
 # cc = ["县委教育工委", "县政府督查室"]   # 抄送机关
 # issuer = "台山市教育局办公室"           # 印发机关; default: the notice's 发文机关署名
 # disclosure = "此件主动公开"             # 此件公开发布 | 此件主动公开 | 此件依申请公开 | 此件不予公开
+
+[lights]                 # 亮灯: red = a milestone overdue or the office late; green = on schedule
+yellow_workdays = 5      # yellow: a milestone due within this many working days and not reported done,
+                         # or the report awaiting approval / returned
 """
 
 

@@ -126,6 +126,9 @@ def _split_labels(line: str) -> list[tuple[str, str]]:
     return pieces
 
 
+split_labels = _split_labels  # public: mailer.lights reads the reported text by the same ordinals
+
+
 def _clean_piece(text: str) -> str:
     # A piece cut out of "一是…；二是…" keeps its sentence but not the separator before the next label.
     return text.strip().rstrip("；;，,、 ").strip()
