@@ -17,6 +17,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     plan,
     service,
     setup,
+    web,
 )
 from mailer.cli.base import cli
 

@@ -151,10 +151,10 @@ def report(session: Session, period: Period, office: Office, revision: int | Non
     last_month = last_approved_entries(session, period.plan, office, period.year, period.month)
     entries = {e.task_id: e for e in shown.entries}
     tasks_ = {t.id: t for t in lead_tasks(period.plan, office, period.key)}
-    for e in entries.values():
-        tasks_.setdefault(e.task_id, e.task)
+    for entry in entries.values():
+        tasks_.setdefault(entry.task_id, entry.task)
     for task in sorted(tasks_.values(), key=lambda t: t.seq):
-        e = entries.get(task.id)
+        e: Entry | None = entries.get(task.id)
         row: dict[str, Any] = {"seq": task.seq, "name": task.name, "fields": []}
         for attr, title in FIELDS:
             now_text = getattr(e, attr) if e else ""
