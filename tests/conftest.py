@@ -60,3 +60,11 @@ IN_CI = os.environ.get("CI") == "true"
 
 # Real mail servers on loopback (dovecot + SMTP) for @pytest.mark.imap tests: tests/mailserver.py.
 from mailserver import mail_servers  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def web_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo home with June published and July under way, built once (~25 s): the console's tests copy it."""
+    from tests.webdata import build
+
+    return build(tmp_path_factory.mktemp("webdata"))
