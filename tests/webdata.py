@@ -6,10 +6,12 @@ office's report awaiting its leader and a form from a stranger held in quarantin
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import docx
 import pytest
 from sqlalchemy import select
 
@@ -56,20 +58,46 @@ def build(directory: Path) -> Path:
             assert leader is not None
             leader_email = leader.email
         people = People(home, engine, settings.mail.from_address)
-        assert people.office_reports(addr, july(12, 10))
-        # A stranger answers another office's form with a filled form: quarantined, the bureau told.
+        # The office reports July with news in it (so the console has a difference to June to show) ...
+        mine = _form_sent(engine, addr)
+        name, data = _attachment(home, mine)
+        people._reply(mine, addr, "请审核。", july(12, 10), (name, _with_news(fill_form(data))))
+        # ... and a stranger answers another office's form with a filled form: quarantined, the bureau told.
         with atomic(engine) as s:
             d = s.scalars(select(Dispatch).where(Dispatch.kind == "form").order_by(Dispatch.id.desc())).first()
             assert d is not None
-            eml = (home / d.eml_path).read_bytes()
-        att = read_message(eml, max_attachment_bytes=50 * 2**20).attachments[0]
-        people._reply(d, STRANGER, "请查收附件。", july(12, 11), (att.filename, fill_form(att.data)))
+        name, data = _attachment(home, d)
+        people._reply(d, STRANGER, "请查收附件。", july(12, 11), (name, fill_form(data)))
         day(july(12, 12))
         add_user(engine, CLERK, "办公室", PASSWORD, by="webdata")
         add_user(engine, LEADER, "分管领导", PASSWORD, leader_email=leader_email, by="webdata")
         add_user(engine, VIEWER, "查看", PASSWORD, by="webdata")
         close_all()
     return home
+
+
+def _form_sent(engine: object, addr: str) -> Dispatch:
+    with atomic(engine) as s:  # type: ignore[arg-type]
+        rows = s.scalars(select(Dispatch).where(Dispatch.kind == "form").order_by(Dispatch.id.desc())).all()
+        return next(d for d in rows if addr in d.to_addrs)
+
+
+def _attachment(home: Path, d: Dispatch) -> tuple[str, bytes]:
+    att = read_message((home / d.eml_path).read_bytes(), max_attachment_bytes=50 * 2**20).attachments[0]
+    return att.filename, att.data
+
+
+def _with_news(data: bytes) -> bytes:
+    doc = docx.Document(io.BytesIO(data))
+    for table in doc.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                for para in cell.paragraphs:
+                    for run in para.runs:
+                        run.text = run.text.replace("本月完成阶段性工作", "7月已完成项目招标，进入施工阶段")
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
 
 
 def copy_home(template: Path, target: Path) -> Path:

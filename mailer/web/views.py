@@ -164,7 +164,9 @@ def report(session: Session, period: Period, office: Office, revision: int | Non
                 {
                     "title": title,
                     "text": now_text,
-                    "vs_previous": _diff(getattr(prev, attr), now_text) if prev is not None else None,
+                    # A previous revision without this row (a form rejected as unreadable) counts as empty.
+                    "vs_previous": (_diff(getattr(prev, attr) if prev is not None else "", now_text)
+                                    if view.previous is not None else None),
                     "vs_last_month": _diff(getattr(last, attr), now_text) if last is not None else None,
                 }
             )
