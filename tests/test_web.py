@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +20,17 @@ from starlette.testclient import TestClient
 from mailer.cli import cli
 from mailer.config import load_settings
 from mailer.homeid import open_home_registry
-from mailer.model import Approval, Dispatch, Event, InboundMessage, Office, OfficeDeadline, Period, Submission, User
+from mailer.model import (
+    Approval,
+    Dispatch,
+    Event,
+    InboundMessage,
+    Office,
+    OfficeDeadline,
+    Period,
+    Submission,
+    User,
+)
 from mailer.store import atomic
 from mailer.web.app import create_app
 from tests.webdata import CLERK, KEY, LEADER, NOW, OFFICE, PASSWORD, STRANGER, VIEWER, copy_home

@@ -97,10 +97,10 @@ def new_page(browser, server):
         ctx.close()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, *, full: bool = False) -> None:
     if os.environ.get("DUBAN_SCREENSHOTS") == "1":
         PICTURES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(PICTURES / f"console-{name}.png"), full_page=True)
+        page.screenshot(path=str(PICTURES / f"console-{name}.png"), full_page=full)
 
 
 def log_in(page, name: str, password: str = PASSWORD) -> None:
@@ -128,7 +128,7 @@ def test_the_clerk_logs_in_sees_the_month_and_opens_a_report(new_page, server):
     page.wait_for_url("**period=2022-06")
     assert page.locator("#overview tbody tr").count() == 10
     assert page.locator("#overview .light").count() >= 19
-    shot(page, "overview")
+    shot(page, "overview", full=True)
     # One click from the month to the report behind it: 人事股 sent a form with a blank row first, then
     # the corrected one.
     page.locator("#overview tr[data-office='人事股'] td a").first.click()
@@ -186,7 +186,7 @@ def test_the_clerk_extends_a_deadline_after_confirming(new_page, server):
 
 
 def test_a_leader_approves_from_a_phone(new_page, server):
-    url, engine = server
+    _url, engine = server
     page = new_page(phone=True)
     log_in(page, LEADER)
     page.wait_for_selector("#overview")
