@@ -314,3 +314,62 @@ def test_serve_starts_the_console_when_configured_and_stops_it_with_the_service(
             proc.kill()
     with pytest.raises(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2):
         pass
+
+
+def _confirm(client: TestClient, action: str, form: dict, files=None):
+    """Post an action, check the confirmation page, then confirm it (as the two clicks in the browser)."""
+    token = csrf_of(client.get("/").text)
+    first = client.post(f"/act/{action}", data={"csrf": token, **form}, files=files)
+    assert first.status_code == 200 and "请确认" in first.text, first.text
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', first.text))
+    return client.post(f"/act/{action}", data=hidden)
+
+
+def test_a_form_brought_on_a_usb_stick_is_uploaded_checked_and_sent_for_review(clerk, site):
+    from mailer.demo import fill_form
+    from mailer.mailread import read_message
+
+    settings, engine = site
+    with atomic(engine) as s:
+        office = s.scalars(select(Office).where(Office.name == "人事股")).one()
+        d = s.scalars(select(Dispatch).where(Dispatch.kind == "form", Dispatch.office_id == office.id)
+                      .order_by(Dispatch.id.desc())).first()
+        eml = (settings.home / d.eml_path).read_bytes()
+    att = read_message(eml, max_attachment_bytes=50 * 2**20).attachments[0]
+    r = _confirm(clerk, "accept", {"office": "人事股", "period": "2022-07", "reason": "U盘报送"},
+                 files={"file": ("人事股7月.docx", fill_form(att.data))})
+    assert r.status_code == 200 and "有效，已送分管负责同志审定" in r.text
+    assert not any((settings.inbox / "web-uploads").iterdir())  # the staged upload is gone
+    with atomic(engine) as s:
+        sub = s.scalars(select(Submission).where(Submission.office_id == office.id)
+                        .order_by(Submission.id.desc())).first()
+        assert (sub.period.key, sub.state) == ("2022-07", "pending_approval")
+        ev = s.scalars(select(Event).where(Event.kind == "form_accepted")).one()
+        assert (ev.actor, ev.reason) == (CLERK, "U盘报送")
+        sid = sub.id
+    # The leader then says 同意 on the phone; the clerk records it on the report page.
+    r = _confirm(clerk, "decide", {"submission": str(sid), "decision": "approve", "comment": "电话同意"})
+    assert r.status_code == 200 and "同意 人事股 第1版报告" in r.text
+    with atomic(engine) as s:
+        assert s.get(Submission, sid).state == "approved"
+        ev = s.scalars(select(Event).where(Event.kind == "decision_in_person")).one()
+        assert (ev.actor, ev.reason) == (CLERK, "电话同意")
+
+
+def test_resend_task_done_and_reject_call_the_cli_functions(clerk, site):
+    _, engine = site
+    r = _confirm(clerk, "resend", {"office": "招考股", "period": "2022-07", "reason": "股室称未收到"})
+    assert r.status_code == 200 and "已重发 招考股" in r.text
+    r = _confirm(clerk, "done", {"seq": "15", "reason": "已完成"})
+    assert r.status_code == 200 and "任务 15" in r.text and "已办结" in r.text
+    r = _confirm(clerk, "done", {"seq": "15", "reason": "再来一次"})
+    assert r.status_code == 400 and "无需再办结" in r.text
+    with atomic(engine) as s:
+        mid = s.scalars(select(InboundMessage).where(InboundMessage.from_addr == STRANGER)).one().id
+    r = _confirm(clerk, "reject", {"message": str(mid), "reason": "冒名来信"})
+    assert r.status_code == 200 and "已拒收" in r.text
+    with atomic(engine) as s:
+        assert s.get(InboundMessage, mid).kind == "rejected"
+        kinds = {(e.kind, e.actor) for e in s.scalars(select(Event).where(Event.actor == CLERK))}
+        assert {("form_resent", CLERK), ("task_done", CLERK), ("inbox_rejected", CLERK)} <= kinds
+    assert "拒收来信" in clerk.get("/audit?actions=1").text
