@@ -190,8 +190,9 @@ def _review(
         office_id=o.id,
         at=now,
     )
+    done = "已录入" if kind == "decision_in_person" else "已审定"
     return ActionResult(
-        f"已录入：{outcome}。已通知 {o.name}。",
+        f"{done}：{outcome}。已通知 {o.name}。",
         {"office": o.name, "period": p.key, "revision": sub.revision, "decision": sub.state},
     )
 
