@@ -139,7 +139,7 @@ def test_a_report_shows_its_text_the_diff_to_the_previous_revision_and_the_origi
 def test_a_report_of_july_is_compared_with_june(clerk, site):
     office_id, _ = ids(site)
     html = clerk.get(f"/report/2022-07/{office_id}").text
-    assert "与上月" in html and "待审定" in html
+    assert "与上月" in html and "待审定" in html and re.search(r'class="light (green|yellow|red)"', html)
     assert "录入分管负责同志当面审定" in html  # the clerk records, the leader decides
 
 

@@ -205,6 +205,9 @@ async def report_page(request: Request) -> Response:
             rev = request.query_params.get("rev")
             view = views.report(s, period, office, int(rev) if rev and rev.isdigit() else None)
             shown = view.shown
+            lights = _lights(s, request, period)
+            for row in view.rows:
+                row["light"] = lights.get(row["task_id"])
             may_review = (
                 shown is not None and shown.state == "pending_approval" and me.role == "leader"
                 and office.id in supervised_office_ids(s, me)

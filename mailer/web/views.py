@@ -155,7 +155,7 @@ def report(session: Session, period: Period, office: Office, revision: int | Non
         tasks_.setdefault(entry.task_id, entry.task)
     for task in sorted(tasks_.values(), key=lambda t: t.seq):
         e: Entry | None = entries.get(task.id)
-        row: dict[str, Any] = {"seq": task.seq, "name": task.name, "fields": []}
+        row: dict[str, Any] = {"task_id": task.id, "seq": task.seq, "name": task.name, "fields": []}
         for attr, title in FIELDS:
             now_text = getattr(e, attr) if e else ""
             prev = before.get(task.id)
