@@ -107,7 +107,7 @@ class MilestoneFact:
 
     @property
     def title(self) -> str:
-        text = self.text.strip()
+        text = self.text.strip().rstrip("。；;，, ")
         return text if not self.label or text.startswith(self.label) else f"{self.label}{text}"
 
 
@@ -172,6 +172,25 @@ def _effective_due(calendar: WorkCalendar, due: dt.date) -> dt.date:
     return calendar.workdays_before(due, 0)
 
 
+# A milestone's state on a day, as the ledger's milestone sheet shows it.
+DONE, OVERDUE, SOON, LATER, UNDATED = "已完成", "逾期", "临近", "未到期", "未定时限"
+
+
+def milestone_state(
+    m: MilestoneFact, *, today: dt.date, horizon: dt.date, calendar: WorkCalendar | None = None
+) -> str:
+    """DONE, OVERDUE (its date passed, not reported done), SOON (due by ``horizon``), LATER or UNDATED."""
+    if m.done:
+        return DONE
+    if m.due is None:
+        return UNDATED
+    if m.due < today:
+        return OVERDUE
+    if (_effective_due(calendar, m.due) if calendar else m.due) <= horizon:
+        return SOON
+    return LATER
+
+
 def evaluate(
     facts: TaskFacts, *, today: dt.date, horizon: dt.date, calendar: WorkCalendar | None = None
 ) -> LightResult:
@@ -186,11 +205,10 @@ def evaluate(
     red: list[str] = []
     yellow: list[str] = []
     for m in facts.milestones:
-        if m.due is None or m.done:
-            continue
-        if m.due < today:
+        state = milestone_state(m, today=today, horizon=horizon, calendar=calendar)
+        if state == OVERDUE and m.due:
             red.append(f"节点逾期未完成：{m.title}（{_md(m.due)}到期）")
-        elif (_effective_due(calendar, m.due) if calendar else m.due) <= horizon:
+        elif state == SOON and m.due:
             yellow.append(f"节点临近未完成：{m.title}（{_md(m.due)}到期）")
     for o in facts.offices:
         if o.late:
@@ -221,18 +239,37 @@ def judge(facts: TaskFacts, *, today: dt.date, calendar: WorkCalendar, yellow_wo
 # --- reading "done" from the reported text ---------------------------------------------------------------
 
 _VERBS = (
-    r"(?:完成|办结|竣工|完工|建成|落实|实现|印发|出台|召开|举办|启用|投入使用|通过验收|交付使用|交付|验收)"
+    "完成|办结|竣工|完工|建成|落实|实现|印发|出台|召开|举办|启用|投入使用|通过验收|交付使用|交付|验收|拨付|签订|发放|"
+    "下达|公布|发布|上线|开通|挂牌|揭牌|开工"
 )
-_DONE = re.compile(
-    r"(?:已经?|均已|业已|全部|全面|顺利|如期|按时|按期|提前)(?:于[^，。；;,\n]{0,16}?)?"
-    + _VERBS
-    + r"|完成了|已完成"
+# "已完成", "已于3月25日完成", "已与新会区签订": 已 and an adverbial of time, place or partner before the verb.
+_ALREADY = (
+    r"(?:已经?|均已|业已|全部|全面|顺利|如期|按时|按期|提前)"
+    r"(?:[于与和同在向对经][^，。；;,\n]{0,16}?)?(?:全部|全面|顺利|如期)?"
 )
 _NOT_DONE = re.compile(
-    r"(?:未|尚未|没有|暂未|未能|无法)(?:能|全部|按期|按时|如期)?"
+    r"(?:未|尚未|没有|暂未|未能|无法)(?:能|全部|按期|按时|如期)?(?:"
     + _VERBS
-    + r"|基本完成|部分完成|大部分|大部|正在|推进中|进行中|[%％]|百分之|[一二三四五六七八九]成"
+    + r")|基本完成|部分完成|大部分|大部|正在|推进中|进行中|[%％]|百分之|[一二三四五六七八九]成"
 )
+# A milestone's own verb ("开展施工招标" → 开展) counts when the report says it was done ("已开展"), unless it
+# names ongoing work that is never finished by saying it was done once.
+_ONGOING = {
+    "加强",
+    "推进",
+    "做好",
+    "持续",
+    "进一",
+    "深化",
+    "巩固",
+    "提升",
+    "强化",
+    "推动",
+    "继续",
+    "常态",
+    "做实",
+}
+_SENTENCE = re.compile(r"[。；;]")
 _CLAUSE = re.compile(r"[，。；;,\n！!？?]")
 _DATE_WORDS = re.compile(
     r"\d{4}年|(?:1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])月(?:[0-3]?\d[日号])?(?:底|末|份|上旬|中旬|下旬)?"
@@ -242,8 +279,19 @@ _GENERIC = re.compile(_VERBS + r"|全面|开展|推进|做好|加强|组织|进�
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{4,}")
 
 
-def _clause_done(clause: str) -> bool:
-    return bool(_DONE.search(clause)) and not _NOT_DONE.search(clause)
+def _done_pattern(text: str) -> re.Pattern[str]:
+    """What a clause says when the milestone ``text`` is done: 已(于…)完成 / 已开展 (its own verb) / 完成了."""
+    core = _DATE_WORDS.sub("", tidy(text)).lstrip("，,、：: ")
+    verbs = _VERBS
+    own = core[:2]
+    # Only a verb opens a milestone's sentence; "与东部新会区签订…" opens with a preposition.
+    if own[:1] not in "与和同在向对经为由从将把" and re.fullmatch(r"[\u4e00-\u9fff]{2}", own) and own not in _ONGOING:
+        verbs += "|" + re.escape(own)
+    return re.compile(_ALREADY + "(?:" + verbs + ")|完成了")
+
+
+def _clause_done(clause: str, done: re.Pattern[str]) -> bool:
+    return bool(done.search(clause)) and not _NOT_DONE.search(clause)
 
 
 def _grams(text: str) -> set[str]:
@@ -256,26 +304,39 @@ def _clauses(text: str) -> list[str]:
     return [c for c in (x.strip() for x in _CLAUSE.split(text)) if c]
 
 
-def reported_done(label: str, text: str, progress: str) -> bool:
+def reported_done(label: str, text: str, progress: str, others: Sequence[str] = ()) -> bool:
     """Whether the 进展情况 ``progress`` says the milestone (``label`` "一是", ``text``) is done.
 
-    Clauses under the same ordinal ("一是已完成招标文件编制") count, and clauses anywhere that name the
-    milestone's subject (two of its four-character runs, or its only one).
+    A clause under the same ordinal ("一是已完成招标文件编制") decides for the whole milestone. Otherwise
+    each sentence of the milestone ("完成A。完成B") must be matched by a clause that says it is done and
+    names its subject: two of its four-character runs (or its only one) that the task's ``others``
+    milestones do not share — "教学楼基础工程已完工" does not finish "教学楼建设工程", nor "春季学期经费已
+    拨付" the "秋季学期" one.
     """
     progress = tidy(progress)
     if not progress:
         return False
-    candidates: list[str] = []
     if label:
-        for lines in progress.split("\n"):
-            for piece_label, piece in split_labels(lines):
+        under: list[str] = []
+        for line in progress.split("\n"):
+            for piece_label, piece in split_labels(line):
                 if piece_label == label:
-                    candidates += _clauses(piece)
-    grams = _grams(text)
-    if grams:
+                    under += _clauses(piece)
+        if any(_clause_done(c, _done_pattern(text)) for c in under):
+            return True
+    clauses = _clauses(progress)
+    shared = set().union(*(_grams(o) for o in others)) if others else set()
+    checked = False
+    for part in _SENTENCE.split(tidy(text)):
+        grams = _grams(part) - shared
+        if not grams:
+            continue  # nothing of its own to recognise it by: the other sentences decide
         need = min(2, len(grams))
-        candidates += [c for c in _clauses(progress) if sum(g in c for g in grams) >= need]
-    return any(_clause_done(c) for c in candidates)
+        done = _done_pattern(part)
+        if not any(_clause_done(c, done) for c in clauses if sum(g in c for g in grams) >= need):
+            return False
+        checked = True
+    return checked
 
 
 # --- the registry loader ------------------------------------------------------------------------------
@@ -332,6 +393,7 @@ def task_facts(
         .order_by(Task.seq)
     )
     out = []
+    dues: dict[int, dt.date] = {}
     for task in tasks:
         closed = bool(task.done_after and task.done_after < period.key)
         texts = progress.get(task.id, [])
@@ -340,48 +402,56 @@ def task_facts(
                 label=m.label,
                 text=m.text,
                 due=m.due,
-                done=any(reported_done(m.label, m.text, p) for p in texts),
+                done=any(
+                    reported_done(m.label, m.text, p, [o.text for o in task.milestones if o is not m])
+                    for p in texts
+                ),
             )
             for m in task.milestones
         )
         offices = []
         for lead in _leads(task):
+            if lead.office_id not in dues:
+                dues[lead.office_id] = office_due_on(session, period, lead.office_id)
             st = states.get(lead.office_id)
             offices.append(
                 OfficeFact(
                     office=lead.office.name,
                     report=_STATE_REPORT.get(st.state, "none") if st else "none",
-                    late=bool(st and st.late),
+                    # A skipped month (`duban period skip`) asked nobody for a report: nobody is late in it.
+                    late=bool(st and st.late) and period.state != "skipped",
                     days_late=st.days_late if st else 0,
-                    due_on=office_due_on(session, period, lead.office_id),
+                    due_on=dues[lead.office_id],
                 )
             )
         out.append((task, TaskFacts(task.seq, task.name, milestones, tuple(offices), closed)))
     return out
 
 
+def lit_tasks(
+    session: Session, settings: Settings, period: Period, today: dt.date
+) -> list[tuple[Task, LightResult]]:
+    """Every current task of the period with its light at ``today`` (judged at :func:`as_of`), by 编号."""
+    day = as_of(period, today)
+    n = settings.lights.yellow_workdays
+    return [
+        (task, judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n))
+        for task, facts in task_facts(session, settings, period, today)
+    ]
+
+
 def task_lights(
     session: Session, settings: Settings, period: Period, today: dt.date
 ) -> dict[int, LightResult]:
     """Task id → its light in ``period`` at ``today`` (judged at :func:`as_of`), for every current task."""
-    day = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return {
-        task.id: judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n)
-        for task, facts in task_facts(session, settings, period, today)
-    }
+    return {task.id: result for task, result in lit_tasks(session, settings, period, today)}
 
 
 def lights_by_seq(
     session: Session, settings: Settings, period: Period, today: dt.date
 ) -> dict[int, LightResult]:
     """:func:`task_lights` keyed by the task's 编号 instead of its id."""
-    day = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return {
-        task.seq: judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n)
-        for task, facts in task_facts(session, settings, period, today)
-    }
+    return {task.seq: result for task, result in lit_tasks(session, settings, period, today)}
 
 
 def office_lights(

@@ -32,6 +32,7 @@ from mailer.config import Settings
 from mailer.errors import ConversionError, TemplateError
 from mailer.filenames import fit_name
 from mailer.files import atomic_target, private_dir
+from mailer.lights import Light, as_of, lights_by_seq
 from mailer.model import Period
 from mailer.notice_data import (
     NoticeData,
@@ -42,6 +43,7 @@ from mailer.notice_data import (
     opening_text,
     overview_text,
     reporting_items,
+    with_lights,
     ymd,
 )
 from mailer.notice_record import NoticeRecord, record_context
@@ -93,7 +95,7 @@ def row_values(data: NoticeData) -> list[dict[str, str]]:
             "leads": clean(r.leads_text),
             "progress": clean(r.progress),
             "problems": clean(r.problems),
-            "status": clean(r.status_text),
+            "status": clean(r.status_cell),
             "milestones": clean(r.milestones_text),
         }
         for r in data.rows
@@ -251,6 +253,63 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
     return True
 
 
+_LIGHT_MARKS = {light.text: light for light in Light}
+# Word's colours for the dot: the cell's text stays black (仿宋), only "●" is coloured, as a printed 公文
+# table in black and white still reads "●红".
+_DOT_COLOURS = {Light.GREEN: "00B050", Light.YELLOW: "FFC000", Light.RED: "FF0000"}
+# w:rPr children that come after w:color in the schema (CT_RPr is a sequence: order matters to Word).
+_AFTER_COLOR = {
+    _W + n
+    for n in ("spacing", "w", "kern", "position", "sz", "szCs", "highlight", "u", "effect", "bdr", "shd",
+              "fitText", "vertAlign", "rtl", "cs", "em", "lang", "eastAsianLayout", "specVanish", "oMath")
+}  # fmt: skip
+
+
+def _colour_lights(body: Any) -> int:
+    """Colour the "●" of every light mark ("●红" alone in its w:t, as the 报送情况 cell has it) in the
+    annex; returns how many were coloured."""
+    count = 0
+    for t in list(body.iter(_W + "t")):
+        light = _LIGHT_MARKS.get(t.text or "")
+        run = t.getparent()
+        if light is None or run is None or run.tag != _W + "r":
+            continue
+        rpr = run.find(_W + "rPr")
+        anchor = run
+        for text, colour in ((light.symbol, _DOT_COLOURS[light]), (light.label, None)):
+            new = run.makeelement(_W + "r", {})
+            new_rpr = copy.deepcopy(rpr) if rpr is not None else new.makeelement(_W + "rPr", {})
+            if colour:
+                old = new_rpr.find(_W + "color")
+                if old is not None:
+                    new_rpr.remove(old)
+                el = new_rpr.makeelement(_W + "color", {_W + "val": colour})
+                after = next((c for c in new_rpr if c.tag in _AFTER_COLOR), None)
+                if after is not None:
+                    after.addprevious(el)
+                else:
+                    new_rpr.append(el)
+            if len(new_rpr):
+                new.append(new_rpr)
+            nt = new.makeelement(_W + "t", {})
+            nt.text = text
+            new.append(nt)
+            anchor.addnext(new)
+            anchor = new
+        # Whatever followed the mark in its run (nothing, as duban writes it) moves behind the new runs.
+        tail = list(run)[list(run).index(t) + 1 :]
+        run.remove(t)
+        if tail:
+            rest = run.makeelement(_W + "r", {})
+            if rpr is not None:
+                rest.append(copy.deepcopy(rpr))
+            for el in tail:
+                rest.append(el)
+            anchor.addnext(rest)
+        count += 1
+    return count
+
+
 def _render(tpl: Any, context: dict[str, Any], template: Path) -> None:
     try:
         tpl.render(context, autoescape=True)
@@ -308,6 +367,7 @@ def render_notice(
             _render(tpl, {**context, "tasks": rows}, template)
     else:
         _render(tpl, {**context, "tasks": rows}, template)
+    _colour_lights(tpl.docx.element.body)
     props = tpl.docx.core_properties
     props.title = context["title"]
     props.subject = context["annex_title"]
@@ -376,7 +436,14 @@ def assemble_notice(
     :raises RegistryError: when the period's plan has no tasks
     """
     tz = settings.cycle.timezone
-    data = notice_data(session, period, tz=tz)
+    issued_on = issued_on or dt.datetime.now(ZoneInfo(tz)).date()
+    # The lights as of the 成文日期 (mailer.lights; no later than the end of the period's month).
+    data = with_lights(
+        notice_data(session, period, tz=tz),
+        lights_by_seq(session, settings, period, issued_on),
+        as_of(period, issued_on),
+        settings.lights.yellow_workdays,
+    )
     out_dir = out_dir if out_dir is not None else settings.outbox / "drafts" / period.key
     docx = out_dir / draft_name(data, version)
     render_notice(
@@ -384,7 +451,7 @@ def assemble_notice(
         data,
         docx,
         issuer=clean(issuer or data.issuer or "局办公室"),
-        issued_on=issued_on or dt.datetime.now(ZoneInfo(tz)).date(),
+        issued_on=issued_on,
         addressee=clean(addressee or DEFAULT_ADDRESSEE),
         record=NoticeRecord.from_settings(settings.notice),
     )

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.deadlines import office_due_on
 from mailer.errors import RegistryError
+from mailer.lights import LightResult
 from mailer.model import Entry, Milestone, Period, Plan, Submission, Task, TaskOffice
 from mailer.periods import span_label
 from mailer.queries import approved_entries_by_office
@@ -62,6 +63,12 @@ class NoticeRow:
     office_status: tuple[tuple[str, str], ...]  # (office, status) per lead
     due_this_month: tuple[str, ...]  # "二是6月底前开展施工招标"
     overdue: tuple[str, ...]  # due before month N
+    light: str = ""  # "●红" (mailer.lights), "" when the notice is read without lights
+
+    @property
+    def status_cell(self) -> str:
+        """The 报送情况 cell: the status, and the task's light on a line of its own."""
+        return f"{self.status_text}\n{self.light}" if self.light else self.status_text
 
     @property
     def leads_text(self) -> str:
@@ -127,6 +134,8 @@ class NoticeData:
     offices: tuple[OfficeReport, ...]
     summary: NoticeSummary
     tz: str = DEFAULT_TZ
+    lights_on: dt.date | None = None  # the day the rows' lights were judged at (with_lights)
+    yellow_workdays: int = 0
 
     @property
     def title(self) -> str:
@@ -347,6 +356,14 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
     )
 
 
+def with_lights(
+    data: NoticeData, lights: Mapping[int, LightResult], on: dt.date, yellow_workdays: int
+) -> NoticeData:
+    """``data`` with each row's light ("●红", from ``lights`` by 编号) and the day they were judged at."""
+    rows = tuple(replace(r, light=lights[r.seq].text) if r.seq in lights else r for r in data.rows)
+    return replace(data, rows=rows, lights_on=on, yellow_workdays=yellow_workdays)
+
+
 def _org_from_title(title: str) -> str:
     """ "台山市教育系统2022年重点工作任务一览表" → "台山市教育系统" (a plan imported without org_name)."""
     for i, ch in enumerate(title):
@@ -528,7 +545,13 @@ def _days_late(o: OfficeReport, d: NoticeData) -> int:
 
 
 def annex_note_text(d: NoticeData) -> str:
-    return (
+    note = (
         f"说明：报送情况以各牵头股室经分管负责同志审定的报表为准，报送截止时间为{ymd(d.due_on)}；"
         "节点情况按任务一览表所列关键时间节点统计，“本月到期”指本月到期的节点，“已到期”指此前月份已到期的节点。"
+    )
+    if d.lights_on is None:
+        return note
+    return note + (
+        f"亮灯情况截至{ymd(d.lights_on)}：●红灯指节点已到期而审定报表未报完成，或逾期报送、未报送；"
+        f"●黄灯指节点{d.yellow_workdays}个工作日内到期而未报完成，或报表待审定、被退回；●绿灯指按计划推进。"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -193,8 +194,13 @@ def _when(t: dt.datetime | None, tz: ZoneInfo) -> str:
     return t.astimezone(tz).strftime("%m-%d %H:%M") if t else ""
 
 
-def render_status_table(states: list[OfficeState], *, tz: str = "Asia/Shanghai") -> str:
-    """The states as a terminal table: 股室, 牵头任务, 状态, 版本, 报送时间, 逾期, 审定, 催报."""
+def render_status_table(
+    states: list[OfficeState], *, tz: str = "Asia/Shanghai", lights: Mapping[str, str] | None = None
+) -> str:
+    """The states as a terminal table: 股室, 牵头任务, 状态, (灯,) 版本, 报送时间, 逾期, 审定, 催报.
+
+    :param lights: office → its light as text ("●红", mailer.lights); None: no 灯 column
+    """
     zone = ZoneInfo(tz)
     rows = []
     for s in states:
@@ -205,6 +211,7 @@ def render_status_table(states: list[OfficeState], *, tz: str = "Asia/Shanghai")
                 s.office,
                 "、".join(map(str, s.tasks)),
                 s.state,
+                *([lights.get(s.office, "")] if lights is not None else []),
                 str(s.revision or ""),
                 _when(s.submitted_at, zone),
                 late,
@@ -212,9 +219,8 @@ def render_status_table(states: list[OfficeState], *, tz: str = "Asia/Shanghai")
                 str(s.reminders or ""),
             ]
         )
-    table = format_table(
-        ["股室", "牵头任务", "状态", "版本", "报送时间", "逾期", "审定", "催报"], rows, max_width={1: 16}
-    )
+    headers = ["股室", "牵头任务", "状态", *(["灯"] if lights is not None else []), "版本", "报送时间"]
+    table = format_table([*headers, "逾期", "审定", "催报"], rows, max_width={1: 16})
     counts = {k: sum(1 for s in states if s.state == k) for k in STATES}
     summary = "，".join(f"{k} {v}" for k, v in counts.items() if v)
     return f"{table}\n共 {len(states)} 个牵头股室：{summary}" if states else "（没有牵头股室）"

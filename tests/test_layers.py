@@ -14,7 +14,7 @@ LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid",
         "mailhead", "holidays", "workdays", "holidayshow"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
-                 "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas", "lights"},
+                 "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas", "lights", "ledger_chart"},
     "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate"},
     "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
                      "authresults", "senders"},

@@ -198,7 +198,16 @@ def test_status_cli(home, engine, june):
         "approved_by": "陈志明",
         "approved_at": "2022-06-15T01:00:00+00:00",
         "reminders": 0,
+        # No entries in this fixture: nothing reported done, so March's milestone of task 1 is overdue.
+        "light": "red",
     }
+    task1 = data["tasks"][0]
+    assert (task1["seq"], task1["light"], task1["label"]) == (1, "red", "红")
+    assert task1["reasons"][0] == "节点逾期未完成：一是3月底前完成招标文件编制（3月31日到期）"
+    header = out.splitlines()[1].split()
+    assert header[:5] == ["股室", "牵头任务", "状态", "灯", "版本"]
+    assert "●红" in next(line for line in out.splitlines() if line.startswith("基财股"))
+    assert "红灯任务 " in out
     missing = runner.invoke(cli, ["--home", str(home.home), "status", "--period", "2022-07"])
     assert missing.exit_code == 1 and "登记库中没有 2022年7月 的报送期" in missing.output
 

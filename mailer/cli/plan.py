@@ -254,7 +254,9 @@ def offices_cmd(click_ctx: click.Context, *, as_json: bool) -> None:
 def ledger_cmd(ctx: Context, output: Path | None) -> None:
     """Write the work ledger (工作台账) registry/ledger.xlsx from the registry.
 
-    One row per milestone of every task, and one sheet per period with each office's report state.
+    One row per milestone of every task with its state each month; one sheet per period with each task's
+    light, reported text, milestones, who reported and when, and approval; and the timeliness of each
+    office with a chart. Print-ready (A4 landscape, one page wide).
     """
     from mailer.ledger import write_ledger
 
@@ -269,18 +271,24 @@ def ledger_cmd(ctx: Context, output: Path | None) -> None:
 def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text: str | None = None) -> None:
     """Show where each lead office stands in a period: 未发送, 已发送, 格式有误, 待审定, 已退回, 已审定.
 
+    The 灯 column is the worst light (红/黄/绿, see [lights] in duban.toml) of the tasks the office leads;
+    --json lists every task's light with its reasons.
+
     \b
     Examples:
         duban status
         duban status --period 2022-06 --json
         duban status --now 2022-06-25T09:00
     """
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy import select
 
     from mailer.cli.cycle import _parse_now
     from mailer.errors import RegistryError
     from mailer.labels import label as state_label
-    from mailer.model import Period
+    from mailer.lights import lit_tasks, office_lights
+    from mailer.model import Period, utcnow
     from mailer.periodinfo import date_cn
     from mailer.periods import parse_period, span_label
     from mailer.startgate import gate_lines
@@ -314,6 +322,12 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
                 )
             return
         states = office_states(session, period, now=now, tz=tz)
+        lit = lit_tasks(session, ctx.settings, period, (now or utcnow()).astimezone(ZoneInfo(tz)).date())
+        by_seq = {task.seq: result for task, result in lit}
+        office_light = office_lights(by_seq, [(s.office, s.tasks) for s in states])
+        task_rows: list[dict[str, Any]] = [
+            {"seq": task.seq, "name": task.name, **result.to_dict()} for task, result in lit
+        ]
         doubts = uncertain_dispatches(session)
         moved = f"，由{date_cn(period.due_moved_from)}顺延" if period.due_moved_from else ""
         label = (
@@ -325,14 +339,19 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
         echo_json(
             {
                 "period": key,
-                "offices": [s.to_dict() for s in states],
+                "offices": [{**s.to_dict(), "light": office_light[s.office].value} for s in states],
+                "tasks": task_rows,
                 "uncertain": [d.to_dict() for d in doubts],
                 **({"notes": gate} if gate else {}),
             }
         )
         return
     click.echo(label)
-    click.echo(render_status_table(states, tz=tz))
+    click.echo(render_status_table(states, tz=tz, lights={o: x.text for o, x in office_light.items()}))
+    red = [r for r in task_rows if r["light"] == "red"]
+    if red:
+        shown = "；".join(f"{r['seq']}.{r['name']}（{r['reasons'][0]}）" for r in red[:8])
+        click.echo(f"红灯任务 {len(red)} 项：{shown}{'等' if len(red) > 8 else ''}")
     for line in gate:
         click.echo(line)
     if doubts:
