@@ -373,3 +373,13 @@ def test_resend_task_done_and_reject_call_the_cli_functions(clerk, site):
         kinds = {(e.kind, e.actor) for e in s.scalars(select(Event).where(Event.actor == CLERK))}
         assert {("form_resent", CLERK), ("task_done", CLERK), ("inbox_rejected", CLERK)} <= kinds
     assert "拒收来信" in clerk.get("/audit?actions=1").text
+
+
+def test_a_month_not_yet_open_is_skipped_from_the_page(clerk, site):
+    r = _confirm(clerk, "skip", {"period": "2022-08", "reason": "暑假本月不报"})
+    assert r.status_code == 200 and "2022-08 已设为本月不报" in r.text
+    with atomic(site[1]) as s:
+        aug = s.scalars(select(Period).where(Period.month == 8)).one()
+        assert aug.state == "skipped"
+        assert s.scalars(select(Event).where(Event.kind == "period_skipped")).one().actor == CLERK
+    assert "2022-07 报送情况" in clerk.get("/").text  # the newest period that is not skipped

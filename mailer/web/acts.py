@@ -4,9 +4,11 @@ The web user is the ``by`` of the audit row."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +197,12 @@ def staging(settings: Settings) -> Path:
 
 
 def stage_upload(settings: Settings, name: str, data: bytes) -> str:
+    """Keep an uploaded form until its confirmation; uploads never confirmed are dropped after a day."""
+    cutoff = time.time() - 86400
+    for old in staging(settings).glob("*"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
     token = secrets.token_hex(16)
     folder = staging(settings) / token
     private_dir(folder)
