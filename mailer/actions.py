@@ -28,6 +28,7 @@ from mailer.model import (
     OfficeAddress,
     OfficeDeadline,
     Period,
+    Person,
     Submission,
     Task,
     utcnow,
@@ -145,33 +146,96 @@ def decide(
             newest = latest_submission(s, p, o)
             state = f"最新一版（第{newest.revision}版）状态为 {newest.state}" if newest else "尚未报送"
             raise ActionRefused(f"{o.name} 在 {p.key} 没有待审定的报告（{state}），无可审定。")
-        s.add(
-            Approval(
-                kind="review",
-                submission_id=sub.id,
-                person_id=the_leader.id,
-                decision="approved" if approve else "returned",
-                comment=reason[:2000],
-                inbound_message_id=None,
-                decided_at=now,
+        return _review(settings, s, sub, the_leader, approve=approve, comment=reason, reason=reason, by=by,
+                       kind="decision_in_person", now=now)
+
+
+def _review(
+    settings: Settings,
+    s: Session,
+    sub: Submission,
+    leader: Person,
+    *,
+    approve: bool,
+    comment: str,
+    reason: str,
+    by: str,
+    kind: str,
+    now: dt.datetime,
+) -> ActionResult:
+    """The decision on ``sub`` recorded (Approval), applied as a mailed one is (decisions.apply_review) and
+    audited, in the caller's transaction."""
+    o, p = sub.office, sub.period
+    s.add(
+        Approval(
+            kind="review",
+            submission_id=sub.id,
+            person_id=leader.id,
+            decision="approved" if approve else "returned",
+            comment=comment[:2000],
+            inbound_message_id=None,
+            decided_at=now,
+        )
+    )
+    outcome = apply_review(settings, s, leader, sub, approved=approve, comment=comment, at=now)
+    verb = "同意" if approve else "退回"
+    how = "当面" if kind == "decision_in_person" else "在网页上"
+    record(
+        s,
+        kind,
+        f"{leader.name} {how}{verb} {o.name} 第{sub.revision}版报告（{period_label(p)}）",
+        actor=by,
+        reason=reason,
+        period_id=p.id,
+        office_id=o.id,
+        at=now,
+    )
+    done = "已录入" if kind == "decision_in_person" else "已审定"
+    return ActionResult(
+        f"{done}：{outcome}。已通知 {o.name}。",
+        {"office": o.name, "period": p.key, "revision": sub.revision, "decision": sub.state},
+    )
+
+
+def decide_revision(
+    settings: Settings,
+    engine: Engine,
+    *,
+    submission_id: int,
+    approve: bool,
+    leader_email: str,
+    comment: str,
+    by: str,
+    in_person: bool = False,
+    now: dt.datetime | None = None,
+) -> ActionResult:
+    """A leader's 同意/退回 on exactly the revision he read (the web console's report page): refused when
+    that revision is no longer awaiting review, e.g. the office sent a newer one meanwhile.
+
+    :param leader_email: the deciding leader; must be the office's supervising leader
+    :param in_person: recorded by the clerk (as `duban decide`), not given by the leader himself
+    """
+    now = now or utcnow()
+    comment = comment.strip()
+    if not approve and not comment:
+        raise ActionRefused("退回须写明意见（将发给该股室）。")
+    if in_person:
+        comment = need_reason(comment, "录入当面审定")
+    with atomic(engine) as s:
+        sub = s.get(Submission, submission_id)
+        if sub is None:
+            raise ActionRefused(f"没有编号为 {submission_id} 的报告。")
+        o = sub.office
+        leader = o.leader
+        if leader is None or key(leader.email) != key(leader_email):
+            raise ActionRefused(f"{o.name} 的报告须由其分管负责同志审定，您不是该股室的分管负责同志。")
+        if sub.state != "pending_approval":
+            raise ActionRefused(
+                f"{o.name} 第{sub.revision}版报告当前不是待审定状态（{sub.state}），无需再审定；请刷新页面查看最新一版。"
             )
-        )
-        outcome = apply_review(settings, s, the_leader, sub, approved=approve, comment=reason, at=now)
-        verb = "同意" if approve else "退回"
-        record(
-            s,
-            "decision_in_person",
-            f"{the_leader.name} 当面{verb} {o.name} 第{sub.revision}版报告（{period_label(p)}）",
-            actor=by,
-            reason=reason,
-            period_id=p.id,
-            office_id=o.id,
-            at=now,
-        )
-        return ActionResult(
-            f"已录入：{outcome}。已通知 {o.name}。",
-            {"office": o.name, "period": p.key, "revision": sub.revision, "decision": sub.state},
-        )
+        return _review(settings, s, sub, leader, approve=approve, comment=comment or "同意",
+                       reason=comment if in_person else "", by=by,
+                       kind="decision_in_person" if in_person else "decision_web", now=now)
 
 
 # --- an office's own deadline --------------------------------------------------------------------------

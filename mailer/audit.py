@@ -29,6 +29,13 @@ ACTION_LABELS = {
     "address_changed": "修改邮箱",
     "reassembled": "重新汇总",
     "lead_changed": "更正牵头股室",
+    "decision_web": "网页审定",
+    "released": "认可发件人放行",
+    "inbox_rejected": "拒收来信",
+    "user_added": "添加用户",
+    "password_changed": "修改密码",
+    "login": "登录",
+    "login_locked": "登录锁定",
 }
 
 

@@ -152,6 +152,16 @@ class ServiceSettings:
     pdf_timeout_s: int = 120
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """The web console (mailer.web): ``listen = "127.0.0.1:8470"`` also starts it inside `duban serve`."""
+
+    listen: str = ""  # host:port; "" = not started by `duban serve`
+    # Mark the session cookie Secure: set it when a reverse proxy serves the console over https.
+    secure_cookies: bool = False
+    session_hours: int = 12
+
+
 # 公开方式 as GB/T 9704-2012 and the 政府信息公开条例 word it; "" leaves the 附注 out.
 DISCLOSURES = ("此件公开发布", "此件主动公开", "此件依申请公开", "此件不予公开", "")
 
@@ -192,6 +202,7 @@ class Settings:
     senders: SenderSettings = SenderSettings()
     notice: NoticeSettings = NoticeSettings()
     lights: LightSettings = LightSettings()
+    web: WebSettings = WebSettings()
     # The home's working days: holidays.toml over chinese_calendar (mailer.workdays). Not a duban.toml key;
     # load_settings reads holidays.toml into it, so each home counts with its own holidays.
     calendar: Calendar = field(default_factory=Calendar, compare=False, repr=False, metadata={"toml": False})

@@ -57,6 +57,7 @@ INBOUND_KINDS = {
     "quarantined": "已隔离",
     "invalid": "格式有误",
     "failed": "处理失败",
+    "rejected": "已拒收",
 }
 
 MATCHED_BY = {

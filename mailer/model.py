@@ -498,3 +498,24 @@ class RobotPost(Base):
             "state IN (" + ", ".join(f"'{s.value}'" for s in RobotPostState) + ")", name="state"
         ),
     )
+
+
+# --- the web console's accounts (mailer.web) -------------------------------------------------------------
+
+USER_ROLES = ("office", "leader", "viewer")  # 办公室 (everything), 分管领导 (sees all, reviews his), 查看
+
+
+class User(Base):
+    """A local account of the web console. ``leader_email`` ties a 分管领导 to his Person (the offices he
+    supervises are those whose leader that Person is); the password is an argon2 hash, never the text."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # one of USER_ROLES
+    leader_email: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (CheckConstraint("role IN ('office', 'leader', 'viewer')", name="role"),)

@@ -81,6 +81,42 @@ def release(
                 office_id=row.office_id,
                 detail=f"来信 #{row.id}（{row.from_addr}：{row.subject}）经 {by} 认可发件人后放行；"
                 f"隔离原因为：{row.outcome}"[:2000],
+                actor=by[:100],
+                at=now,
+            )
+        )
+
+
+def reject(
+    settings: Settings, engine: Engine, inbound_id: int, *, by: str, reason: str = "",
+    now: dt.datetime | None = None,
+) -> None:
+    """Record that the clerk refuses quarantined (or failed) message ``inbound_id`` for good: it is marked
+    rejected, nothing it would have done happens, and it leaves the list of messages to handle.
+
+    :raises DubanError: when there is no such message, or it is neither quarantined nor failed
+    """
+    now = now or utcnow()
+    with atomic(engine) as s:
+        row = s.get(InboundMessage, inbound_id)
+        if row is None:
+            raise DubanError(f"没有编号为 #{inbound_id} 的来信。`duban inbox list` 列出全部来信。")
+        if row.kind not in ("quarantined", "failed"):
+            raise DubanError(
+                f"来信 #{inbound_id} 的状态是 {row.kind}：只有已隔离或处理失败的来信可以拒收。"
+            )
+        was = row.kind
+        row.kind = "rejected"
+        row.outcome = f"局办公室（{by}）拒收；原状态 {was}：{row.outcome}"[:4000]
+        s.add(
+            Event(
+                kind="inbox_rejected",
+                period_id=row.period_id,
+                office_id=row.office_id,
+                detail=f"来信 #{row.id}（{row.from_addr}：{row.subject}）被拒收"[:2000],
+                actor=by[:100],
+                reason=reason[:4000],
+                at=now,
             )
         )
 

@@ -285,7 +285,18 @@ def _run_service(
         svc.interval_s,
     )
     started = time.monotonic()
-    svc.serve(max_runs=max_runs)
+    web = None
+    if settings.web.listen:
+        # The console beside the loop, stopped with it; it only queues mail, the loop sends it.
+        from mailer.web.server import WebThread
+
+        web = WebThread(settings, settings.web.listen)
+        web.start()
+    try:
+        svc.serve(max_runs=max_runs)
+    finally:
+        if web is not None:
+            web.stop()
     log.info("duban stopped after %d run(s), %.0fs", svc.runs, time.monotonic() - started)
     if svc.lock_lost:
         raise RegistryError(

@@ -2,7 +2,8 @@
 # Prepares a fresh Debian machine for the whole test suite (idempotent, quick when all is present):
 # LibreOffice + CJK fonts (conversions), dovecot IMAP + LMTP (the real mail server the IMAP tests start
 # on loopback), poppler (PDF fonts and pictures), systemd-analyze (checks the
-# service unit), PostgreSQL (tests/pgserver.py starts its own cluster), and the project's virtualenv with its dev extras.
+# service unit), PostgreSQL (tests/pgserver.py starts its own cluster), chromium (the web console's browser
+# tests), and the project's virtualenv with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -15,6 +16,7 @@ command -v pdffonts >/dev/null 2>&1 || need+=(poppler-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the test mail servers' certificate
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # verifies the unit `duban service install` writes
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)  # the real server of the postgres tests
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the console's browser tests (Playwright drives it)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/setup.sh: installing ${need[*]}"
     apt-get update -qq

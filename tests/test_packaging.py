@@ -55,7 +55,9 @@ def test_a_wheel_in_a_fresh_venv_inits_a_home_and_publishes_the_demo(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("mailer/data/templates/progress_form.docx", "mailer/data/templates/consolidated_notice.docx",
                     "mailer/data/templates/mail/form.txt", "mailer/data/examples/notice-2022.docx",
-                    "mailer/data/examples/directory-2022.xlsx", "mailer/migrations/script.py.mako"):
+                    "mailer/data/examples/directory-2022.xlsx", "mailer/migrations/script.py.mako",
+                    "mailer/web/app.py", "mailer/web/templates/base.html", "mailer/web/templates/report.html",
+                    "mailer/web/static/duban.css"):
         assert shipped in names
     assert not any(n.startswith("mailer/data/templates/src/") for n in names)  # generator scripts stay out
 

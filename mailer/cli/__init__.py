@@ -19,6 +19,7 @@ from mailer.cli import (  # noqa: F401  (registers the commands)
     robots,
     service,
     setup,
+    web,
 )
 from mailer.cli.base import cli
 

@@ -114,3 +114,23 @@ def release_cmd(ctx: Context, message: int, by: str) -> None:
     with open_transport(ctx.settings) as transport:
         sent = send_pending(ctx.settings, engine, transport)
     click.echo(f"来信 #{row.id} 已认可发件人并重新处理：{row.kind} — {row.outcome}（发出 {sent} 封邮件）")
+
+
+@inbox.command("reject")
+@click.argument("message", type=int)
+@click.option("--by", default="", help="Who rejects it (recorded), e.g. 张三; default: the login name.")
+@click.option("--reason", default="", help="Why, e.g. 经电话核实并非该股室发出.")
+@pass_ctx
+def reject_cmd(ctx: Context, message: int, by: str, reason: str) -> None:
+    """Refuse quarantined or failed MESSAGE for good (e.g. a forged sender): it is marked rejected and
+    nothing it asked for is done; the rejection is recorded.
+
+    \b
+    Example:
+        duban inbox reject 42 --reason 经电话核实并非该股室发出
+    """
+    from mailer.audit import current_user
+    from mailer.sendercheck import reject
+
+    reject(ctx.settings, ctx.engine(), message, by=by or current_user(), reason=reason)
+    click.echo(f"来信 #{message} 已拒收（记入审计记录）。")
