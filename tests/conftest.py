@@ -102,6 +102,7 @@ from mailserver import mail_servers  # noqa: F401
 # A real PostgreSQL server on loopback for @pytest.mark.postgres tests: tests/pgserver.py.
 from pgserver import pg_server, pg_url  # noqa: F401
 
+
 @pytest.fixture(scope="session")
 def web_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo home with June published and July under way, built once (~25 s): the console's tests copy it."""
