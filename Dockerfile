@@ -31,7 +31,10 @@ RUN useradd --system --create-home --home-dir /home/duban --shell /usr/sbin/nolo
     && mkdir /data \
     && chown duban:duban /data
 COPY --from=build /dist/ /tmp/dist/
-RUN pip install --no-cache-dir /tmp/dist/*.whl \
+# With the optional parts a bureau may switch on in duban.toml: the console ([web] listen), Microsoft 365
+# (transport = "graph") and a PostgreSQL registry (registry_url).
+RUN whl=$(ls /tmp/dist/*.whl) \
+    && pip install --no-cache-dir "${whl}[web,graph,postgres]" \
     && rm -rf /tmp/dist
 USER duban
 # The token key (secret.key, made on first use) lives in the volume too: a new container must sign and
