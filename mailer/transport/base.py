@@ -11,12 +11,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 from typing import Protocol, runtime_checkable
 
 from mailer.config import Settings
 from mailer.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+def unnamed_recipients(raw: bytes, recipients: list[str]) -> list[str]:
+    """The ``recipients`` that ``raw``'s To and Cc headers do not name. Exchange (EWS and Graph) sends a MIME
+    message to its headers' addresses, so these must be added as Bcc; SMTP takes the envelope as it is."""
+    head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    named = {a.lower() for _, a in getaddresses([*head.get_all("To", []), *head.get_all("Cc", [])])}
+    return [a for a in recipients if a.lower() not in named]
 
 
 @runtime_checkable

@@ -19,9 +19,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from email.utils import getaddresses
 from typing import Any, TypeVar
 
 import requests
@@ -50,6 +47,7 @@ from exchangelib.services import CreateFolder
 
 from mailer.config import ExchangeSettings, Settings
 from mailer.errors import LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.transport.base import unnamed_recipients
 from mailer.transport.httpcut import never_connected as _never_connected
 
 log = logging.getLogger(__name__)
@@ -328,9 +326,7 @@ class ExchangeTransport:
         """
         if not recipients:
             raise TransportError(f"Message {message_id} has no recipients.")
-        head = BytesHeaderParser(policy=compat32).parsebytes(raw)
-        named = {a.lower() for _, a in getaddresses([*head.get_all("To", []), *head.get_all("Cc", [])])}
-        bcc = [Mailbox(email_address=a) for a in recipients if a.lower() not in named]
+        bcc = [Mailbox(email_address=a) for a in unnamed_recipients(raw, recipients)]
 
         def prepare(acc: Account) -> Any:
             if self._sent is None:

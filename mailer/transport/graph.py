@@ -21,9 +21,6 @@ import base64
 import logging
 import time
 from collections.abc import Callable
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from email.utils import getaddresses
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,6 +29,7 @@ import requests
 
 from mailer.config import GraphSettings, Settings
 from mailer.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.transport.base import unnamed_recipients
 from mailer.transport.httpcut import never_connected
 
 log = logging.getLogger(__name__)
@@ -464,9 +462,7 @@ class GraphTransport:
         """
         if not recipients:
             raise TransportError(f"Message {message_id} has no recipients.")
-        head = BytesHeaderParser(policy=compat32).parsebytes(raw)
-        named = {a.lower() for _, a in getaddresses([*head.get_all("To", []), *head.get_all("Cc", [])])}
-        bcc = [a for a in recipients if a.lower() not in named]
+        bcc = unnamed_recipients(raw, recipients)
         mime = (f"Bcc: {', '.join(bcc)}\r\n".encode("ascii") + raw) if bcc else raw
         body = base64.b64encode(mime)
         if len(body) > SEND_LIMIT:
