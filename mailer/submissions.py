@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.deadlines import office_due_on
 from mailer.files import store_by_hash
-from mailer.formparse import ParsedForm, check_form
+from mailer.formcheck import check_form
+from mailer.formparse import ParsedForm
 from mailer.model import Entry, InboundMessage, Office, Period, Submission
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
