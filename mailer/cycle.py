@@ -26,7 +26,19 @@ from mailer.emptynotice import hold_empty, nothing_reported
 from mailer.errors import DubanError
 from mailer.forms import render_form
 from mailer.latestart import dates_after, due_note, late_dates
-from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
+from mailer.model import (
+    Dispatch,
+    Document,
+    Event,
+    Office,
+    Period,
+    PeriodState,
+    Plan,
+    Recipient,
+    Submission,
+    SubmissionState,
+    utcnow,
+)
 from mailer.notice import assemble_notice, publish_notice
 from mailer.noticedate import redate_published
 from mailer.offices import office_address, signer
@@ -108,7 +120,7 @@ def _open_period(
         if today < dates["send_on"] or today > month_end(plan.year, month):
             return
         period = Period(
-            plan_id=plan.id, year=plan.year, month=month, state="open", **late_dates(settings, dates, today)
+            plan_id=plan.id, year=plan.year, month=month, state=PeriodState.OPEN, **late_dates(settings, dates, today)
         )
         s.add(period)
         s.flush()
@@ -184,7 +196,7 @@ def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: 
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        period.state = "collecting"
+        period.state = PeriodState.COLLECTING
         tell_robots(s, settings, period, 0, ("form",))
         report.note(f"{period.key}：已为 {len(offices)} 个股室生成进展情况表，待发送")
 
@@ -223,14 +235,14 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state != "collecting" or not _workday(settings, today):
+        if period.state != PeriodState.COLLECTING or not _workday(settings, today):
             return
         since = last_dispatch_id(s)
         for office, sub in _open_offices(s, period):
             dates = office_dates(s, period, office.id)
             if not (dates.remind_on and dates.remind_on <= today <= dates.due_on):
                 continue
-            if sub is not None and sub.state == "pending_approval":
+            if sub is not None and sub.state == SubmissionState.PENDING_APPROVAL:
                 continue  # the office has done its part; its leader is reminded separately
             if not _form_sent_before(s, settings, period, office, today):
                 continue  # caught up after downtime: the form itself went out today
@@ -316,7 +328,7 @@ def _remind_leaders(
 ) -> None:
     """A report waiting for its leader longer than approval_remind_days working days gets a reminder."""
     waiting = s.scalars(
-        select(Submission).where(Submission.period_id == period.id, Submission.state == "pending_approval")
+        select(Submission).where(Submission.period_id == period.id, Submission.state == SubmissionState.PENDING_APPROVAL)
     )
     for sub in waiting:
         leader = sub.office.leader
@@ -421,7 +433,7 @@ def assemble_period(
             person_id=the_signer.id,
             document_id=doc.id,
         )
-        period.state = "awaiting_signoff"
+        period.state = PeriodState.AWAITING_SIGNOFF
         s.add(
             Event(
                 kind="assembled",
@@ -443,7 +455,7 @@ def _assemble_if_due(
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state not in ("collecting", EMPTY):
+        if period.state not in (PeriodState.COLLECTING, EMPTY):
             return
         empty = nothing_reported(s, period)
         if period.state == EMPTY and empty:
@@ -478,7 +490,7 @@ def _publish_if_signed(
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state != "signed_off":
+        if period.state != PeriodState.SIGNED_OFF:
             return
         draft = current_draft(s, period)
         assert draft is not None
@@ -517,7 +529,7 @@ def _publish_if_signed(
             token=period_token(settings, period),
             period_id=period.id,
         )
-        period.state, period.published_at = "published", now
+        period.state, period.published_at = PeriodState.PUBLISHED, now
         s.add(Event(kind="published", period_id=period.id, detail=f"已发布：{docx.name}"))
         tell_robots(s, settings, period, since, ("published",))
         report.queued += 1
@@ -554,7 +566,7 @@ def tick(
     for plan_id in plan_ids:
         _open_period(settings, engine, plan_id, today, report)
     with atomic(engine) as s:
-        period_ids = list(s.scalars(select(Period.id).where(Period.state.not_in(("published", "skipped"))).order_by(Period.id)))
+        period_ids = list(s.scalars(select(Period.id).where(Period.state.not_in((PeriodState.PUBLISHED, PeriodState.SKIPPED))).order_by(Period.id)))
     for pid in period_ids:
         with atomic(engine) as s:
             state = s.get(Period, pid).state  # type: ignore[union-attr]

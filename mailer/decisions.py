@@ -17,7 +17,18 @@ from mailer.config import Settings
 from mailer.deadlines import office_due_on
 from mailer.filenames import fit_name
 from mailer.matching import Match
-from mailer.model import Approval, Dispatch, Document, Event, InboundMessage, Period, Person, Submission
+from mailer.model import (
+    Approval,
+    Dispatch,
+    Document,
+    Event,
+    InboundMessage,
+    Period,
+    PeriodState,
+    Person,
+    Submission,
+    SubmissionState,
+)
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import date_cn, form_token, period_label, period_token
@@ -294,7 +305,7 @@ def apply_review(
         "due_date": date_cn(office_due_on(session, period, office.id)),
         "plan_title": period.plan.title,
     }
-    sub.state, sub.decided_at = ("approved" if approved else "returned"), at
+    sub.state, sub.decided_at = (SubmissionState.APPROVED if approved else SubmissionState.RETURNED), at
     to = [a.email for a in office.addresses][:1]
     still = f"（第{ctx['newer_revision']}版已另行送审）" if waiting_newer else ""
     if approved:
@@ -368,7 +379,7 @@ def signoff(
         if draft is not None
         else None
     )
-    if draft is None or period.state != "awaiting_signoff":
+    if draft is None or period.state != PeriodState.AWAITING_SIGNOFF:
         inbound.outcome = f"{person.name} 的签发回复已忽略：{period.key} 当前没有待签发的稿件"
         return
     if decision.kind == "unknown":
@@ -407,14 +418,14 @@ def signoff(
     )
     if approved:
         draft.state = "signed"
-        period.state, period.signed_off_at = "signed_off", now
+        period.state, period.signed_off_at = PeriodState.SIGNED_OFF, now
         session.add(
             Event(kind="signed_off", period_id=period.id, detail=f"{person.name} 同意签发第{draft.version}稿")
         )
         inbound.outcome = f"{person.name} 同意签发 {period.key} 第{draft.version}稿"
     else:
         draft.state = "returned"
-        period.state = "assembling"
+        period.state = PeriodState.ASSEMBLING
         session.add(
             Event(
                 kind="signoff_returned",

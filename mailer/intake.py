@@ -22,7 +22,17 @@ from mailer.files import store_by_hash, write_atomic
 from mailer.mailhead import header_block
 from mailer.mailread import ReadMessage, read_message
 from mailer.matching import Match, by_token, match_message
-from mailer.model import Dispatch, Event, InboundMessage, Office, Period, Person, utcnow
+from mailer.model import (
+    Dispatch,
+    DispatchState,
+    Event,
+    InboundMessage,
+    Office,
+    Period,
+    PeriodState,
+    Person,
+    utcnow,
+)
 from mailer.offices import offices_for_address, person_for_address, signer
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import date_cn, form_token, latest_submission, local_time, period_label, tz
@@ -233,7 +243,7 @@ class _Handler:
             lost = set(recipients)
         why = "；".join(f"{d.recipient}：{d.diagnostic or d.status or '退信'}" for d in failed) or "退信"
         if ours.to_addrs and set(ours.to_addrs) <= lost:
-            ours.state, ours.error = "failed", f"退信：{why}"[:1000]
+            ours.state, ours.error = DispatchState.FAILED, f"退信：{why}"[:1000]
             self.s.add(
                 Event(
                     kind="delivery_failed",
@@ -385,7 +395,7 @@ class _Handler:
         )
 
     def _awaiting_signoff(self) -> Period | None:
-        waiting = list(self.s.scalars(select(Period).where(Period.state == "awaiting_signoff")))
+        waiting = list(self.s.scalars(select(Period).where(Period.state == PeriodState.AWAITING_SIGNOFF)))
         return waiting[0] if len(waiting) == 1 else None
 
     def quarantine(self, reason: str, *, advice: str = "", notice_key: str | None = None) -> None:

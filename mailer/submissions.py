@@ -18,7 +18,7 @@ from mailer.deadlines import office_due_on
 from mailer.files import store_by_hash
 from mailer.formcheck import check_form
 from mailer.formparse import ParsedForm
-from mailer.model import Entry, InboundMessage, Office, Period, Submission
+from mailer.model import Entry, InboundMessage, Office, Period, Submission, SubmissionState
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import date_cn, form_token, local_date, period_label
@@ -84,10 +84,10 @@ def take_form(
             select(Submission).where(
                 Submission.period_id == period.id,
                 Submission.office_id == office.id,
-                Submission.state == "pending_approval",
+                Submission.state == SubmissionState.PENDING_APPROVAL,
             )
         ):
-            older.state = "superseded"
+            older.state = SubmissionState.SUPERSEDED
     path, sha = _save_attachment(settings, form.data)
     late = local_date(settings, submitted_at) > office_due_on(session, period, office.id)
     findings = [f.to_dict() for f in check.findings]
@@ -96,7 +96,7 @@ def take_form(
         office_id=office.id,
         revision=revision,
         inbound_message_id=inbound.id if inbound is not None else None,
-        state="pending_approval" if check.ok else "invalid",
+        state=SubmissionState.PENDING_APPROVAL if check.ok else SubmissionState.INVALID,
         form_path=path,
         form_sha256=sha,
         token=check.token or "",

@@ -17,8 +17,7 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.formcheck import FormCheck
-from mailer.formcheck import check_form
+from mailer.formcheck import FormCheck, check_form
 from mailer.formparse import parse_form
 from mailer.forms import render_form
 from mailer.model import Office, Plan
