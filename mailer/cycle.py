@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.deadlines import OfficeDates, office_dates
@@ -26,6 +26,7 @@ from mailer.emptynotice import hold_empty, nothing_reported
 from mailer.errors import DubanError
 from mailer.forms import render_form
 from mailer.latestart import dates_after, due_note, late_dates
+from mailer.mailcontext import mail_context
 from mailer.model import (
     Dispatch,
     Document,
@@ -205,21 +206,9 @@ def _queued(s: Session, key: str) -> bool:
     return s.scalar(select(Dispatch.id).where(Dispatch.key == key)) is not None
 
 
-def _ctx(
-    settings: Settings, period: Period, office: Office | None = None, **extra: object
-) -> dict[str, object]:
-    session = object_session(period)
-    due_on = office_dates(session, period, office.id).due_on if office and session else period.due_on
-    return {
-        "office": office.name if office else "",
-        "period_label": period_label(period),
-        "due_date": date_cn(due_on),
-        "due_day": settings.calendar.describe(due_on),
-        "due_note": due_note(period),
-        "plan_title": period.plan.title,
-        "leader": office.leader.name if office and office.leader else "",
-        **extra,
-    }
+def _ctx(settings: Settings, period: Period, office: Office | None = None, **extra: object) -> dict[str, object]:
+    """The mail context (mailer.mailcontext, the one builder of it)."""
+    return mail_context(settings, period, office, **extra)
 
 
 def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:

@@ -24,6 +24,7 @@ LAYERS = {
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
                 "matching", "periodinfo", "__main__", "actions", "handforms", "loops", "sendercheck",
                 "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup",
+                "mailcontext",
                 "robots",
                 # The web console: a top layer beside cli (it may import anything; only cli and the
                 # service start it).

@@ -182,4 +182,4 @@ def test_a_registry_of_0011_upgrades_with_its_states_on_postgresql(pg_url: str):
 def test_the_outbox_command_offers_every_dispatch_state():
     from mailer.cli.outbox import STATES
 
-    assert STATES == tuple(DispatchState)
+    assert tuple(DispatchState) == STATES
