@@ -322,6 +322,9 @@ def run_checks(
     from mailer.startgate import gate_lines
 
     problems += [Problem("warning", line) for line in gate_lines(settings, engine)]
+    from mailer.tickfailures import stuck_lines
+
+    problems += [Problem("error", line) for line in stuck_lines(engine)]
     problems += [Problem(level, text) for level, text in post_problems(settings, engine)]
     if mail:
         problems += check_mail(settings)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -58,10 +59,13 @@ from mailer.queries import lead_offices
 from mailer.robots import last_dispatch_id, post_pending, tell_robots
 from mailer.startgate import TICK_KINDS, before_tick
 from mailer.store import atomic
-from mailer.tickfailures import record_failure
+from mailer.tickfailures import KIND as FAILED_KIND
+from mailer.tickfailures import note_run, record_failure
+from mailer.transient import is_transient
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -136,70 +140,114 @@ def _open_period(
         report.note(f"{period.key}：报送期开启")
 
 
-def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: TickReport) -> None:
+def _dispatch_forms(
+    settings: Settings, engine: Engine, period_id: int, report: TickReport, only: set[int] | None = None
+) -> None:
+    """Render and queue each lead office's form; then the period is collecting. An office whose form
+    fails is recorded (an event with its office) and tried again by the next ticks
+    (:func:`_retry_failed_forms`), without holding back the others'."""
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        offices = [o.id for o in lead_offices(s, period.plan, period.key)]
+        offices = [o.id for o in lead_offices(s, period.plan, period.key) if only is None or o.id in only]
+    failed: list[tuple[int, Exception]] = []
     for office_id in offices:
-        # One transaction per office: a crash half-way resumes with the offices not yet done.
-        with atomic(engine) as s:
-            period, office = s.get(Period, period_id), s.get(Office, office_id)
-            assert period is not None and office is not None
-            key = f"form:{period.key}:{office.id}"
-            addr = office_address(office)
-            if addr is None:
-                if queue_mail(
-                    s,
-                    settings,
-                    f"no_address:{period.key}:{office.id}",
-                    "other",
-                    Mail(
-                        "escalation", _ctx(settings, period, office, missing_address=True), _bureau_addrs(settings, s)
-                    ),
-                    period_id=period.id,
-                    office_id=office.id,
-                ):
-                    report.note(f"{office.name} 没有登记邮箱，已告知局办公室")
-                continue
-            if _queued(s, key):
-                continue
-            rendered = render_form(settings, s, period.plan, period.year, period.month, office)
-            s.add(
-                Document(
-                    kind="form",
-                    period_id=period.id,
-                    office_id=office.id,
-                    path=str(rendered.path.relative_to(settings.home)),
-                    token=rendered.token,
-                )
-            )
-            if queue_mail(
-                s,
-                settings,
-                key,
-                "form",
-                Mail(
-                    "form",
-                    {
-                        **_ctx(settings, period, office),
-                        "tasks": rendered.task_seqs,
-                        "remind_on": date_cn(period.remind_on or period.due_on),
-                    },
-                    [addr],
-                    attachments=[(rendered.path.name, rendered.path.read_bytes())],
-                ),
-                token=rendered.token,
-                period_id=period.id,
-                office_id=office.id,
-            ):
-                report.queued += 1
+        try:
+            _dispatch_form(settings, engine, period_id, office_id, report)
+        except Exception as e:  # one office's form never stops the others' (tickfailures)
+            if is_transient(e):
+                raise
+            failed.append((office_id, e))
+    if failed and len(failed) == len(offices) and only is None:
+        # Every form failed: not one office's data but the template or the home (the period stays open,
+        # the tick records the one reason for the period, and the next tick tries again).
+        raise failed[0][1]
+    for office_id, error in failed:
+        report.failures.append(record_failure(engine, period_id, error, office_id=office_id, step=FORM_STEP))
+    if only is not None:
+        return
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
         period.state = PeriodState.COLLECTING
         tell_robots(s, settings, period, 0, ("form",))
         report.note(f"{period.key}：已为 {len(offices)} 个股室生成进展情况表，待发送")
+
+
+FORM_STEP = "进展情况表未能生成："
+
+
+def _retry_failed_forms(settings: Settings, engine: Engine, period_id: int, report: TickReport) -> None:
+    """The forms that failed when the period opened (an event of that office), not queued since."""
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        failed_ids = set(
+            s.scalars(
+                select(Event.office_id).where(
+                    Event.kind == FAILED_KIND, Event.period_id == period_id, Event.office_id.is_not(None),
+                    Event.detail.contains(FORM_STEP),
+                )
+            )
+        )
+        failed = {o for o in failed_ids if o is not None and not _queued(s, f"form:{period.key}:{o}")}
+    if failed:
+        _dispatch_forms(settings, engine, period_id, report, only=failed)
+
+
+def _dispatch_form(settings: Settings, engine: Engine, period_id: int, office_id: int, report: TickReport) -> None:
+    # One transaction per office: a crash half-way resumes with the offices not yet done.
+    with atomic(engine) as s:
+        period, office = s.get(Period, period_id), s.get(Office, office_id)
+        assert period is not None and office is not None
+        key = f"form:{period.key}:{office.id}"
+        addr = office_address(office)
+        if addr is None:
+            if queue_mail(
+                s,
+                settings,
+                f"no_address:{period.key}:{office.id}",
+                "other",
+                Mail(
+                    "escalation", _ctx(settings, period, office, missing_address=True), _bureau_addrs(settings, s)
+                ),
+                period_id=period.id,
+                office_id=office.id,
+            ):
+                report.note(f"{office.name} 没有登记邮箱，已告知局办公室")
+            return
+        if _queued(s, key):
+            return
+        rendered = render_form(settings, s, period.plan, period.year, period.month, office)
+        s.add(
+            Document(
+                kind="form",
+                period_id=period.id,
+                office_id=office.id,
+                path=str(rendered.path.relative_to(settings.home)),
+                token=rendered.token,
+            )
+        )
+        if queue_mail(
+            s,
+            settings,
+            key,
+            "form",
+            Mail(
+                "form",
+                {
+                    **_ctx(settings, period, office),
+                    "tasks": rendered.task_seqs,
+                    "remind_on": date_cn(period.remind_on or period.due_on),
+                },
+                [addr],
+                attachments=[(rendered.path.name, rendered.path.read_bytes())],
+            ),
+            token=rendered.token,
+            period_id=period.id,
+            office_id=office.id,
+        ):
+            report.queued += 1
 
 
 def _queued(s: Session, key: str) -> bool:
@@ -362,7 +410,6 @@ def assemble_period(
 
     :raises DubanError: when the directory names no signer
     """
-    from mailer.errors import DubanError
 
     report = report or TickReport()
     # Render (and convert to PDF, which can take a while) in a read-only session, so the registry is not
@@ -553,28 +600,44 @@ def tick(
     with atomic(engine) as s:
         plan_ids = list(s.scalars(select(Plan.id).where(Plan.active.is_(True))))
     for plan_id in plan_ids:
-        _open_period(settings, engine, plan_id, today, report)
+        _contained(engine, report, None, _open_period, settings, engine, plan_id, today, report)
     with atomic(engine) as s:
         period_ids = list(s.scalars(select(Period.id).where(Period.state.not_in((PeriodState.PUBLISHED, PeriodState.SKIPPED))).order_by(Period.id)))
     for pid in period_ids:
+        # Each step on its own: a broken template or a bug in one does not stop the others, the other
+        # periods, nor the sending below (mailer.tickfailures records it once and tells when it is stuck).
         with atomic(engine) as s:
             state = s.get(Period, pid).state  # type: ignore[union-attr]
-        try:
-            if state == "open":
-                _dispatch_forms(settings, engine, pid, report)
-            _remind(settings, engine, pid, today, report)
-            _assemble_if_due(settings, engine, pid, now, report)
-            _publish_if_signed(settings, engine, pid, now, report)
-        except DubanError as e:  # e.g. a broken template: the other periods and the sending go on
-            report.failures.append(record_failure(engine, pid, e))
+        if state == PeriodState.OPEN:
+            _contained(engine, report, pid, _dispatch_forms, settings, engine, pid, report)
+        elif state == PeriodState.COLLECTING:
+            _contained(engine, report, pid, _retry_failed_forms, settings, engine, pid, report)
+        _contained(engine, report, pid, _remind, settings, engine, pid, today, report)
+        _contained(engine, report, pid, _assemble_if_due, settings, engine, pid, now, report)
+        _contained(engine, report, pid, _publish_if_signed, settings, engine, pid, now, report)
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
         # After the mail, never before: a robot that fails cannot hold back or repeat a mail.
-        for line in post_pending(settings, engine, now=now).lines:
+        posted = _contained(engine, report, None, post_pending, settings, engine, now=now)
+        for line in posted.lines if posted is not None else []:
             report.note(line)
     if report.steps:
         _refresh_ledger(settings, engine, now)
+    _contained(engine, report, None, note_run, engine, report.failures, now)
     return report
+
+
+def _contained(engine: Engine, report: TickReport, period_id: int | None, step: Callable[..., T], *args: Any,
+               **kwargs: Any) -> T | None:
+    """``step(*args)``; a failure is recorded and reported, and the tick goes on. A transient registry
+    or disk failure is not the step's fault: it is raised, and the service retries the whole tick."""
+    try:
+        return step(*args, **kwargs)
+    except Exception as e:
+        if is_transient(e):
+            raise
+        report.failures.append(record_failure(engine, period_id, e))
+        return None
 
 
 def _refresh_ledger(settings: Settings, engine: Engine, now: dt.datetime | None = None) -> Path | None:
