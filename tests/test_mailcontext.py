@@ -76,3 +76,11 @@ def test_no_mail_context_is_built_by_hand():
                 if isinstance(ctx, ast.Dict) and not any(k is None for k in ctx.keys):
                     by_hand.append(f"{path.name}:{node.lineno}")
     assert by_hand == []
+
+
+def test_a_syntax_error_in_a_shared_part_is_named_once_by_its_own_file(home):
+    # Before, _layout.html was never compiled by the check: `duban check` said all was well.
+    path = home.templates / "mail" / "_layout.html"
+    path.write_text(path.read_text(encoding="utf-8") + "{% if %}\n", encoding="utf-8")
+    mail = [p.message for p in check_templates(home) if "邮件模板" in p.message]
+    assert len(mail) == 1 and mail[0].startswith("邮件模板 templates/mail/_layout.html 第 ")
