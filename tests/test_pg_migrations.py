@@ -183,3 +183,17 @@ def test_the_outbox_command_offers_every_dispatch_state():
     from mailer.cli.outbox import STATES
 
     assert tuple(DispatchState) == STATES
+
+
+def test_a_period_in_an_unknown_state_stops_the_upgrade_naming_it(tmp_path: Path):
+    from mailer.errors import RegistryError
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    _registry_of_0011(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE periods SET state = 'held' WHERE month = 1"))
+    engine.dispose()
+    with pytest.raises(RegistryError, match=r"periods 中有无法识别的状态（#\d+: held）"):
+        open_registry(url)
+    close_all()

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from mailer.errors import RegistryError
+
 revision: str = "0012_states"
 down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
@@ -42,7 +44,7 @@ def upgrade() -> None:
     for table in ("periods", "submissions"):
         odd = conn.execute(sa.text(f"SELECT id, state FROM {table} WHERE NOT ({_in(TABLES[table])})")).fetchall()
         if odd:
-            raise RuntimeError(
+            raise RegistryError(
                 f"登记簿表 {table} 中有无法识别的状态（{', '.join(f'#{i}: {s}' for i, s in odd[:5])}），"
                 "无法升级。请联系维护人员核对这些记录后再运行。"
             )
