@@ -83,7 +83,8 @@ _SUBMISSION = {"revision": 2, "late": True, "filled_by": "张三", **_FINDINGS}
 # Each kind's own keys with a sample value (what its callers pass besides the common keys). A list gives
 # variants, rendered one by one, so that every branch of the shipped template is rendered.
 KIND_KEYS: dict[str, list[dict[str, Any]]] = {
-    "form": [{"tasks": [_ROW], "resend": False}, {"tasks": [], "resend": True}],
+    "form": [{"tasks": [_ROW], "resend": False, "remind_on": "2022年6月15日"},
+             {"tasks": [], "resend": True, "remind_on": "2022年6月15日"}],
     "reminder": [{"state": "", "has_form": True}, {"state": "invalid", "has_form": False},
                  {"state": "returned", "has_form": True}],
     "escalation": [
