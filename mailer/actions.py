@@ -28,8 +28,10 @@ from mailer.model import (
     OfficeAddress,
     OfficeDeadline,
     Period,
+    PeriodState,
     Person,
     Submission,
+    SubmissionState,
     Task,
     utcnow,
 )
@@ -41,7 +43,7 @@ from mailer.store import atomic
 from mailer.text import key
 
 # Periods in which nothing may be changed any more, or nothing happens at all.
-FINISHED = ("published", "skipped")
+FINISHED = (PeriodState.PUBLISHED, PeriodState.SKIPPED)
 _EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 
 
@@ -96,7 +98,7 @@ def get_period(session: Session, text: str) -> Period:
 
 
 def _open_for_offices(period: Period, what: str) -> None:
-    if period.state not in ("open", "collecting"):
+    if period.state not in (PeriodState.OPEN, PeriodState.COLLECTING):
         raise ActionRefused(
             f"{period.key} 期次已进入“{period.state}”阶段，不能再{what}。"
             "如需重新汇总，请用 duban assemble。"
@@ -229,7 +231,7 @@ def decide_revision(
         leader = o.leader
         if leader is None or key(leader.email) != key(leader_email):
             raise ActionRefused(f"{o.name} 的报告须由其分管负责同志审定，您不是该股室的分管负责同志。")
-        if sub.state != "pending_approval":
+        if sub.state != SubmissionState.PENDING_APPROVAL:
             raise ActionRefused(
                 f"{o.name} 第{sub.revision}版报告当前不是待审定状态（{sub.state}），无需再审定；请刷新页面查看最新一版。"
             )
@@ -334,13 +336,13 @@ def skip_period(
                     f"（{plan.year}年{first}—{settings.cycle.last_month}月），无需设为不报。"
                 )
             dates = period_dates(settings, year, month, plan.due_day or settings.cycle.due_day)
-            p = Period(plan_id=plan.id, year=year, month=month, state="skipped", **dates)
+            p = Period(plan_id=plan.id, year=year, month=month, state=PeriodState.SKIPPED, **dates)
             s.add(p)
             s.flush()
-        elif p.state not in ("open", "collecting"):
+        elif p.state not in (PeriodState.OPEN, PeriodState.COLLECTING):
             raise ActionRefused(f"{p.key} 期次已处于“{p.state}”阶段，不能再设为本月不报。")
         else:
-            p.state = "skipped"
+            p.state = PeriodState.SKIPPED
         record(
             s, "period_skipped", f"{period_label(p)} 本月不报送", actor=by, reason=reason, period_id=p.id, at=now
         )
@@ -356,7 +358,7 @@ def close_period(
     reason = (reason or "").strip()
     with atomic(engine) as s:
         p = get_period(s, period)
-        if p.state != "collecting":
+        if p.state != PeriodState.COLLECTING:
             raise ActionRefused(
                 f"{p.key} 期次处于“{p.state}”阶段，只有正在收集报告的期次才能截止收集。"
             )

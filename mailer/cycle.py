@@ -14,9 +14,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.deadlines import OfficeDates, office_dates
@@ -26,7 +27,20 @@ from mailer.emptynotice import hold_empty, nothing_reported
 from mailer.errors import DubanError
 from mailer.forms import render_form
 from mailer.latestart import dates_after, due_note, late_dates
-from mailer.model import Dispatch, Document, Event, Office, Period, Plan, Recipient, Submission, utcnow
+from mailer.mailcontext import mail_context
+from mailer.model import (
+    Dispatch,
+    Document,
+    Event,
+    Office,
+    Period,
+    PeriodState,
+    Plan,
+    Recipient,
+    Submission,
+    SubmissionState,
+    utcnow,
+)
 from mailer.notice import assemble_notice, publish_notice
 from mailer.noticedate import redate_published
 from mailer.offices import office_address, signer
@@ -45,10 +59,13 @@ from mailer.queries import lead_offices
 from mailer.robots import last_dispatch_id, post_pending, tell_robots
 from mailer.startgate import TICK_KINDS, before_tick
 from mailer.store import atomic
-from mailer.tickfailures import record_failure
+from mailer.tickfailures import KIND as FAILED_KIND
+from mailer.tickfailures import note_run, record_failure
+from mailer.transient import is_transient
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -108,7 +125,7 @@ def _open_period(
         if today < dates["send_on"] or today > month_end(plan.year, month):
             return
         period = Period(
-            plan_id=plan.id, year=plan.year, month=month, state="open", **late_dates(settings, dates, today)
+            plan_id=plan.id, year=plan.year, month=month, state=PeriodState.OPEN, **late_dates(settings, dates, today)
         )
         s.add(period)
         s.flush()
@@ -123,91 +140,123 @@ def _open_period(
         report.note(f"{period.key}：报送期开启")
 
 
-def _dispatch_forms(settings: Settings, engine: Engine, period_id: int, report: TickReport) -> None:
+def _dispatch_forms(
+    settings: Settings, engine: Engine, period_id: int, report: TickReport, only: set[int] | None = None
+) -> None:
+    """Render and queue each lead office's form; then the period is collecting. An office whose form
+    fails is recorded (an event with its office) and tried again by the next ticks
+    (:func:`_retry_failed_forms`), without holding back the others'."""
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        offices = [o.id for o in lead_offices(s, period.plan, period.key)]
+        offices = [o.id for o in lead_offices(s, period.plan, period.key) if only is None or o.id in only]
+    failed: list[tuple[int, Exception]] = []
     for office_id in offices:
-        # One transaction per office: a crash half-way resumes with the offices not yet done.
-        with atomic(engine) as s:
-            period, office = s.get(Period, period_id), s.get(Office, office_id)
-            assert period is not None and office is not None
-            key = f"form:{period.key}:{office.id}"
-            addr = office_address(office)
-            if addr is None:
-                if queue_mail(
-                    s,
-                    settings,
-                    f"no_address:{period.key}:{office.id}",
-                    "other",
-                    Mail(
-                        "escalation", _ctx(settings, period, office, missing_address=True), _bureau_addrs(settings, s)
-                    ),
-                    period_id=period.id,
-                    office_id=office.id,
-                ):
-                    report.note(f"{office.name} 没有登记邮箱，已告知局办公室")
-                continue
-            if _queued(s, key):
-                continue
-            rendered = render_form(settings, s, period.plan, period.year, period.month, office)
-            s.add(
-                Document(
-                    kind="form",
-                    period_id=period.id,
-                    office_id=office.id,
-                    path=str(rendered.path.relative_to(settings.home)),
-                    token=rendered.token,
+        try:
+            _dispatch_form(settings, engine, period_id, office_id, report)
+        except Exception as e:  # one office's form never stops the others' (tickfailures)
+            if is_transient(e):
+                raise
+            failed.append((office_id, e))
+    if failed and len(failed) == len(offices) and only is None:
+        # Every form failed: not one office's data but the template or the home (the period stays open,
+        # the tick records the one reason for the period, and the next tick tries again).
+        raise failed[0][1]
+    for office_id, error in failed:
+        report.failures.append(record_failure(engine, period_id, error, office_id=office_id, step=FORM_STEP))
+    if only is not None:
+        return
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        period.state = PeriodState.COLLECTING
+        tell_robots(s, settings, period, 0, ("form",))
+        report.note(f"{period.key}：已为 {len(offices)} 个股室生成进展情况表，待发送")
+
+
+FORM_STEP = "进展情况表未能生成："
+
+
+def _retry_failed_forms(settings: Settings, engine: Engine, period_id: int, report: TickReport) -> None:
+    """The forms that failed when the period opened (an event of that office), not queued since."""
+    with atomic(engine) as s:
+        period = s.get(Period, period_id)
+        assert period is not None
+        failed_ids = set(
+            s.scalars(
+                select(Event.office_id).where(
+                    Event.kind == FAILED_KIND, Event.period_id == period_id, Event.office_id.is_not(None),
+                    Event.detail.contains(FORM_STEP),
                 )
             )
+        )
+        failed = {o for o in failed_ids if o is not None and not _queued(s, f"form:{period.key}:{o}")}
+    if failed:
+        _dispatch_forms(settings, engine, period_id, report, only=failed)
+
+
+def _dispatch_form(settings: Settings, engine: Engine, period_id: int, office_id: int, report: TickReport) -> None:
+    # One transaction per office: a crash half-way resumes with the offices not yet done.
+    with atomic(engine) as s:
+        period, office = s.get(Period, period_id), s.get(Office, office_id)
+        assert period is not None and office is not None
+        key = f"form:{period.key}:{office.id}"
+        addr = office_address(office)
+        if addr is None:
             if queue_mail(
                 s,
                 settings,
-                key,
-                "form",
+                f"no_address:{period.key}:{office.id}",
+                "other",
                 Mail(
-                    "form",
-                    {
-                        **_ctx(settings, period, office),
-                        "tasks": rendered.task_seqs,
-                        "remind_on": date_cn(period.remind_on or period.due_on),
-                    },
-                    [addr],
-                    attachments=[(rendered.path.name, rendered.path.read_bytes())],
+                    "escalation", _ctx(settings, period, office, missing_address=True), _bureau_addrs(settings, s)
                 ),
-                token=rendered.token,
                 period_id=period.id,
                 office_id=office.id,
             ):
-                report.queued += 1
-    with atomic(engine) as s:
-        period = s.get(Period, period_id)
-        assert period is not None
-        period.state = "collecting"
-        tell_robots(s, settings, period, 0, ("form",))
-        report.note(f"{period.key}：已为 {len(offices)} 个股室生成进展情况表，待发送")
+                report.note(f"{office.name} 没有登记邮箱，已告知局办公室")
+            return
+        if _queued(s, key):
+            return
+        rendered = render_form(settings, s, period.plan, period.year, period.month, office)
+        s.add(
+            Document(
+                kind="form",
+                period_id=period.id,
+                office_id=office.id,
+                path=str(rendered.path.relative_to(settings.home)),
+                token=rendered.token,
+            )
+        )
+        if queue_mail(
+            s,
+            settings,
+            key,
+            "form",
+            Mail(
+                "form",
+                {
+                    **_ctx(settings, period, office),
+                    "tasks": rendered.task_seqs,
+                    "remind_on": date_cn(period.remind_on or period.due_on),
+                },
+                [addr],
+                attachments=[(rendered.path.name, rendered.path.read_bytes())],
+            ),
+            token=rendered.token,
+            period_id=period.id,
+            office_id=office.id,
+        ):
+            report.queued += 1
 
 
 def _queued(s: Session, key: str) -> bool:
     return s.scalar(select(Dispatch.id).where(Dispatch.key == key)) is not None
 
 
-def _ctx(
-    settings: Settings, period: Period, office: Office | None = None, **extra: object
-) -> dict[str, object]:
-    session = object_session(period)
-    due_on = office_dates(session, period, office.id).due_on if office and session else period.due_on
-    return {
-        "office": office.name if office else "",
-        "period_label": period_label(period),
-        "due_date": date_cn(due_on),
-        "due_day": settings.calendar.describe(due_on),
-        "due_note": due_note(period),
-        "plan_title": period.plan.title,
-        "leader": office.leader.name if office and office.leader else "",
-        **extra,
-    }
+def _ctx(settings: Settings, period: Period, office: Office | None = None, **extra: object) -> dict[str, object]:
+    """The mail context (mailer.mailcontext, the one builder of it)."""
+    return mail_context(settings, period, office, **extra)
 
 
 def _open_offices(s: Session, period: Period) -> list[tuple[Office, Submission | None]]:
@@ -223,14 +272,14 @@ def _remind(settings: Settings, engine: Engine, period_id: int, today: dt.date, 
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state != "collecting" or not _workday(settings, today):
+        if period.state != PeriodState.COLLECTING or not _workday(settings, today):
             return
         since = last_dispatch_id(s)
         for office, sub in _open_offices(s, period):
             dates = office_dates(s, period, office.id)
             if not (dates.remind_on and dates.remind_on <= today <= dates.due_on):
                 continue
-            if sub is not None and sub.state == "pending_approval":
+            if sub is not None and sub.state == SubmissionState.PENDING_APPROVAL:
                 continue  # the office has done its part; its leader is reminded separately
             if not _form_sent_before(s, settings, period, office, today):
                 continue  # caught up after downtime: the form itself went out today
@@ -316,7 +365,7 @@ def _remind_leaders(
 ) -> None:
     """A report waiting for its leader longer than approval_remind_days working days gets a reminder."""
     waiting = s.scalars(
-        select(Submission).where(Submission.period_id == period.id, Submission.state == "pending_approval")
+        select(Submission).where(Submission.period_id == period.id, Submission.state == SubmissionState.PENDING_APPROVAL)
     )
     for sub in waiting:
         leader = sub.office.leader
@@ -361,7 +410,6 @@ def assemble_period(
 
     :raises DubanError: when the directory names no signer
     """
-    from mailer.errors import DubanError
 
     report = report or TickReport()
     # Render (and convert to PDF, which can take a while) in a read-only session, so the registry is not
@@ -421,7 +469,7 @@ def assemble_period(
             person_id=the_signer.id,
             document_id=doc.id,
         )
-        period.state = "awaiting_signoff"
+        period.state = PeriodState.AWAITING_SIGNOFF
         s.add(
             Event(
                 kind="assembled",
@@ -443,7 +491,7 @@ def _assemble_if_due(
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state not in ("collecting", EMPTY):
+        if period.state not in (PeriodState.COLLECTING, EMPTY):
             return
         empty = nothing_reported(s, period)
         if period.state == EMPTY and empty:
@@ -478,7 +526,7 @@ def _publish_if_signed(
     with atomic(engine) as s:
         period = s.get(Period, period_id)
         assert period is not None
-        if period.state != "signed_off":
+        if period.state != PeriodState.SIGNED_OFF:
             return
         draft = current_draft(s, period)
         assert draft is not None
@@ -517,7 +565,7 @@ def _publish_if_signed(
             token=period_token(settings, period),
             period_id=period.id,
         )
-        period.state, period.published_at = "published", now
+        period.state, period.published_at = PeriodState.PUBLISHED, now
         s.add(Event(kind="published", period_id=period.id, detail=f"已发布：{docx.name}"))
         tell_robots(s, settings, period, since, ("published",))
         report.queued += 1
@@ -552,28 +600,44 @@ def tick(
     with atomic(engine) as s:
         plan_ids = list(s.scalars(select(Plan.id).where(Plan.active.is_(True))))
     for plan_id in plan_ids:
-        _open_period(settings, engine, plan_id, today, report)
+        _contained(engine, report, None, _open_period, settings, engine, plan_id, today, report)
     with atomic(engine) as s:
-        period_ids = list(s.scalars(select(Period.id).where(Period.state.not_in(("published", "skipped"))).order_by(Period.id)))
+        period_ids = list(s.scalars(select(Period.id).where(Period.state.not_in((PeriodState.PUBLISHED, PeriodState.SKIPPED))).order_by(Period.id)))
     for pid in period_ids:
+        # Each step on its own: a broken template or a bug in one does not stop the others, the other
+        # periods, nor the sending below (mailer.tickfailures records it once and tells when it is stuck).
         with atomic(engine) as s:
             state = s.get(Period, pid).state  # type: ignore[union-attr]
-        try:
-            if state == "open":
-                _dispatch_forms(settings, engine, pid, report)
-            _remind(settings, engine, pid, today, report)
-            _assemble_if_due(settings, engine, pid, now, report)
-            _publish_if_signed(settings, engine, pid, now, report)
-        except DubanError as e:  # e.g. a broken template: the other periods and the sending go on
-            report.failures.append(record_failure(engine, pid, e))
+        if state == PeriodState.OPEN:
+            _contained(engine, report, pid, _dispatch_forms, settings, engine, pid, report)
+        elif state == PeriodState.COLLECTING:
+            _contained(engine, report, pid, _retry_failed_forms, settings, engine, pid, report)
+        _contained(engine, report, pid, _remind, settings, engine, pid, today, report)
+        _contained(engine, report, pid, _assemble_if_due, settings, engine, pid, now, report)
+        _contained(engine, report, pid, _publish_if_signed, settings, engine, pid, now, report)
     if transport is not None:
         report.sent = send_pending(settings, engine, transport, progress=progress, now=now)
         # After the mail, never before: a robot that fails cannot hold back or repeat a mail.
-        for line in post_pending(settings, engine, now=now).lines:
+        posted = _contained(engine, report, None, post_pending, settings, engine, now=now)
+        for line in posted.lines if posted is not None else []:
             report.note(line)
     if report.steps:
         _refresh_ledger(settings, engine, now)
+    _contained(engine, report, None, note_run, engine, report.failures, now)
     return report
+
+
+def _contained(engine: Engine, report: TickReport, period_id: int | None, step: Callable[..., T], *args: Any,
+               **kwargs: Any) -> T | None:
+    """``step(*args)``; a failure is recorded and reported, and the tick goes on. A transient registry
+    or disk failure is not the step's fault: it is raised, and the service retries the whole tick."""
+    try:
+        return step(*args, **kwargs)
+    except Exception as e:
+        if is_transient(e):
+            raise
+        report.failures.append(record_failure(engine, period_id, e))
+        return None
 
 
 def _refresh_ledger(settings: Settings, engine: Engine, now: dt.datetime | None = None) -> Path | None:

@@ -14,13 +14,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.deadlines import office_due_on
 from mailer.filenames import fit_name
+from mailer.mailcontext import mail_context
 from mailer.matching import Match
-from mailer.model import Approval, Dispatch, Document, Event, InboundMessage, Period, Person, Submission
+from mailer.model import (
+    Approval,
+    Dispatch,
+    Document,
+    Event,
+    InboundMessage,
+    Period,
+    PeriodState,
+    Person,
+    Submission,
+    SubmissionState,
+)
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, period_label, period_token
+from mailer.periodinfo import form_token, period_label, period_token
 from mailer.replies import classify_decision, newest_part
 
 log = logging.getLogger(__name__)
@@ -108,14 +119,13 @@ def ask_which(
     """A decision that names no report while several wait for this leader: ask them to answer the
     review mail of the one they mean."""
     first = waiting[0].period
-    ctx = {
-        "office": "、".join(dict.fromkeys(sub.office.name for sub in waiting)),
-        "leader": person.name,
-        "period_label": period_label(first),
-        "plan_title": first.plan.title,
-        "due_date": date_cn(first.due_on),
-        "waiting": len(waiting),
-    }
+    ctx = mail_context(
+        settings,
+        first,
+        office="、".join(dict.fromkeys(sub.office.name for sub in waiting)),
+        leader=person.name,
+        waiting=len(waiting),
+    )
     _ask_again(
         settings, session, inbound, person, ctx, text, period_token(settings, first), period_id=first.id
     )
@@ -205,16 +215,15 @@ def review(
     token = form_token(settings, period, office)
     newer = _newer_revisions(session, sub)
     waiting_newer = [n for n in newer if n.state == "pending_approval"]
-    ctx = {
-        "office": office.name,
-        "period_label": period_label(period),
-        "leader": person.name,
-        "revision": sub.revision,
-        "newer_revision": waiting_newer[-1].revision if waiting_newer else 0,
-        "comment": decision.comment,
-        "due_date": date_cn(office_due_on(session, period, office.id)),
-        "plan_title": period.plan.title,
-    }
+    ctx = mail_context(
+        settings,
+        period,
+        office,
+        leader=person.name,
+        revision=sub.revision,
+        newer_revision=waiting_newer[-1].revision if waiting_newer else 0,
+        comment=decision.comment,
+    )
     approved_newer = [n for n in newer if n.state == "approved"]
     if sub.state == "superseded" and approved_newer:
         inbound.outcome = (
@@ -284,17 +293,16 @@ def apply_review(
     office, period = sub.office, sub.period
     token = form_token(settings, period, office)
     waiting_newer = [n for n in _newer_revisions(session, sub) if n.state == "pending_approval"]
-    ctx = {
-        "office": office.name,
-        "period_label": period_label(period),
-        "leader": person.name,
-        "revision": sub.revision,
-        "newer_revision": waiting_newer[-1].revision if waiting_newer else 0,
-        "comment": comment,
-        "due_date": date_cn(office_due_on(session, period, office.id)),
-        "plan_title": period.plan.title,
-    }
-    sub.state, sub.decided_at = ("approved" if approved else "returned"), at
+    ctx = mail_context(
+        settings,
+        period,
+        office,
+        leader=person.name,
+        revision=sub.revision,
+        newer_revision=waiting_newer[-1].revision if waiting_newer else 0,
+        comment=comment,
+    )
+    sub.state, sub.decided_at = (SubmissionState.APPROVED if approved else SubmissionState.RETURNED), at
     to = [a.email for a in office.addresses][:1]
     still = f"（第{ctx['newer_revision']}版已另行送审）" if waiting_newer else ""
     if approved:
@@ -350,14 +358,14 @@ def signoff(
     """Apply the signer's decision on the period's newest draft."""
     draft = current_draft(session, period)
     decision = classify_decision(newest_part(text))
-    ctx = {
-        "period_label": period_label(period),
-        "signer": person.name,
-        "comment": decision.comment,
-        "version": draft.version if draft else 0,
-        "plan_title": period.plan.title,
-        "draft_name": Path(draft.path).name if draft else "",
-    }
+    ctx = mail_context(
+        settings,
+        period,
+        signer=person.name,
+        comment=decision.comment,
+        version=draft.version if draft else 0,
+        draft_name=Path(draft.path).name if draft else "",
+    )
     token = period_token(settings, period)
     request = (
         session.scalars(
@@ -368,7 +376,7 @@ def signoff(
         if draft is not None
         else None
     )
-    if draft is None or period.state != "awaiting_signoff":
+    if draft is None or period.state != PeriodState.AWAITING_SIGNOFF:
         inbound.outcome = f"{person.name} 的签发回复已忽略：{period.key} 当前没有待签发的稿件"
         return
     if decision.kind == "unknown":
@@ -407,14 +415,14 @@ def signoff(
     )
     if approved:
         draft.state = "signed"
-        period.state, period.signed_off_at = "signed_off", now
+        period.state, period.signed_off_at = PeriodState.SIGNED_OFF, now
         session.add(
             Event(kind="signed_off", period_id=period.id, detail=f"{person.name} 同意签发第{draft.version}稿")
         )
         inbound.outcome = f"{person.name} 同意签发 {period.key} 第{draft.version}稿"
     else:
         draft.state = "returned"
-        period.state = "assembling"
+        period.state = PeriodState.ASSEMBLING
         session.add(
             Event(
                 kind="signoff_returned",

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.decisions import _bureau_addrs
-from mailer.model import Event, Period, Submission
+from mailer.model import Event, Period, PeriodState, Submission
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import period_label, period_token
 
-STATE = "nothing_reported"
+STATE = PeriodState.NOTHING_REPORTED
 
 
 def nothing_reported(s: Session, period: Period) -> bool:

@@ -15,7 +15,9 @@ is counted in ``FormRow.added_rows`` so that the office is told); a progress, pr
 merged down from another task's row is recorded in ``FormRow.shared_with`` for the check to judge. Spaces
 leading a line (首行缩进 typed as "　　") are dropped from every line.
 
-Judging the rows against the registry is :func:`mailer.formcheck.check_form`, re-exported here.
+Judging the rows against the registry is :func:`mailer.formcheck.check_form`; it is NOT re-exported here,
+so that this parser (which runs in the sandbox worker of :mod:`mailer.safety` on untrusted attachments)
+loads nothing of the registry: no SQLAlchemy, no model (tests/test_layers.py checks it).
 """
 
 from __future__ import annotations
@@ -39,18 +41,13 @@ from mailer.docxgrid import (
     paragraph_text,
 )
 from mailer.errors import FormParseError
-from mailer.formcheck import EntryData, Finding, FormCheck, check_form
 from mailer.text import clean, cn_number, halfwidth, key, squash
 from mailer.tokens import find_tokens
 from mailer.wordnumbering import Numbering
 
 __all__ = [
-    "EntryData",
-    "Finding",
-    "FormCheck",
     "FormRow",
     "ParsedForm",
-    "check_form",
     "parse_form",
 ]
 

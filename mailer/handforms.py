@@ -18,8 +18,9 @@ from sqlalchemy import Engine, func, select
 from mailer.actions import FINISHED, ActionRefused, ActionResult, get_office, get_period
 from mailer.audit import record
 from mailer.config import Settings
-from mailer.cycle import _ctx, current_form
+from mailer.cycle import current_form
 from mailer.errors import FormParseError, UnsafeAttachment
+from mailer.mailcontext import mail_context
 from mailer.matching import by_token
 from mailer.model import Dispatch, Document, Period, utcnow
 from mailer.offices import office_address
@@ -187,7 +188,7 @@ def resend_form(
             Mail(
                 "form",
                 {
-                    **_ctx(settings, p, o),
+                    **mail_context(settings, p, o),
                     "tasks": _task_seqs(s, p, o),
                     "remind_on": "",
                     "resend": True,

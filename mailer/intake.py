@@ -19,13 +19,24 @@ from mailer import decisions, loops, oversize, sendercheck, submissions
 from mailer.config import Settings
 from mailer.errors import DubanError, FormParseError, MessageTooLarge, TransportError, UnsafeAttachment
 from mailer.files import store_by_hash, write_atomic
+from mailer.mailcontext import finding_dict, findings_context, mail_context
 from mailer.mailhead import header_block
 from mailer.mailread import ReadMessage, read_message
 from mailer.matching import Match, by_token, match_message
-from mailer.model import Dispatch, Event, InboundMessage, Office, Period, Person, utcnow
+from mailer.model import (
+    Dispatch,
+    DispatchState,
+    Event,
+    InboundMessage,
+    Office,
+    Period,
+    PeriodState,
+    Person,
+    utcnow,
+)
 from mailer.offices import offices_for_address, person_for_address, signer
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, latest_submission, local_time, period_label, tz
+from mailer.periodinfo import form_token, latest_submission, local_time, tz
 from mailer.redelivery import flag_reuse, free_message_id, recognise
 from mailer.safety import parse_form_bounded, safe_docx
 from mailer.senders import UNKNOWN, Verdict
@@ -233,7 +244,7 @@ class _Handler:
             lost = set(recipients)
         why = "；".join(f"{d.recipient}：{d.diagnostic or d.status or '退信'}" for d in failed) or "退信"
         if ours.to_addrs and set(ours.to_addrs) <= lost:
-            ours.state, ours.error = "failed", f"退信：{why}"[:1000]
+            ours.state, ours.error = DispatchState.FAILED, f"退信：{why}"[:1000]
             self.s.add(
                 Event(
                     kind="delivery_failed",
@@ -284,9 +295,6 @@ class _Handler:
             return
         if not self.forms:
             row.kind = "invalid"
-            ctx_findings = [
-                {"level": "error", "message": p, "seq": None, "name": "", "column": ""} for p in self.problems
-            ]
             queue_mail(
                 self.s,
                 self.settings,
@@ -294,18 +302,15 @@ class _Handler:
                 "error_reply",
                 Mail(
                     "error_reply",
-                    {
-                        "office": office.name,
-                        "period_label": period_label(period),
-                        "due_date": date_cn(period.due_on),
-                        "plan_title": period.plan.title,
-                        "revision": 0,
-                        "late": False,
-                        "filled_by": "",
-                        "findings": ctx_findings,
-                        "errors": ctx_findings,
-                        "warnings": [],
-                    },
+                    mail_context(
+                        self.settings,
+                        period,
+                        office,
+                        revision=0,
+                        late=False,
+                        filled_by="",
+                        **findings_context(finding_dict(p) for p in self.problems),
+                    ),
                     [self.msg.from_addr],
                 ),
                 token=form_token(self.settings, period, office),
@@ -385,7 +390,7 @@ class _Handler:
         )
 
     def _awaiting_signoff(self) -> Period | None:
-        waiting = list(self.s.scalars(select(Period).where(Period.state == "awaiting_signoff")))
+        waiting = list(self.s.scalars(select(Period).where(Period.state == PeriodState.AWAITING_SIGNOFF)))
         return waiting[0] if len(waiting) == 1 else None
 
     def quarantine(self, reason: str, *, advice: str = "", notice_key: str | None = None) -> None:
@@ -402,15 +407,16 @@ class _Handler:
             "quarantine_notice",
             Mail(
                 "quarantine_notice",
-                {
-                    "from_addr": self.msg.from_addr,
-                    "from_name": self.msg.from_name,
-                    "subject": self.msg.subject,
-                    "reason": reason,
-                    "received": local_time(self.settings, row.received_at),
-                    "archive_path": row.archive_path,
-                    "advice": advice,
-                },
+                mail_context(
+                    self.settings,
+                    from_addr=self.msg.from_addr,
+                    from_name=self.msg.from_name,
+                    subject=self.msg.subject,
+                    reason=reason,
+                    received=local_time(self.settings, row.received_at),
+                    archive_path=row.archive_path,
+                    advice=advice,
+                ),
                 bureau_addr,
             ),
             period_id=row.period_id,

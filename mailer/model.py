@@ -206,16 +206,23 @@ class Recipient(Base):
 
 # --- the monthly cycle ------------------------------------------------------------------------------
 
-PERIOD_STATES = (
-    "open",
-    "collecting",
-    "nothing_reported",  # assembly due but no report approved: held for the clerk (mailer.startgate)
-    "assembling",
-    "awaiting_signoff",
-    "signed_off",
-    "published",
-    "skipped",  # the clerk decided no forms for that month (`duban period skip`); nothing happens in it
-)
+def one_of(column: str, states: type[StrEnum]) -> CheckConstraint:
+    """The CHECK constraint that keeps ``column`` to the values of ``states`` (named ``ck_<table>_<column>``
+    by the metadata's naming convention). Migrations write the same text (0012_states)."""
+    return CheckConstraint(f"{column} IN (" + ", ".join(f"'{s.value}'" for s in states) + ")", name=column)
+
+
+class PeriodState(StrEnum):
+    """The states of a period (``Period.state``), in the order a month goes through them."""
+
+    OPEN = "open"  # created; the forms are not sent yet
+    COLLECTING = "collecting"  # forms sent, reports coming in
+    NOTHING_REPORTED = "nothing_reported"  # assembly due but no report approved: held for the clerk (startgate)
+    ASSEMBLING = "assembling"  # the draft notice is being (re)built; also after the signer returned it
+    AWAITING_SIGNOFF = "awaiting_signoff"  # the draft went to the signer
+    SIGNED_OFF = "signed_off"
+    PUBLISHED = "published"
+    SKIPPED = "skipped"  # the clerk decided no forms for that month (`duban period skip`); nothing happens in it
 
 
 class Period(Base):
@@ -226,7 +233,7 @@ class Period(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     year: Mapped[int] = mapped_column(Integer)
     month: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(30), default="open")
+    state: Mapped[str] = mapped_column(String(30), default=PeriodState.OPEN)
     send_on: Mapped[dt.date] = mapped_column(Date)
     due_on: Mapped[dt.date] = mapped_column(Date)  # last day a report is on time
     # The calendar's due date when the forms went out late and due_on was moved (mailer.latestart).
@@ -238,7 +245,7 @@ class Period(Base):
     signed_off_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     plan: Mapped[Plan] = relationship()
-    __table_args__ = (UniqueConstraint("plan_id", "year", "month"),)
+    __table_args__ = (UniqueConstraint("plan_id", "year", "month"), one_of("state", PeriodState))
 
     @property
     def key(self) -> str:
@@ -279,6 +286,17 @@ DISPATCH_KINDS = (
 )
 
 
+class DispatchState(StrEnum):
+    """The states of a dispatch row (``Dispatch.state``; mailer.outgoing sends, mailer.uncertain settles)."""
+
+    PENDING = "pending"  # queued, not yet handed to the transport (or certainly not sent last time)
+    SENDING = "sending"  # committed just before the transport is called; found at start-up = interrupted
+    SENT = "sent"
+    FAILED = "failed"  # refused for good, or too many transient failures
+    UNCERTAIN = "uncertain"  # may have gone: waits for the clerk (or mail.uncertain = "resend")
+    DROPPED = "dropped"  # given up: an uncertain courtesy mail, or by the clerk
+
+
 class Dispatch(Base):
     """Every message we send. Written (pending) before the send, marked sent after (design principle 3).
 
@@ -303,11 +321,12 @@ class Dispatch(Base):
     cc_addrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject: Mapped[str] = mapped_column(String(500), default="")
     eml_path: Mapped[str] = mapped_column(String(500), default="")  # outbox/mail/…eml
-    state: Mapped[str] = mapped_column(String(20), default="pending")  # see uncertain.SendState
+    state: Mapped[str] = mapped_column(String(20), default=DispatchState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (one_of("state", DispatchState),)
 
 
 class InboundMessage(Base):
@@ -340,7 +359,14 @@ class InboundMessage(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the clerk vouched for the sender
 
 
-SUBMISSION_STATES = ("invalid", "pending_approval", "approved", "returned", "superseded")
+class SubmissionState(StrEnum):
+    """The states of one revision of an office's returned form (``Submission.state``)."""
+
+    INVALID = "invalid"  # the check found errors: the office got an error reply
+    PENDING_APPROVAL = "pending_approval"  # valid, waiting for the supervising leader
+    APPROVED = "approved"
+    RETURNED = "returned"  # the leader (or the clerk) sent it back with comments
+    SUPERSEDED = "superseded"  # a newer revision came in before a decision
 
 
 class Submission(Base):
@@ -365,7 +391,7 @@ class Submission(Base):
     office: Mapped[Office] = relationship()
     period: Mapped[Period] = relationship()
     entries: Mapped[list[Entry]] = relationship(back_populates="submission", cascade="all, delete-orphan")
-    __table_args__ = (UniqueConstraint("period_id", "office_id", "revision"),)
+    __table_args__ = (UniqueConstraint("period_id", "office_id", "revision"), one_of("state", SubmissionState))
 
 
 class Entry(Base):
@@ -493,11 +519,7 @@ class RobotPost(Base):
     next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a failed post waits until then
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     posted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    __table_args__ = (
-        CheckConstraint(
-            "state IN (" + ", ".join(f"'{s.value}'" for s in RobotPostState) + ")", name="state"
-        ),
-    )
+    __table_args__ = (one_of("state", RobotPostState),)
 
 
 # --- the web console's accounts (mailer.web) -------------------------------------------------------------

@@ -29,7 +29,7 @@ from mailer.config import Settings
 from mailer.errors import DeliveryRefused, SendUncertain, TransportError
 from mailer.files import write_atomic
 from mailer.homelock import AlreadyLocked, exclusive_lock
-from mailer.model import Dispatch, Event, InboundMessage, utcnow
+from mailer.model import Dispatch, DispatchState, Event, InboundMessage, utcnow
 from mailer.store import atomic, is_postgres, open_registry
 from mailer.transport.base import Transport
 
@@ -100,7 +100,7 @@ def queue_mail(
         cc_addrs=cc,
         subject=subject,
         eml_path=str(eml.relative_to(settings.home)),
-        state="pending",
+        state=DispatchState.PENDING,
         in_reply_to_id=reply_to.id if reply_to is not None else None,
         **links,
     )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.files import store_by_hash
+from mailer.mailcontext import mail_context
 from mailer.mailhead import header_block
 from mailer.mailread import ReadMessage, read_message
 from mailer.matching import match_message
@@ -168,13 +169,14 @@ def _answer(
         "oversize_reply",
         Mail(
             "oversize_reply",
-            {
-                "subject": msg.subject,
-                "size_mb": mb(size),
-                "limit_mb": mb(limit),
-                "attachment_mb": mb(settings.mail.max_attachment_bytes),
-                "received": row.received_at.astimezone(tz(settings)).strftime("%Y-%m-%d %H:%M"),
-            },
+            mail_context(
+                settings,
+                subject=msg.subject,
+                size_mb=mb(size),
+                limit_mb=mb(limit),
+                attachment_mb=mb(settings.mail.max_attachment_bytes),
+                received=row.received_at.astimezone(tz(settings)).strftime("%Y-%m-%d %H:%M"),
+            ),
             [msg.from_addr],
         ),
         token=token,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import DubanError
+from mailer.mailcontext import mail_context
 from mailer.model import Event, Plan, ServiceGate
 from mailer.periodinfo import tz
 from mailer.store import atomic
@@ -158,7 +159,7 @@ def _tell_bureau(settings: Settings, s: Session, now: dt.datetime, reason: str, 
         "gate_held",
         Mail(
             "gate_held",
-            {"reason": reason, "since": _when(settings, now), "waiting": waiting},
+            mail_context(settings, reason=reason, since=_when(settings, now), waiting=waiting),
             _bureau_addrs(settings, s),
         ),
     )

@@ -151,9 +151,28 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return
+    # A batch migration rebuilds a SQLite table (copy, drop, rename); dropping a table that others refer
+    # to fails while foreign keys are enforced, and the pragma is ignored inside a transaction. So, as
+    # SQLite's own ALTER TABLE procedure says: keys off outside the transaction, migrate, check the keys
+    # (foreign_key_check) before the commit, keys on again.
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RegistryError(f"登记簿迁移后有 {len(broken)} 条记录的关联无效（{broken[:3]}），已撤销迁移。")
+        finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def open_registry(url: str, *, create: bool = False) -> Engine:

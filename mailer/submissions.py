@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.deadlines import office_due_on
 from mailer.files import store_by_hash
-from mailer.formparse import ParsedForm, check_form
-from mailer.model import Entry, InboundMessage, Office, Period, Submission
+from mailer.formcheck import check_form
+from mailer.formparse import ParsedForm
+from mailer.mailcontext import finding_dict, findings_context, mail_context
+from mailer.model import Entry, InboundMessage, Office, Period, Submission, SubmissionState
 from mailer.offices import bureau_office, office_address
 from mailer.outgoing import Mail, queue_mail
-from mailer.periodinfo import date_cn, form_token, local_date, period_label
+from mailer.periodinfo import form_token, local_date
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +39,6 @@ class FormFile:
 def _save_attachment(settings: Settings, data: bytes) -> tuple[str, str]:
     sha, path = store_by_hash(settings.inbox / "attachments", data, ".docx")
     return str(path.relative_to(settings.home)), sha
-
-
-def _common(period: Period, office: Office) -> dict[str, Any]:
-    return {
-        "office": office.name,
-        "period_label": period_label(period),
-        "due_date": date_cn(period.due_on),
-        "plan_title": period.plan.title,
-    }
 
 
 def take_form(
@@ -83,10 +76,10 @@ def take_form(
             select(Submission).where(
                 Submission.period_id == period.id,
                 Submission.office_id == office.id,
-                Submission.state == "pending_approval",
+                Submission.state == SubmissionState.PENDING_APPROVAL,
             )
         ):
-            older.state = "superseded"
+            older.state = SubmissionState.SUPERSEDED
     path, sha = _save_attachment(settings, form.data)
     late = local_date(settings, submitted_at) > office_due_on(session, period, office.id)
     findings = [f.to_dict() for f in check.findings]
@@ -95,7 +88,7 @@ def take_form(
         office_id=office.id,
         revision=revision,
         inbound_message_id=inbound.id if inbound is not None else None,
-        state="pending_approval" if check.ok else "invalid",
+        state=SubmissionState.PENDING_APPROVAL if check.ok else SubmissionState.INVALID,
         form_path=path,
         form_sha256=sha,
         token=check.token or "",
@@ -108,15 +101,9 @@ def take_form(
     session.add(sub)
     session.flush()
     token = form_token(settings, period, office)
-    ctx = {
-        **_common(period, office),
-        "revision": revision,
-        "late": late,
-        "filled_by": sub.filled_by,
-        "findings": findings,
-        "errors": [f for f in findings if f.get("level") == "error"],
-        "warnings": [f for f in findings if f.get("level") != "error"],
-    }
+    ctx = mail_context(
+        settings, period, office, revision=revision, late=late, filled_by=sub.filled_by, **findings_context(findings)
+    )
     sender = inbound.from_addr if inbound is not None else office_address(office)
     if not notify_office:
         sender = None
@@ -238,22 +225,9 @@ def no_attachment(
             "邮件中的表格是以“超大附件”（云附件、下载链接）方式发送的，系统无法下载。"
             "请将填好的表格作为普通附件（.docx）直接添加后回复本邮件；表格过大的，请先删除或压缩其中的图片。"
         )
-    ctx = {
-        **_common(period, office),
-        "revision": 0,
-        "late": False,
-        "filled_by": "",
-        "findings": [
-            {
-                "level": "error",
-                "message": message,
-                "seq": None,
-                "name": "",
-                "column": "",
-            }
-        ],
-    }
-    ctx["errors"], ctx["warnings"] = ctx["findings"], []
+    ctx = mail_context(
+        settings, period, office, revision=0, late=False, filled_by="", **findings_context([finding_dict(message)])
+    )
     queue_mail(
         session,
         settings,

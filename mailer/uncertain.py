@@ -17,7 +17,6 @@ import datetime as dt
 import getpass
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -27,22 +26,15 @@ from mailer.compose import with_new_subject
 from mailer.config import Settings
 from mailer.errors import RegistryError, TransportError
 from mailer.files import write_atomic
-from mailer.model import Dispatch, Event, utcnow
+from mailer.model import Dispatch, DispatchState, Event, utcnow
 from mailer.store import atomic
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
 
 
-class SendState(StrEnum):
-    """The states of a dispatch row (``Dispatch.state``)."""
-
-    PENDING = "pending"  # queued, not yet handed to the transport (or certainly not sent last time)
-    SENDING = "sending"  # committed just before the transport is called; found at start-up = interrupted
-    SENT = "sent"
-    FAILED = "failed"  # refused for good, or too many transient failures
-    UNCERTAIN = "uncertain"  # may have gone: waits for the clerk (or mail.uncertain = "resend")
-    DROPPED = "dropped"  # given up: an uncertain courtesy mail, or by the clerk
+# The dispatch states live with the table (mailer.model.DispatchState, CHECK-constrained); the old name stays.
+SendState = DispatchState
 
 
 STATE_LABELS = {

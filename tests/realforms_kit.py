@@ -17,8 +17,8 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.formcheck import FormCheck
-from mailer.formparse import check_form, parse_form
+from mailer.formcheck import FormCheck, check_form
+from mailer.formparse import parse_form
 from mailer.forms import render_form
 from mailer.model import Office, Plan
 from mailer.store import atomic

@@ -9,7 +9,8 @@ from docx import Document
 from form_factory import add_approved, docx_bytes, fill, form_table, make_plan, notice_form, row_of, type_into
 
 from mailer.errors import RegistryError
-from mailer.formparse import EntryData, Finding, check_form, parse_form
+from mailer.formcheck import EntryData, Finding, check_form
+from mailer.formparse import parse_form
 from mailer.forms import render_form
 from mailer.model import Document as DocRow
 from mailer.model import Office, Period, Plan

@@ -8,7 +8,8 @@ import pytest
 from conftest import IN_CI, has_soffice
 from form_factory import fill, make_plan
 
-from mailer.formparse import check_form, parse_form
+from mailer.formcheck import check_form
+from mailer.formparse import parse_form
 from mailer.forms import render_form
 from mailer.model import Office, Plan
 from mailer.pdf import convert

@@ -24,6 +24,7 @@ LAYERS = {
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
                 "matching", "periodinfo", "__main__", "actions", "handforms", "loops", "sendercheck",
                 "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup",
+                "mailcontext",
                 "robots",
                 # The web console: a top layer beside cli (it may import anything; only cli and the
                 # service start it).
@@ -75,3 +76,86 @@ def test_exchangelib_is_not_imported_at_cli_start():
     code = f"import sys, mailer.cli; print(*[m in sys.modules for m in {heavy!r}])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert dict(zip(heavy, out, strict=True)) == dict.fromkeys(heavy, "False")
+
+
+def test_the_sandboxed_parser_loads_nothing_of_the_registry():
+    """mailer.formparse runs inside the sandbox worker (mailer.safety) on untrusted attachments: it must
+    not pull in SQLAlchemy or the registry (a bigger attack surface, and memory under the worker's limit)."""
+    import subprocess
+    import sys
+
+    unwanted = ("sqlalchemy", "mailer.model", "mailer.store", "mailer.queries", "mailer.formcheck", "alembic")
+    code = f"import sys, mailer.formparse; print(*[m for m in {unwanted!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == []
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(("mailer", *parts))
+
+
+def _is_type_checking(node: ast.stmt) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return isinstance(test, ast.Name | ast.Attribute) and ast.unparse(test).endswith("TYPE_CHECKING")
+
+
+def _top_level_imports(path: Path, known: set[str]) -> set[str]:
+    """Modules of ours that importing ``path`` loads at once: its module-level imports, including those
+    inside module-level if/try blocks, but not those under ``if TYPE_CHECKING`` (never run) nor those inside
+    functions or classes (lazy imports, run only when called, which is how the few deliberate back
+    references are broken — they are excluded from the cycle check by design)."""
+    me = _module_of(path)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    out: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.If):
+                if not _is_type_checking(node):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                for block in (node.body, node.orelse, node.finalbody, *[h.body for h in node.handlers]):
+                    visit(block)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names if a.name.startswith("mailer"))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                if not base.startswith("mailer"):
+                    continue
+                for a in node.names:
+                    out.add(f"{base}.{a.name}" if f"{base}.{a.name}" in known else base)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return {m for m in out if m in known and m != me}
+
+
+def test_no_import_cycles():
+    """The module import graph of mailer (module-level imports, see _top_level_imports) has no cycle."""
+    paths = {_module_of(p): p for p in PACKAGE.rglob("*.py")}
+    known = set(paths)
+    graph = {m: _top_level_imports(p, known) for m, p in paths.items()}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def walk(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                cycles.append([*stack[stack.index(n):], n])
+            elif n not in state:
+                walk(n, stack)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            walk(m, [])
+    assert [" → ".join(c) for c in cycles] == []

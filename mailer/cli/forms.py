@@ -128,7 +128,7 @@ def check(
         duban forms check 基财股-6月.docx --period 2022-06 --json
     """
     from mailer.errors import FormParseError, RegistryError, UnsafeAttachment
-    from mailer.formparse import check_form
+    from mailer.formcheck import check_form
     from mailer.offices import find_office
     from mailer.periods import parse_period
     from mailer.safety import parse_form_bounded, safe_docx

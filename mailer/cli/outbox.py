@@ -8,7 +8,7 @@ import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
 
-STATES = ("pending", "sending", "sent", "failed", "uncertain", "dropped")
+STATES = ("pending", "sending", "sent", "failed", "uncertain", "dropped")  # mailer.model.DispatchState, unimported: the CLI starts light
 
 
 @cli.group("outbox")

@@ -295,11 +295,13 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
     from mailer.startgate import gate_lines
     from mailer.status import office_states, render_status_table
     from mailer.store import atomic
+    from mailer.tickfailures import stuck_lines
     from mailer.uncertain import uncertain_dispatches
 
     tz = ctx.settings.cycle.timezone
     now = _parse_now(now_text, tz)
-    gate = gate_lines(ctx.settings, ctx.engine()) + status_lines(ctx.settings, ctx.engine())
+    # A stuck service (mailer.tickfailures) first: nothing else on the page moves until it is fixed.
+    gate = stuck_lines(ctx.engine(), now) + gate_lines(ctx.settings, ctx.engine()) + status_lines(ctx.settings, ctx.engine())
     with atomic(ctx.engine()) as session:
         query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
         if period_text:
