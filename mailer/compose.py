@@ -34,7 +34,7 @@ from markupsafe import Markup, escape
 from mailer import __version__
 from mailer.config import Settings
 from mailer.errors import TemplateError
-from mailer.keptenv import kept_environment
+from mailer.keptenv import TemplateLoader, kept_environment
 from mailer.templatecheck import mail_template_error
 from mailer.templates import default_templates_dir
 
@@ -290,7 +290,7 @@ def mail_environment(settings: Settings) -> jinja2.Environment:
 
 def _new_mail_environment(dirs: list[str]) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(dirs),
+        loader=TemplateLoader(dirs),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

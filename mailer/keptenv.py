@@ -3,9 +3,12 @@
 Building an environment costs little, but a new one has an empty template cache: every mail then parses and
 compiles its templates (and the layout and macros they include) again, 64–121× the cost of rendering from a
 kept one (issue 11). The bureau may edit, add or delete templates while the service runs (design principle
-7), so a kept environment is used only while the folders look as they did when it was built: the name, size
-and mtime of every file in them (one ``scandir`` per folder, some tens of microseconds). Jinja's own
-``auto_reload`` would catch an edited file, but not a new home template that now shadows a shipped one.
+7). Two checks keep a kept environment honest:
+
+- each template it hands out is reloaded when its file's mtime or size changed (:class:`TemplateLoader`,
+  Jinja's ``auto_reload`` with the size added: two saves within one clock tick would otherwise look alike);
+- the environment itself is rebuilt when a file was added to or deleted from a folder (one ``listdir`` per
+  folder): a template the bureau adds would otherwise stay shadowed by the shipped one already loaded.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import jinja2
 
-Stamp = tuple[tuple[str, int, int], ...]
+Stamp = tuple[tuple[str, tuple[str, ...]], ...]
 
 _kept: dict[tuple[object, ...], tuple[Stamp, jinja2.Environment]] = {}
 _lock = threading.Lock()
@@ -25,27 +28,36 @@ _MAX_KEPT = 32
 
 
 def folder_stamp(dirs: Sequence[str]) -> Stamp:
-    """What the folders hold, as far as a change to a template would show: (path, mtime_ns, size) of every
-    file, recursively (templates may include others from subfolders)."""
-    out: list[tuple[str, int, int]] = []
-    todo = list(dirs)
-    while todo:
-        d = todo.pop()
+    """The names in each folder: a template added or deleted changes them (the folder's mtime would too, but
+    two changes within one clock tick leave it alike). A file replaced under the same name is the loader's
+    to notice (:class:`TemplateLoader`)."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for d in dirs:
         try:
-            entries = list(os.scandir(d))
+            out.append((d, tuple(sorted(os.listdir(d)))))  # noqa: PTH208 - names only, cheaper
         except OSError:
-            out.append((d, -1, -1))  # a folder gone (or not yet there) is a state of its own
-            continue
-        for e in entries:
+            out.append((d, ("\0gone",)))  # a folder gone is a state of its own
+    return tuple(out)
+
+
+class TemplateLoader(jinja2.FileSystemLoader):
+    """A ``FileSystemLoader`` whose templates are out of date when their file's mtime (in ns) or size changed."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, _ = super().get_source(environment, template)
+        st = Path(filename).stat()
+        seen = (st.st_mtime_ns, st.st_size)
+
+        def uptodate() -> bool:
             try:
-                if e.is_dir():
-                    todo.append(e.path)
-                else:
-                    st = e.stat()
-                    out.append((e.path, st.st_mtime_ns, st.st_size))
+                now = Path(filename).stat()
             except OSError:
-                out.append((e.path, -1, -1))
-    return tuple(sorted(out))
+                return False
+            return (now.st_mtime_ns, now.st_size) == seen
+
+        return source, filename, uptodate
 
 
 def kept_environment(

@@ -15,7 +15,7 @@ import jinja2
 
 from mailer.config import Settings
 from mailer.errors import TemplateError
-from mailer.keptenv import kept_environment
+from mailer.keptenv import TemplateLoader, kept_environment
 from mailer.robotconfig import EVENTS
 from mailer.templatecheck import mail_template_error
 from mailer.templates import default_templates_dir
@@ -72,7 +72,7 @@ def robot_environment(settings: Settings) -> jinja2.Environment:
 
 def _new_robot_environment(dirs: list[str]) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(dirs),
+        loader=TemplateLoader(dirs),
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
