@@ -34,6 +34,7 @@ from markupsafe import Markup, escape
 from mailer import __version__
 from mailer.config import Settings
 from mailer.errors import TemplateError
+from mailer.keptenv import TemplateLoader, kept_environment
 from mailer.templatecheck import mail_template_error
 from mailer.templates import default_templates_dir
 
@@ -279,10 +280,17 @@ def _nl2br(value: Any) -> Markup:
 
 
 def mail_environment(settings: Settings) -> jinja2.Environment:
-    """The Jinja2 environment for mail bodies: the home's ``templates/mail/`` first, then the shipped ones."""
+    """The Jinja2 environment for mail bodies: the home's ``templates/mail/`` first, then the shipped ones.
+
+    Kept between mails (compiled templates are reused) until a file in either folder changes.
+    """
     dirs = [settings.templates / MAIL_TEMPLATES, default_templates_dir() / MAIL_TEMPLATES]
+    return kept_environment(MAIL_TEMPLATES, dirs, _new_mail_environment)
+
+
+def _new_mail_environment(dirs: list[str]) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in dirs if d.is_dir()]),
+        loader=TemplateLoader(dirs),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import traceback
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine, or_, select
@@ -34,7 +35,7 @@ from mailer.model import (
     Person,
     utcnow,
 )
-from mailer.offices import offices_for_address, person_for_address, signer
+from mailer.offices import KnownSender, known_sender, signer
 from mailer.outgoing import Mail, queue_mail
 from mailer.periodinfo import form_token, latest_submission, local_time, tz
 from mailer.redelivery import flag_reuse, free_message_id, recognise
@@ -144,6 +145,11 @@ class _Handler:
         self.settings, self.s, self.row, self.msg = settings, session, row, msg
         self.forms, self.problems, self.now, self.verdict = forms, problems, now, verdict
 
+    @cached_property
+    def sender(self) -> KnownSender:
+        """Who the From address is in the directory: looked up once, asked by several steps."""
+        return known_sender(self.s, self.msg.from_addr)
+
     def run(self) -> None:
         msg, row = self.msg, self.row
         if msg.is_ours:
@@ -158,7 +164,7 @@ class _Handler:
             self.s.add(Event(kind=msg.auto, detail=f"{msg.from_addr}: {msg.subject}"))
             return
         row.sender_verdict = self.verdict.status if self.settings.senders.sender_check != "off" else ""
-        claimed = sendercheck.claimed_identity(self.s, msg.from_addr)
+        claimed = sendercheck.claimed_identity(self.s, msg.from_addr, self.sender)
         if self.verdict.failed and claimed and row.released_at is None:
             # A forged office or leader decides nothing: no report, no 同意, no answer to the address.
             self.quarantine(
@@ -174,6 +180,7 @@ class _Handler:
             subject=msg.subject,
             docx_token=docx_token,
             from_addr=msg.from_addr,
+            sender_offices=self.sender.offices,
         )
         if docx_token and match.by in ("in_reply_to", "subject_token"):
             match = self._the_forms_own(match, docx_token)
@@ -182,7 +189,7 @@ class _Handler:
             row.answers_dispatch_id = match.dispatch.id
         row.period_id = match.period.id if match.period else None
         row.office_id = match.office.id if match.office else None
-        person = person_for_address(self.s, msg.from_addr)
+        person = self.sender.person
         row.person_id = person.id if person else None
         answers_a_request = match.dispatch is not None and match.dispatch.kind in DECISION_REQUESTS
         if person is not None and (answers_a_request or not (self.forms or self.problems)):
@@ -209,7 +216,7 @@ class _Handler:
                 row.outcome = (
                     f"{match.office.name} 的来信未附表格，也不是对报送通知的回复，留在邮箱中由局办公室阅处"
                 )
-        elif match.found or offices_for_address(self.s, msg.from_addr):
+        elif match.found or self.sender.offices:
             self.quarantine("来信与督办事项相关，但发件人不是相应股室的登记邮箱，或内容无法识别")
         else:
             row.kind, row.outcome = "unrelated", "与督办无关的邮件，未处理"
@@ -487,8 +494,9 @@ def take_in(
         seen, _ = recognise(s, settings, sha, msg.message_id or None, raw)
         if seen is not None:
             return seen, False
+        domains = sendercheck.envelope_domains(s, msg.from_addr)  # saves the verdict a transaction
     forms, problems = _forms(settings, msg)
-    verdict = sendercheck.judge(settings, engine, raw, msg)
+    verdict = sendercheck.judge(settings, engine, raw, msg, domains=domains)
     with atomic(engine) as s:
         # again: another process may have taken it meanwhile
         seen, reused = recognise(s, settings, sha, msg.message_id or None, raw)

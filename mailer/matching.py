@@ -53,8 +53,10 @@ def by_headers(session: Session, in_reply_to: str | None, references: list[str])
 
 def by_token(session: Session, text: str, how: str) -> Match | None:
     for tok in find_tokens(text):
+        # The newest mail with the token, and only it: every mail to the office in the period carries the
+        # token, so without the limit the whole history of the thread was loaded for each reply.
         d = session.scalars(
-            select(Dispatch).where(Dispatch.token == tok).order_by(Dispatch.id.desc())
+            select(Dispatch).where(Dispatch.token == tok).order_by(Dispatch.id.desc()).limit(1)
         ).first()
         if d is not None and d.period_id:
             return Match(
@@ -63,7 +65,7 @@ def by_token(session: Session, text: str, how: str) -> Match | None:
                 period=session.get(Period, d.period_id),
                 office=session.get(Office, d.office_id) if d.office_id else None,
             )
-        doc = session.scalars(select(Document).where(Document.token == tok)).first()
+        doc = session.scalars(select(Document).where(Document.token == tok).limit(1)).first()
         if doc is not None and doc.period_id:
             return Match(
                 how,
@@ -73,9 +75,12 @@ def by_token(session: Session, text: str, how: str) -> Match | None:
     return None
 
 
-def by_sender(session: Session, from_addr: str) -> Match | None:
-    """The sender's office, when it has exactly one open period in which it leads a task."""
-    for office in offices_for_address(session, from_addr):
+def by_sender(session: Session, from_addr: str, offices: list[Office] | None = None) -> Match | None:
+    """The sender's office, when it has exactly one open period in which it leads a task.
+
+    :param offices: the offices of ``from_addr``, when the caller looked them up already
+    """
+    for office in offices_for_address(session, from_addr) if offices is None else offices:
         periods = [
             p
             for p in session.scalars(select(Period).where(Period.state.in_(OPEN_STATES)))
@@ -94,12 +99,16 @@ def match_message(
     subject: str,
     docx_token: str | None,
     from_addr: str,
+    sender_offices: list[Office] | None = None,
 ) -> Match:
-    """The first of the four rules that finds something; Match("none") otherwise."""
+    """The first of the four rules that finds something; Match("none") otherwise.
+
+    :param sender_offices: the offices of ``from_addr``, when the caller looked them up already
+    """
     return (
         by_headers(session, in_reply_to, references)
         or by_token(session, subject, "subject_token")
         or (by_token(session, docx_token, "docx_token") if docx_token else None)
-        or by_sender(session, from_addr)
+        or by_sender(session, from_addr, sender_offices)
         or Match("none")
     )

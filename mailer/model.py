@@ -316,7 +316,8 @@ class Dispatch(Base):
     submission_id: Mapped[int | None] = mapped_column(Integer)
     in_reply_to_id: Mapped[int | None] = mapped_column(Integer)  # inbound_messages.id
     message_id: Mapped[str] = mapped_column(String(300), unique=True)  # <…@domain>, ours
-    token: Mapped[str] = mapped_column(String(40), default="")  # form token in the subject, if any
+    # form token in the subject, if any; indexed: a reply is matched by it (mailer.matching)
+    token: Mapped[str] = mapped_column(String(40), default="", index=True)
     to_addrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     cc_addrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject: Mapped[str] = mapped_column(String(500), default="")
@@ -440,7 +441,7 @@ class Document(Base):
     path: Mapped[str] = mapped_column(String(500))  # relative to the home
     pdf_path: Mapped[str] = mapped_column(String(500), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
-    token: Mapped[str] = mapped_column(String(40), default="")  # forms: the form token
+    token: Mapped[str] = mapped_column(String(40), default="", index=True)  # forms: the form token
     state: Mapped[str] = mapped_column(String(30), default="current")  # current | superseded | returned | signed
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

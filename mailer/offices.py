@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.utils import parseaddr
 
 from sqlalchemy import select
@@ -40,6 +41,23 @@ def offices_for_address(session: Session, addr: str) -> list[Office]:
 
 def person_for_address(session: Session, addr: str) -> Person | None:
     return session.scalars(select(Person).where(Person.email == normalize_address(addr))).first()
+
+
+@dataclass(frozen=True)
+class KnownSender:
+    """Who a From address is in the directory: the offices that list it and the person it belongs to.
+
+    Looked up once per message and handed to every step that asks (the sender check, the match by sender,
+    the quarantine decision): each used to look it up again.
+    """
+
+    address: str
+    offices: list[Office]
+    person: Person | None
+
+
+def known_sender(session: Session, addr: str) -> KnownSender:
+    return KnownSender(normalize_address(addr), offices_for_address(session, addr), person_for_address(session, addr))
 
 
 def bureau_office(session: Session) -> Office | None:

@@ -15,6 +15,7 @@ import jinja2
 
 from mailer.config import Settings
 from mailer.errors import TemplateError
+from mailer.keptenv import TemplateLoader, kept_environment
 from mailer.robotconfig import EVENTS
 from mailer.templatecheck import mail_template_error
 from mailer.templates import default_templates_dir
@@ -66,8 +67,12 @@ def short_date(d: dt.date) -> str:
 def robot_environment(settings: Settings) -> jinja2.Environment:
     """The home's ``templates/robot/`` first, then the shipped ones; no autoescape (JSON carries the text)."""
     dirs = [settings.templates / ROBOT_TEMPLATES, default_templates_dir() / ROBOT_TEMPLATES]
+    return kept_environment(ROBOT_TEMPLATES, dirs, _new_robot_environment)
+
+
+def _new_robot_environment(dirs: list[str]) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in dirs if d.is_dir()]),
+        loader=TemplateLoader(dirs),
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,

@@ -19,30 +19,47 @@ from mailer.config import Settings
 from mailer.errors import DubanError
 from mailer.mailread import ReadMessage
 from mailer.model import Event, InboundMessage, utcnow
-from mailer.offices import offices_for_address, person_for_address
+from mailer.offices import KnownSender, known_sender, offices_for_address
 from mailer.senders import UNKNOWN, Verdict, verdict
 from mailer.store import atomic
 
 log = logging.getLogger(__name__)
 
 
-def judge(settings: Settings, engine: Engine, raw: bytes, msg: ReadMessage) -> Verdict:
-    """The verdict on ``raw`` under the home's policy; outside any write transaction (DNS may be slow)."""
+def envelope_domains(session: Session, address: str) -> list[str]:
+    """The envelope-sender domains the directory allows for ``address`` (its offices' 允许代发域名)."""
+    return [d for o in offices_for_address(session, address) for d in o.envelope_domains.split()]
+
+
+def judge(
+    settings: Settings, engine: Engine, raw: bytes, msg: ReadMessage, *, domains: list[str] | None = None
+) -> Verdict:
+    """The verdict on ``raw`` under the home's policy; outside any write transaction (DNS may be slow).
+
+    :param domains: the sender's :func:`envelope_domains`, when the caller read them already (else they are
+        read here, in a transaction of their own)
+    """
     if msg.is_ours or msg.auto or settings.senders.sender_check == "off":
         # Our own copies and machines' mail decide nothing whoever wrote them.
         return UNKNOWN
-    with atomic(engine) as s:
-        domains = [d for o in offices_for_address(s, msg.from_addr) for d in o.envelope_domains.split()]
+    if domains is None:
+        with atomic(engine) as s:
+            domains = envelope_domains(s, msg.from_addr)
     result = verdict(raw, msg.from_addr, settings.senders, envelope_domains=domains)
     if result.status != "unknown":
         log.info("Sender %s: %s %s", msg.from_addr, result.status, result.reason)
     return result
 
 
-def claimed_identity(session: Session, address: str) -> str:
-    """Whom the From address claims to be, in words ("基财股（jcg@…）"); "" for nobody we know."""
-    names = [o.name for o in offices_for_address(session, address)]
-    person = person_for_address(session, address)
+def claimed_identity(session: Session, address: str, known: KnownSender | None = None) -> str:
+    """Whom the From address claims to be, in words ("基财股（jcg@…）"); "" for nobody we know.
+
+    :param known: the address's :func:`~mailer.offices.known_sender`, when the caller looked it up already
+    """
+    if known is None:
+        known = known_sender(session, address)
+    names = [o.name for o in known.offices]
+    person = known.person
     if person is not None:
         names.append(f"{person.title}{person.name}" if person.title else person.name)
     return f"{'、'.join(names)}（{address}）" if names else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -27,8 +28,13 @@ def halfwidth(s: str) -> str:
     return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in s)
 
 
+@functools.lru_cache(maxsize=4096)
 def key(s: str) -> str:
-    """A comparison key for names typed by people: width-folded, without spaces or punctuation."""
+    """A comparison key for names typed by people: width-folded, without spaces or punctuation.
+
+    Cached: a form check keys every line of every task's plan and of the returned form, and office lookups
+    key every office and alias, for each message.
+    """
     s = halfwidth(unicodedata.normalize("NFKC", s or ""))
     return "".join(c for c in s if c.isalnum()).lower()
 

@@ -309,3 +309,26 @@ def test_rendered_mail_goes_through_build_message(home: Settings) -> None:
 
 def test_templates_folder_is_in_the_repository() -> None:
     assert (Path(__file__).resolve().parent.parent / "templates" / "mail" / "form.txt").exists()
+
+
+def test_the_environment_is_kept_until_the_bureau_changes_a_template(home: Settings) -> None:
+    """Compiled templates are reused between mails, yet an edit, a new template shadowing the shipped one
+    and a deleted one all show in the next mail (the bureau edits while the service runs)."""
+    from mailer.compose import mail_environment
+
+    own = home.templates / MAIL_TEMPLATES
+    env = mail_environment(home)
+    render_mail(home, "form", **CONTEXTS["form"])
+    assert mail_environment(home) is env  # nothing changed: the same environment, its templates compiled
+    assert env.cache is not None and any(key[1] == "form.txt" for key in env.cache)  # type: ignore[index]
+    shipped_subject = render_mail(home, "form", **CONTEXTS["form"])[0]
+    # Edited in place, twice within the same clock tick: the size tells them apart.
+    (own / "form.txt").write_text("Subject: 第一稿 {{ office }}\n正文\n", encoding="utf-8")
+    assert render_mail(home, "form", **CONTEXTS["form"])[0] == "第一稿 基财股"
+    (own / "form.txt").write_text("Subject: 第二稿改 {{ office }}\n正文\n", encoding="utf-8")
+    assert render_mail(home, "form", **CONTEXTS["form"])[0] == "第二稿改 基财股"
+    # Deleted: the shipped one again; then the bureau's own added back: it shadows the shipped one.
+    (own / "form.txt").unlink()
+    assert render_mail(home, "form", **CONTEXTS["form"])[0] == shipped_subject
+    (own / "form.txt").write_text("Subject: 本局版 {{ office }}\n正文\n", encoding="utf-8")
+    assert render_mail(home, "form", **CONTEXTS["form"])[0] == "本局版 基财股"

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
         "templates", "shipped", "files", "logs", "pdf", "labels",
         "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck",
-        "mailhead", "holidays", "workdays", "holidayshow", "robotconfig"}
+        "mailhead", "holidays", "workdays", "holidayshow", "robotconfig", "keptenv"}
 LAYERS = {
     "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
                  "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas",

@@ -1,6 +1,6 @@
 """states are types: CHECK constraints on periods.state, dispatches.state and submissions.state
 
-Revision ID: 0012_states
+Revision ID: 0012
 Revises: 0011
 
 Rows written by older revisions hold only these values (every state duban ever wrote is in the lists), so
@@ -16,7 +16,7 @@ from alembic import op
 
 from mailer.errors import RegistryError
 
-revision: str = "0012_states"
+revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
