@@ -7,7 +7,12 @@
    (and compiling) its template for every form — to give the ratio.
 2. Parsing: ``parse_form`` on every rendered form (filled in), in forms/s, against a naive python-docx walk
    that finds the table and reads it with ``Table.cell(r, c)``; then one big form (``--big`` tasks), where
-   ``Table.cell`` turns quadratic; then ``parse_form_bounded`` (a worker process per form) on the sample.
+   ``Table.cell`` turns quadratic.
+3. Untrusted forms, old and new side by side in one run (bench/baseline.py: the same ``measure`` run on
+   the baseline commit in a temporary worktree): ``parse_form_bounded`` per form (a process per form then,
+   a pre-forked worker now), ``safe_docx`` per form, and one plain zip+XML pass over the same forms (every
+   entry inflated once, every XML part parsed once by lxml) as the yardstick for the safety check.
+   ``--bounded N`` forms are measured (0 skips this part).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("DUBAN_SECRET_KEY", "bench-key-not-for-production-use-0123456789")
 
+from baseline import BASELINE, measure_at, ratio_line
 from docx import Document
 from docxcompose.properties import CustomProperties
 from docxtpl import DocxTemplate
@@ -35,7 +41,7 @@ from mailer.formcheck import last_approved_entries, lead_tasks
 from mailer.formparse import parse_form
 from mailer.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms
 from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
-from mailer.safety import parse_form_bounded
+from mailer.safety import parse_form_bounded, safe_docx
 from mailer.store import atomic, open_registry
 from mailer.templates import template_path
 from mailer.tokens import make_token
@@ -161,13 +167,6 @@ def bench_parse(paths: list[Path], sample: int, big_tasks: int, settings, engine
     print(f"one form of {big_tasks} tasks: parse_form {ours * 1000:.0f} ms, naive Table.cell {naive * 1000:.0f} ms "
           f"(ratio {naive / ours:.0f}×)")
 
-    chosen = filled[:sample]
-    parse_form_bounded(chosen[0])  # starts the fork server
-    t = time.perf_counter()
-    for data in chosen:
-        parse_form_bounded(data)
-    bounded = time.perf_counter() - t
-    print(f"parse_form_bounded (worker per form), {len(chosen)}:  {rate(len(chosen), bounded)}")
 
 
 def _big_form(settings, tasks: int) -> bytes:  # type: ignore[no-untyped-def]
@@ -183,12 +182,81 @@ def _big_form(settings, tasks: int) -> bytes:  # type: ignore[no-untyped-def]
     return fill(data, {n: {"progress": f"第{n}项已完成。"} for n in range(1, tasks + 1)})
 
 
+def _filled_forms(n: int) -> list[bytes]:
+    """``n`` rendered forms of 3 tasks each, filled in (through today's helpers, which both commits have)."""
+    root = init_home(Path(tempfile.mkdtemp(prefix="bench-bounded-")) / "home")
+    settings = load_settings(root)
+    engine = open_registry(settings.database_url, create=True)
+    plan_id = build_registry(engine, n)
+    with atomic(engine) as s:
+        plan = s.get(Plan, plan_id)
+    out = []
+    for form in render_forms(settings, engine, plan, 2022, 6):
+        data = form.path.read_bytes()
+        rows = parse_form(data).rows
+        out.append(fill(data, {r.number: {"progress": f"6月：{r.name}已完成。"} for r in rows if r.number}))
+    return out
+
+
+def _zip_xml_pass(data: bytes) -> None:
+    """The yardstick: every entry of the zip inflated once and every XML part parsed once."""
+    import zipfile
+
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for info in z.infolist():
+            raw = z.read(info)
+            if info.filename.endswith((".xml", ".rels")):
+                etree.fromstring(raw, parser=parser)
+
+
+def measure(args: dict) -> dict[str, float]:  # type: ignore[type-arg]
+    """Per-form milliseconds of the bounded parse, the safety check and one zip+XML pass, on
+    ``args["n"]`` filled forms (run on both commits by bench/baseline.py)."""
+    forms = _filled_forms(int(args["n"]))
+    parse_form_bounded(forms[0])  # the fork server (and, now, the first worker) started
+    out = {}
+    for name, func in (("bounded", parse_form_bounded),
+                       ("safe_docx", lambda d: safe_docx(d, "进展情况表.docx", max_bytes=20 * 2**20)),
+                       ("zip_xml_pass", _zip_xml_pass)):
+        best = float("inf")
+        for _ in range(int(args.get("rounds", 2))):  # the best round: the machine is shared and noisy
+            t = time.perf_counter()
+            for data in forms:
+                func(data)
+            best = min(best, time.perf_counter() - t)
+        out[name] = best * 1000 / len(forms)
+    return out
+
+
+def bench_bounded(n: int) -> None:
+    args = {"n": n, "rounds": 2}
+    old = measure_at(BASELINE, __file__, "measure", args)
+    new = measure(args)
+    print(f"untrusted forms, {n} filled forms, ms per form (best of {args['rounds']} rounds):")
+    print("  " + ratio_line("parse_form_bounded", old["bounded"], new["bounded"], higher_is_better=False,
+                            unit=" ms"))
+    print("  " + ratio_line("safe_docx", old["safe_docx"], new["safe_docx"], higher_is_better=False, unit=" ms"))
+    print(f"  per-form cost now / {BASELINE}: bounded parse {new['bounded'] / old['bounded']:.2f}× (target ≤ 0.3×)")
+    print(f"  safety check / one zip+XML pass: {BASELINE} {old['safe_docx'] / old['zip_xml_pass']:.2f}×, "
+          f"now {new['safe_docx'] / new['zip_xml_pass']:.2f}× (target ≤ 1×; the pass: "
+          f"{new['zip_xml_pass']:.2f} ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--offices", type=int, default=2000)
-    ap.add_argument("--sample", type=int, default=200, help="forms for the naive render and the bounded parse")
+    ap.add_argument("--sample", type=int, default=200, help="forms for the naive render")
     ap.add_argument("--big", type=int, default=100, help="tasks in the one big form")
+    ap.add_argument("--bounded", type=int, default=100, help="forms for the old/new bounded parse (0: skip)")
+    ap.add_argument("--only-bounded", action="store_true", help="only the old/new comparison of part 3")
     args = ap.parse_args()
+    if args.bounded:
+        bench_bounded(args.bounded)
+    if args.only_bounded:
+        return
     root = init_home(Path(tempfile.mkdtemp(prefix="bench-forms-")) / "home")
     settings = load_settings(root)
     engine = open_registry(settings.database_url, create=True)

@@ -29,6 +29,7 @@ import tempfile
 import unicodedata
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lxml import etree
 
@@ -72,6 +73,7 @@ _BINARY_SUFFIXES = (
     ".svg",
 )  # images and fonts are kept as blobs, never parsed as XML by python-docx or us
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PROLOG_CHUNK = 4096  # bytes fed at a time while looking for a DTD before the root element
 
 
 def display_name(filename: str) -> str:
@@ -93,16 +95,35 @@ def _xml_parser() -> etree.XMLParser:
 
 
 def _has_dtd(raw: bytes) -> bool:
-    """True when ``raw`` is XML carrying a DOCTYPE (and so possibly ENTITY declarations), in any encoding."""
+    """True when ``raw`` is XML carrying a DOCTYPE (and so possibly ENTITY declarations), in any encoding.
+
+    A DOCTYPE can only stand before the root element, so the XML is read only up to its first start tag
+    (a few hundred bytes of a Word part); only XML the incremental reader cannot take (an odd encoding such
+    as UTF-32) is parsed whole, as every part once was.
+    """
     for marker in ("<!DOCTYPE", "<!ENTITY"):
         for enc in ("ascii", "utf-16-le", "utf-16-be"):
             if marker.encode(enc) in raw:
                 return True
+    pull = etree.XMLPullParser(events=("start",), resolve_entities=False, load_dtd=False, no_network=True,
+                               huge_tree=False)
     try:
-        tree = etree.fromstring(raw, parser=_xml_parser()).getroottree()
+        for at in range(0, len(raw), _PROLOG_CHUNK):
+            pull.feed(raw[at : at + _PROLOG_CHUNK])
+            for _, element in pull.read_events():
+                return _declares_dtd(element)
+        return _declares_dtd(pull.close())
+    except (etree.XMLSyntaxError, ValueError):
+        pass
+    try:
+        return _declares_dtd(etree.fromstring(raw, parser=_xml_parser()))
     except (etree.XMLSyntaxError, ValueError):
         return False  # not XML (or broken): the parser will refuse it later if it matters
-    return bool(tree.docinfo.doctype) or tree.docinfo.internalDTD is not None
+
+
+def _declares_dtd(element: Any) -> bool:
+    info = element.getroottree().docinfo
+    return bool(info.doctype) or info.internalDTD is not None
 
 
 def _zip_kind(data: bytes, name: str) -> str:
@@ -119,23 +140,30 @@ def _zip_kind(data: bytes, name: str) -> str:
     names = {i.filename for i in infos}
     if any(_MACRO_NAMES.search(n) for n in names):
         raise UnsafeAttachment(_macro_message(name))
+    # One pass: every part that is not a blob is inflated once and looked at once (its prolog, for a DTD);
+    # the refusals keep their order (what the file is first, then its parts in zip order).
+    found: dict[str, bytes] = {}
+    problem: str | None = None
     try:
-        if "mimetype" in names and z.read("mimetype").strip() == _ODT_MIME:
-            kind = "odt"
-        else:
-            types = z.read("[Content_Types].xml") if "[Content_Types].xml" in names else b""
-            kind = _ooxml_kind(types, name)
         for info in infos:
             if info.is_dir() or info.filename.lower().endswith(_BINARY_SUFFIXES):
                 continue
             if info.file_size > MAX_XML_BYTES:
-                raise UnsafeAttachment(f"附件「{name}」中的 {info.filename} 解压后过大，已拒收。{_FIX}")
-            if _has_dtd(z.read(info)):
-                raise UnsafeAttachment(
-                    f"附件「{name}」含有不允许的 XML 声明（DOCTYPE/ENTITY），为安全起见已拒收。{_FIX}"
-                )
+                problem = problem or f"附件「{name}」中的 {info.filename} 解压后过大，已拒收。{_FIX}"
+                continue
+            raw = z.read(info)
+            if info.filename in ("mimetype", "[Content_Types].xml"):
+                found[info.filename] = raw
+            if problem is None and _has_dtd(raw):
+                problem = f"附件「{name}」含有不允许的 XML 声明（DOCTYPE/ENTITY），为安全起见已拒收。{_FIX}"
     except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as e:
         raise UnsafeAttachment(f"附件「{name}」已损坏，无法打开。{_FIX}") from e
+    if found.get("mimetype", b"").strip() == _ODT_MIME:
+        kind = "odt"
+    else:
+        kind = _ooxml_kind(found.get("[Content_Types].xml", b""), name)
+    if problem is not None:
+        raise UnsafeAttachment(problem)
     return kind
 
 
