@@ -22,6 +22,7 @@ that hits a limit.
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import re
@@ -29,7 +30,6 @@ import tempfile
 import unicodedata
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from lxml import etree
 
@@ -73,7 +73,8 @@ _BINARY_SUFFIXES = (
     ".svg",
 )  # images and fonts are kept as blobs, never parsed as XML by python-docx or us
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PROLOG_CHUNK = 4096  # bytes fed at a time while looking for a DTD before the root element
+_DTD_MARKERS = tuple(m.encode(e) for m in ("<!DOCTYPE", "<!ENTITY") for e in ("ascii", "utf-16-le", "utf-16-be"))
+_DECLARED_ENCODING = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
 
 
 def display_name(filename: str) -> str:
@@ -97,33 +98,39 @@ def _xml_parser() -> etree.XMLParser:
 def _has_dtd(raw: bytes) -> bool:
     """True when ``raw`` is XML carrying a DOCTYPE (and so possibly ENTITY declarations), in any encoding.
 
-    A DOCTYPE can only stand before the root element, so the XML is read only up to its first start tag
-    (a few hundred bytes of a Word part); only XML the incremental reader cannot take (an odd encoding such
-    as UTF-32) is parsed whole, as every part once was.
+    A declaration is plain bytes in UTF-8, UTF-16 and every encoding that writes ASCII as ASCII: there a
+    byte search answers. Only XML in another encoding (UTF-32, EBCDIC, UTF-7…, never what Word or WPS
+    write) is parsed whole to find out.
     """
-    for marker in ("<!DOCTYPE", "<!ENTITY"):
-        for enc in ("ascii", "utf-16-le", "utf-16-be"):
-            if marker.encode(enc) in raw:
-                return True
-    pull = etree.XMLPullParser(events=("start",), resolve_entities=False, load_dtd=False, no_network=True,
-                               huge_tree=False)
+    if any(marker in raw for marker in _DTD_MARKERS):
+        return True
+    if _searchable(raw):
+        return False
     try:
-        for at in range(0, len(raw), _PROLOG_CHUNK):
-            pull.feed(raw[at : at + _PROLOG_CHUNK])
-            for _, element in pull.read_events():
-                return _declares_dtd(element)
-        return _declares_dtd(pull.close())
-    except (etree.XMLSyntaxError, ValueError):
-        pass
-    try:
-        return _declares_dtd(etree.fromstring(raw, parser=_xml_parser()))
+        tree = etree.fromstring(raw, parser=_xml_parser()).getroottree()
     except (etree.XMLSyntaxError, ValueError):
         return False  # not XML (or broken): the parser will refuse it later if it matters
+    return bool(tree.docinfo.doctype) or tree.docinfo.internalDTD is not None
 
 
-def _declares_dtd(element: Any) -> bool:
-    info = element.getroottree().docinfo
-    return bool(info.doctype) or info.internalDTD is not None
+def _searchable(raw: bytes) -> bool:
+    """True when a DOCTYPE or ENTITY declaration in ``raw`` would be one of :data:`_DTD_MARKERS` as bytes."""
+    head = raw[:4]
+    if head in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"<\x00\x00\x00", b"\x00\x00\x00<"):
+        return False  # UTF-32
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<"):
+        return True  # UTF-16, either byte order (the markers are searched in both)
+    body = raw.removeprefix(b"\xef\xbb\xbf")
+    if not body.startswith(b"<"):
+        return False
+    declared = _DECLARED_ENCODING.match(body[:256])
+    if declared is None:
+        return True  # UTF-8, XML's default
+    try:
+        name = codecs.lookup(declared.group(1).decode("ascii")).name
+        return name != "utf-7" and all(m.encode(name) == m.encode("ascii") for m in ("<!DOCTYPE", "<!ENTITY"))
+    except (LookupError, UnicodeError, ValueError):
+        return False
 
 
 def _zip_kind(data: bytes, name: str) -> str:
