@@ -9,9 +9,9 @@ import copy
 import functools
 import os
 import signal
+import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
@@ -159,12 +159,17 @@ def test_nothing_of_one_form_reaches_the_next(pool, forms, bomb):
     assert len({pool.last_pid} | set(pool.idle_pids())) == 1
 
 
+# What the worker has loaded besides the standard library and lxml: mailer.formparse and what it imports.
+PARSER_MODULES = ("mailer", "mailer.docxgrid", "mailer.errors", "mailer.formcheck", "mailer.formparse",
+                  "mailer.model", "mailer.offices", "mailer.periods", "mailer.queries", "mailer.text",
+                  "mailer.tokens", "mailer.wordnumbering", "mailer.wordsymbols")
+
+
 def _parser_state() -> dict[str, object]:
-    """Every mutable module-level value (and every lru_cache's size) of the mailer modules loaded."""
+    """Every mutable module-level value (and every lru_cache's size) of the parser's modules."""
     state: dict[str, object] = {}
-    for name, module in sorted(sys.modules.items()):
-        if not name.startswith("mailer.") or not isinstance(module, types.ModuleType):
-            continue
+    for name in PARSER_MODULES:
+        module = sys.modules[name]
         for attr, value in vars(module).items():
             if attr.startswith("__"):
                 continue
@@ -175,6 +180,12 @@ def _parser_state() -> dict[str, object]:
                 state[key] = value.cache_info().currsize
         state[f"{name}.<names>"] = sorted(a for a in vars(module) if not a.startswith("__"))
     return state
+
+
+def test_the_parser_modules_are_all_watched():
+    code = "import sys, mailer.formparse; print(' '.join(m for m in sys.modules if m.startswith('mailer')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert set(out.stdout.split()) <= set(PARSER_MODULES)
 
 
 def test_the_parser_keeps_no_module_level_state(forms, bomb):
