@@ -7,7 +7,12 @@
    (and compiling) its template for every form — to give the ratio.
 2. Parsing: ``parse_form`` on every rendered form (filled in), in forms/s, against a naive python-docx walk
    that finds the table and reads it with ``Table.cell(r, c)``; then one big form (``--big`` tasks), where
-   ``Table.cell`` turns quadratic; then ``parse_form_bounded`` (a worker process per form) on the sample.
+   ``Table.cell`` turns quadratic.
+3. Untrusted forms, old and new side by side in one run (bench/baseline.py: the same ``measure`` run on
+   the baseline commit in a temporary worktree): ``parse_form_bounded`` per form (a process per form then,
+   a pre-forked worker now), ``safe_docx`` per form, and one plain zip+XML pass over the same forms (every
+   entry inflated once, every XML part parsed once by lxml) as the yardstick for the safety check.
+   ``--bounded N`` forms are measured (0 skips this part).
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+# The tree measured: the baseline's checkout when bench/baseline.py runs ``measure`` on the old commit (its
+# PYTHONPATH alone is not enough, this line would put today's tree before it), else this one.
+ROOT = Path(os.environ.get("DUBAN_BENCH_TREE") or Path(__file__).resolve().parent.parent)
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 os.environ.setdefault("DUBAN_SECRET_KEY", "bench-key-not-for-production-use-0123456789")
 
+from baseline import BASELINE, measure_at, ratio_line
 from docx import Document
 from docxcompose.properties import CustomProperties
 from docxtpl import DocxTemplate
@@ -35,7 +43,7 @@ from mailer.formcheck import last_approved_entries, lead_tasks
 from mailer.formparse import parse_form
 from mailer.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms
 from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
-from mailer.safety import parse_form_bounded
+from mailer.safety import parse_form_bounded, safe_docx
 from mailer.store import atomic, open_registry
 from mailer.templates import template_path
 from mailer.tokens import make_token
@@ -161,13 +169,6 @@ def bench_parse(paths: list[Path], sample: int, big_tasks: int, settings, engine
     print(f"one form of {big_tasks} tasks: parse_form {ours * 1000:.0f} ms, naive Table.cell {naive * 1000:.0f} ms "
           f"(ratio {naive / ours:.0f}×)")
 
-    chosen = filled[:sample]
-    parse_form_bounded(chosen[0])  # starts the fork server
-    t = time.perf_counter()
-    for data in chosen:
-        parse_form_bounded(data)
-    bounded = time.perf_counter() - t
-    print(f"parse_form_bounded (worker per form), {len(chosen)}:  {rate(len(chosen), bounded)}")
 
 
 def _big_form(settings, tasks: int) -> bytes:  # type: ignore[no-untyped-def]
@@ -183,12 +184,114 @@ def _big_form(settings, tasks: int) -> bytes:  # type: ignore[no-untyped-def]
     return fill(data, {n: {"progress": f"第{n}项已完成。"} for n in range(1, tasks + 1)})
 
 
+def _filled_forms(n: int) -> list[bytes]:
+    """``n`` rendered forms of 3 tasks each, filled in (through today's helpers, which both commits have)."""
+    root = init_home(Path(tempfile.mkdtemp(prefix="bench-bounded-")) / "home")
+    settings = load_settings(root)
+    engine = open_registry(settings.database_url, create=True)
+    plan_id = build_registry(engine, n)
+    with atomic(engine) as s:
+        plan = s.get(Plan, plan_id)
+    out = []
+    for form in render_forms(settings, engine, plan, 2022, 6):
+        data = form.path.read_bytes()
+        rows = parse_form(data).rows
+        out.append(fill(data, {r.number: {"progress": f"6月：{r.name}已完成。"} for r in rows if r.number}))
+    return out
+
+
+def _zip_xml_pass(data: bytes) -> None:
+    """The yardstick: every entry of the zip inflated once and every XML part parsed once."""
+    import zipfile
+
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for info in z.infolist():
+            raw = z.read(info)
+            if info.filename.endswith((".xml", ".rels")):
+                etree.fromstring(raw, parser=parser)
+
+
+def _proc_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds of process ``pid`` (and of its children it has reaped, when ``reaped``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s() -> float:
+    """CPU seconds spent on parsing so far: this process, the fork server, the workers it started and reaped
+    and those still alive. Unlike the wall clock this hardly moves when other work shares the machine."""
+    from multiprocessing import forkserver
+
+    total = time.process_time()
+    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if server:
+        total += _proc_cpu(server, reaped=True)
+        try:
+            children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+        except OSError:
+            children = []
+        total += sum(_proc_cpu(int(c)) for c in children)
+    return total
+
+
+def measure(args: dict) -> dict[str, float]:  # type: ignore[type-arg]
+    """Per-form milliseconds of the bounded parse, the safety check and one zip+XML pass, on
+    ``args["n"]`` filled forms (run on both commits by bench/baseline.py)."""
+    forms = _filled_forms(int(args["n"]))
+    parse_form_bounded(forms[0])  # the fork server (and, now, the first worker) started
+    out = {}
+    for name, func in (("bounded", parse_form_bounded),
+                       ("safe_docx", lambda d: safe_docx(d, "进展情况表.docx", max_bytes=20 * 2**20)),
+                       ("zip_xml_pass", _zip_xml_pass)):
+        best = best_cpu = float("inf")
+        for _ in range(int(args.get("rounds", 2))):  # the best round: the machine is shared and noisy
+            t, cpu = time.perf_counter(), _cpu_s()
+            for data in forms:
+                func(data)
+            best = min(best, time.perf_counter() - t)
+            best_cpu = min(best_cpu, _cpu_s() - cpu)
+        out[name] = best * 1000 / len(forms)
+        out[f"{name}_cpu"] = best_cpu * 1000 / len(forms)
+    return out
+
+
+def bench_bounded(n: int) -> None:
+    args = {"n": n, "rounds": 3}
+    old = measure_at(BASELINE, __file__, "measure", args)
+    new = measure(args)
+    print(f"untrusted forms, {n} filled forms, ms per form (best of {args['rounds']} rounds; wall clock, then "
+          "CPU time of every process involved):")
+    for key, what in (("bounded", "parse_form_bounded"), ("safe_docx", "safe_docx")):
+        for suffix, clock in (("", "wall"), ("_cpu", "CPU ")):
+            print("  " + ratio_line(f"{what:18} {clock}", old[key + suffix], new[key + suffix],
+                                    higher_is_better=False, unit=" ms")
+                  + f"  now/old {new[key + suffix] / old[key + suffix]:.2f}×")
+    print("  (target for parse_form_bounded: now/old ≤ 0.3×)")
+    for suffix, clock in (("", "wall"), ("_cpu", "CPU ")):
+        print(f"  safety check / one zip+XML pass ({clock}): {BASELINE} "
+              f"{old['safe_docx' + suffix] / old['zip_xml_pass' + suffix]:.2f}×, "
+              f"now {new['safe_docx' + suffix] / new['zip_xml_pass' + suffix]:.2f}× (target ≤ 1×)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--offices", type=int, default=2000)
-    ap.add_argument("--sample", type=int, default=200, help="forms for the naive render and the bounded parse")
+    ap.add_argument("--sample", type=int, default=200, help="forms for the naive render")
     ap.add_argument("--big", type=int, default=100, help="tasks in the one big form")
+    ap.add_argument("--bounded", type=int, default=100, help="forms for the old/new bounded parse (0: skip)")
+    ap.add_argument("--only-bounded", action="store_true", help="only the old/new comparison of part 3")
     args = ap.parse_args()
+    if args.bounded:
+        bench_bounded(args.bounded)
+    if args.only_bounded:
+        return
     root = init_home(Path(tempfile.mkdtemp(prefix="bench-forms-")) / "home")
     settings = load_settings(root)
     engine = open_registry(settings.database_url, create=True)

@@ -13,37 +13,29 @@ too. LibreOffice fetches the linked images of a file it opens, so it converts wi
 pointing at a closed local port: a hostile file cannot make the service call out. The file name is used
 only in messages; it never becomes a path.
 
-``parse_form_bounded`` runs :func:`mailer.formparse.parse_form` in a child process with an address-space
-limit and a wall-clock timeout, so that no file can exhaust the service's memory or time (on Windows,
-which has no ``resource`` module, the parent watches the child's memory instead: mailer.memwatch).
+``parse_form_bounded`` runs :func:`mailer.formparse.parse_form` in a pre-forked worker process with an
+address-space limit and a wall-clock timeout for each form, so that no file can exhaust the service's memory
+or time (on Windows, which has no ``resource`` module, the parent watches the worker's memory instead:
+mailer.memwatch). The workers are mailer.parsepool's: reused for up to 50 forms, replaced after any form
+that hits a limit.
 """
 
 from __future__ import annotations
 
-import contextlib
+import codecs
 import io
 import logging
-import multiprocessing
-import os
 import re
-import signal
-import sys
 import tempfile
-import threading
-import time
-import traceback
-import types
 import unicodedata
 import zipfile
-from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from lxml import etree
 
-from mailer.errors import ConversionError, FormParseError, UnsafeAttachment
+from mailer.errors import ConversionError, UnsafeAttachment
 from mailer.formparse import ParsedForm
+from mailer.parsepool import WorkerPool, default_pool
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +73,8 @@ _BINARY_SUFFIXES = (
     ".svg",
 )  # images and fonts are kept as blobs, never parsed as XML by python-docx or us
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DTD_MARKERS = tuple(m.encode(e) for m in ("<!DOCTYPE", "<!ENTITY") for e in ("ascii", "utf-16-le", "utf-16-be"))
+_DECLARED_ENCODING = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
 
 
 def display_name(filename: str) -> str:
@@ -102,16 +96,41 @@ def _xml_parser() -> etree.XMLParser:
 
 
 def _has_dtd(raw: bytes) -> bool:
-    """True when ``raw`` is XML carrying a DOCTYPE (and so possibly ENTITY declarations), in any encoding."""
-    for marker in ("<!DOCTYPE", "<!ENTITY"):
-        for enc in ("ascii", "utf-16-le", "utf-16-be"):
-            if marker.encode(enc) in raw:
-                return True
+    """True when ``raw`` is XML carrying a DOCTYPE (and so possibly ENTITY declarations), in any encoding.
+
+    A declaration is plain bytes in UTF-8, UTF-16 and every encoding that writes ASCII as ASCII: there a
+    byte search answers. Only XML in another encoding (UTF-32, EBCDIC, UTF-7…, never what Word or WPS
+    write) is parsed whole to find out.
+    """
+    if any(marker in raw for marker in _DTD_MARKERS):
+        return True
+    if _searchable(raw):
+        return False
     try:
         tree = etree.fromstring(raw, parser=_xml_parser()).getroottree()
     except (etree.XMLSyntaxError, ValueError):
         return False  # not XML (or broken): the parser will refuse it later if it matters
     return bool(tree.docinfo.doctype) or tree.docinfo.internalDTD is not None
+
+
+def _searchable(raw: bytes) -> bool:
+    """True when a DOCTYPE or ENTITY declaration in ``raw`` would be one of :data:`_DTD_MARKERS` as bytes."""
+    head = raw[:4]
+    if head in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"<\x00\x00\x00", b"\x00\x00\x00<"):
+        return False  # UTF-32
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<"):
+        return True  # UTF-16, either byte order (the markers are searched in both)
+    body = raw.removeprefix(b"\xef\xbb\xbf")
+    if not body.startswith(b"<"):
+        return False
+    declared = _DECLARED_ENCODING.match(body[:256])
+    if declared is None:
+        return True  # UTF-8, XML's default
+    try:
+        name = codecs.lookup(declared.group(1).decode("ascii")).name
+        return name != "utf-7" and all(m.encode(name) == m.encode("ascii") for m in ("<!DOCTYPE", "<!ENTITY"))
+    except (LookupError, UnicodeError, ValueError):
+        return False
 
 
 def _zip_kind(data: bytes, name: str) -> str:
@@ -128,23 +147,30 @@ def _zip_kind(data: bytes, name: str) -> str:
     names = {i.filename for i in infos}
     if any(_MACRO_NAMES.search(n) for n in names):
         raise UnsafeAttachment(_macro_message(name))
+    # One pass: every part that is not a blob is inflated once and looked at once (its prolog, for a DTD);
+    # the refusals keep their order (what the file is first, then its parts in zip order).
+    found: dict[str, bytes] = {}
+    problem: str | None = None
     try:
-        if "mimetype" in names and z.read("mimetype").strip() == _ODT_MIME:
-            kind = "odt"
-        else:
-            types = z.read("[Content_Types].xml") if "[Content_Types].xml" in names else b""
-            kind = _ooxml_kind(types, name)
         for info in infos:
             if info.is_dir() or info.filename.lower().endswith(_BINARY_SUFFIXES):
                 continue
             if info.file_size > MAX_XML_BYTES:
-                raise UnsafeAttachment(f"附件「{name}」中的 {info.filename} 解压后过大，已拒收。{_FIX}")
-            if _has_dtd(z.read(info)):
-                raise UnsafeAttachment(
-                    f"附件「{name}」含有不允许的 XML 声明（DOCTYPE/ENTITY），为安全起见已拒收。{_FIX}"
-                )
+                problem = problem or f"附件「{name}」中的 {info.filename} 解压后过大，已拒收。{_FIX}"
+                continue
+            raw = z.read(info)
+            if info.filename in ("mimetype", "[Content_Types].xml"):
+                found[info.filename] = raw
+            if problem is None and _has_dtd(raw):
+                problem = f"附件「{name}」含有不允许的 XML 声明（DOCTYPE/ENTITY），为安全起见已拒收。{_FIX}"
     except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as e:
         raise UnsafeAttachment(f"附件「{name}」已损坏，无法打开。{_FIX}") from e
+    if found.get("mimetype", b"").strip() == _ODT_MIME:
+        kind = "odt"
+    else:
+        kind = _ooxml_kind(found.get("[Content_Types].xml", b""), name)
+    if problem is not None:
+        raise UnsafeAttachment(problem)
     return kind
 
 
@@ -294,152 +320,18 @@ def safe_docx(
 
 # --- the bounded worker -------------------------------------------------------------------------------------------
 
-_ctx_lock = threading.Lock()
-_ctx: Any = None
 
+def parse_form_bounded(
+    data: bytes, *, timeout_s: float = 30, max_mem_mb: int = 512, pool: WorkerPool | None = None
+) -> ParsedForm:
+    """:func:`mailer.formparse.parse_form` in a pre-forked worker process limited, for this form, to
+    ``max_mem_mb`` MiB of address space (beyond what the worker holds before it) and ``timeout_s`` seconds
+    (wall clock; CPU time too). See mailer.parsepool.
 
-def _context() -> Any:
-    """A forkserver context whose server has the parser imported: each worker is a cheap fork of a small,
-    single-threaded process (never of the service itself, which may hold threads and sockets)."""
-    global _ctx
-    with _ctx_lock:
-        if _ctx is None:
-            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            ctx = multiprocessing.get_context(method)
-            if method == "forkserver":
-                ctx.set_forkserver_preload(["mailer.safety"])
-            _ctx = ctx
-        return _ctx
-
-
-@contextlib.contextmanager
-def _no_main_module() -> Iterator[None]:
-    """Start workers as if there were no main script.
-
-    A spawn/forkserver child first re-runs the parent's main script (the CLI, the service, a test runner)
-    so that targets defined there can be unpickled: ~40 ms per worker, and a script without a
-    ``__main__`` guard would run again. Our target lives in this module, so the child needs no main at
-    all; a bare stand-in while the process starts makes multiprocessing skip that step.
-    """
-    real = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = real
-
-
-def _limit_memory(max_mem_mb: int, timeout_s: float) -> None:
-    import resource
-
-    # The limit is what the worker already has mapped plus max_mem_mb, so that the interpreter and the
-    # libraries loaded in the fork server do not count against the file's budget.
-    with open("/proc/self/statm") as fh:  # noqa: PTH123
-        mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = mapped + max_mem_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    cpu = int(timeout_s) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-
-
-def _worker(data: bytes, conn: Connection, max_mem_mb: int, timeout_s: float) -> None:
-    watch_me = False
-    try:
-        _limit_memory(max_mem_mb, timeout_s)
-    except ImportError:  # no `resource` (Windows): the parent watches the memory instead (mailer.memwatch)
-        watch_me = True
-    except (OSError, ValueError):  # no /proc or no permission: the timeout still holds
-        pass
-    try:
-        from mailer.formparse import parse_form
-
-        if watch_me:
-            from mailer.memwatch import own_memory
-
-            # Where the worker starts from, once the parser is loaded; without psutil the timeout holds.
-            with contextlib.suppress(ImportError, OSError):
-                conn.send(("watch me", own_memory()))
-        conn.send(("ok", parse_form(data)))
-    except MemoryError:
-        conn.send(("memory", ""))
-    except FormParseError as e:
-        conn.send(("parse_error", str(e)))
-    except Exception:  # noqa: BLE001  (a bug, reported to the parent with its traceback)
-        conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
-
-
-def _answer(receiver: Connection, pid: int, timeout_s: float, max_mem_mb: int) -> tuple[str, Any] | None:
-    """The worker's answer, or None when it died before answering.
-
-    :raises UnsafeAttachment: when the time runs out, or the memory limit watched here is passed
-    """
-    from mailer.memwatch import SAMPLE_S, MemoryWatch
-
-    deadline = time.monotonic() + timeout_s
-    watch: MemoryWatch | None = None
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not receiver.poll(min(left, SAMPLE_S) if watch else left):
-            if watch is not None and watch.exceeded():
-                raise UnsafeAttachment(_memory_message(max_mem_mb))
-            if time.monotonic() < deadline:
-                continue
-            raise UnsafeAttachment(_timeout_message(timeout_s))
-        try:
-            kind, payload = receiver.recv()
-        except EOFError:
-            return None
-        if kind == "watch me":  # the worker could not limit itself (no `resource`): watch it from here
-            watch = MemoryWatch(pid, payload + max_mem_mb * 2**20)
-            continue
-        return kind, payload
-
-
-def _timeout_message(timeout_s: float) -> str:
-    return f"读取附件超过 {timeout_s:g} 秒仍未完成（文件过于复杂或已损坏），已拒收。{_FIX}"
-
-
-def _memory_message(max_mem_mb: int) -> str:
-    return f"读取附件所需内存超过 {max_mem_mb} MB 的上限（文件过大或结构异常），已拒收。{_FIX}"
-
-
-def parse_form_bounded(data: bytes, *, timeout_s: float = 30, max_mem_mb: int = 512) -> ParsedForm:
-    """:func:`mailer.formparse.parse_form` in a child process limited to ``max_mem_mb`` MiB of address space
-    (beyond what the worker starts with) and ``timeout_s`` seconds (wall clock; CPU time too).
-
+    :param pool: the workers to use; this process's shared pool when None
     :raises UnsafeAttachment: when the file exceeds the memory or time limit
     :raises FormParseError: when the file is read but holds no form
     :raises RuntimeError: when the parser failed unexpectedly or the worker could not start (the
         traceback or exit code is in the message)
     """
-    ctx = _context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(data, sender, max_mem_mb, timeout_s), daemon=True)
-    with _ctx_lock, _no_main_module():
-        proc.start()
-    sender.close()
-    try:
-        answer = _answer(receiver, proc.pid, timeout_s, max_mem_mb)
-    finally:
-        receiver.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-    if answer is None:
-        # Killed by a signal: SIGKILL (out of memory), SIGXCPU (CPU limit), SIGSEGV (a failed allocation
-        # in C code). A plain non-zero exit means the worker never ran: a bug, not the file's fault.
-        if proc.exitcode is not None and proc.exitcode < 0:
-            if -proc.exitcode == getattr(signal, "SIGXCPU", None):
-                raise UnsafeAttachment(_timeout_message(timeout_s))
-            raise UnsafeAttachment(_memory_message(max_mem_mb))
-        raise RuntimeError(f"The form parsing worker exited with code {proc.exitcode} before answering.")
-    kind, payload = answer
-    if kind == "ok":
-        return payload  # type: ignore[no-any-return]
-    if kind == "parse_error":
-        raise FormParseError(payload)
-    if kind == "memory":
-        raise UnsafeAttachment(_memory_message(max_mem_mb))
-    raise RuntimeError(f"parse_form failed in the worker:\n{payload}")
+    return (pool or default_pool()).parse(data, timeout_s=timeout_s, max_mem_mb=max_mem_mb)

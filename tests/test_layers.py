@@ -18,7 +18,7 @@ LAYERS = {
                  "pglock", "regcopy", "regsetup", "lights", "ledger_chart"},
     "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate",
                       "robottext"},
-    "documents in": {"safety", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
+    "documents in": {"safety", "parsepool", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
                      "authresults", "senders"},
     "transports": {"transport"},
     "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",

@@ -58,7 +58,8 @@ def test_the_simulation_takes_away_what_windows_lacks(sim_env):
 
 
 # The worker's four outcomes, as tests/test_safety.py checks them on POSIX: here the worker cannot limit
-# itself (no `resource`), so the parent watches its memory (mailer.memwatch) and the wall clock.
+# itself (no `resource`), so the parent watches its memory (mailer.memwatch) and the wall clock; a worker
+# that hit a limit is replaced and the next forms share one worker (tests/test_parsepool.py on POSIX).
 WORKER = """
 import json, sys
 from pathlib import Path
@@ -74,6 +75,13 @@ for name, kwargs in (("empty", {}), ("bomb", {"max_mem_mb": 64}), ("slow", {"tim
     except (FormParseError, UnsafeAttachment) as e:
         out[name] = str(e)
 out["resource"] = "resource" in sys.modules
+# The workers that hit a limit were replaced: the next form is read by a fresh one, which then reads more.
+from mailer.parsepool import default_pool
+out["after"] = [r.number for r in parse_form_bounded((d / "good.docx").read_bytes()).rows]
+pids = {default_pool().last_pid}
+parse_form_bounded((d / "good.docx").read_bytes())
+pids.add(default_pool().last_pid)
+out["pids"] = len(pids)
 print(json.dumps(out, ensure_ascii=False))
 """
 
@@ -97,6 +105,8 @@ def test_the_parse_worker_limits_memory_and_time_without_resource(sim_env, tmp_p
     assert out["bomb"] == f"读取附件所需内存超过 64 MB 的上限（文件过大或结构异常），已拒收。{FIX}"
     assert out["slow"] == f"读取附件超过 0.001 秒仍未完成（文件过于复杂或已损坏），已拒收。{FIX}"
     assert out["resource"] is False
+    assert out["after"] == [1]
+    assert out["pids"] == 1  # one (spawned) worker read both forms
 
 
 @pytest.fixture

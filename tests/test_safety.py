@@ -115,6 +115,18 @@ def test_billion_laughs_and_any_doctype_are_refused(good):
         parse_form(rezip(good, replace={"word/document.xml": BILLION_LAUGHS}))
 
 
+def test_a_doctype_is_found_in_any_encoding_and_plain_parts_in_other_encodings_pass(good):
+    """The byte search covers UTF-8, UTF-16 and encodings that write ASCII as ASCII; a part in any other
+    encoding is parsed whole to look for a DOCTYPE."""
+    message = f"附件「进展情况表.docx」含有不允许的 XML 声明（DOCTYPE/ENTITY），为安全起见已拒收。{FIX}"
+    for enc in ("UTF-32", "UTF-7"):
+        xml = f'<?xml version="1.0" encoding="{enc}"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>'.encode(enc)
+        assert enc == "UTF-7" or b"<!DOCTYPE" not in xml
+        assert _refusal(rezip(good, replace={"word/settings.xml": xml})) == message
+    plain = '<?xml version="1.0" encoding="GB18030"?><a>表</a>'.encode("gb18030")
+    assert _safe(rezip(good, add={"customXml/item9.xml": plain}))[:2] == b"PK"
+
+
 def test_macros_are_refused_by_name_by_part_and_by_content_type(good):
     message = (
         "附件「{}」含有宏（.docm 或 VBA 代码），为安全起见已拒收。"
