@@ -47,7 +47,7 @@ from mailer.notice_data import (
     ymd,
 )
 from mailer.notice_record import NoticeRecord, record_context
-from mailer.pdf import convert
+from mailer.pdfkeeper import convert_own
 from mailer.templatecheck import word_template_error
 from mailer.templates import template_path
 from mailer.text import clean
@@ -249,8 +249,65 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
                 clone.remove(tr_pr)
         anchor.addnext(clone)
         anchor = clone
-    proto.getparent().remove(proto)
+    tbl = proto.getparent()
+    head = [tr for tr in tbl.iterchildren(_W + "tr")]
+    head = head[: head.index(proto)]
+    tbl.remove(proto)
+    split_table(tbl, head)
     return True
+
+
+ANNEX_CHUNK = 100  # rows per annex table; see split_table
+
+
+def split_table(tbl: Any, head: Sequence[Any], chunk: int | None = None) -> int:
+    """Split the annex table ``tbl`` into tables of ``chunk`` body rows, each starting with a copy of the
+    header rows ``head`` (the rows above the task rows); returns the number of tables.
+
+    LibreOffice lays out one long table in time growing with its length (a 478-page table: 94 ms a page;
+    in tables of 100 rows: 19 ms a page), which made the 20,000-row PDF miss the conversion timeout. The
+    tables follow each other with nothing between them, so Word shows them joined as one table and
+    LibreOffice draws them edge to edge (no gap); the 编号 column carries the numbering, so it runs on
+    across tables. The repeated header row (w:tblHeader) repeats on every page within each table.
+    """
+    chunk = chunk or ANNEX_CHUNK
+    rows = [tr for tr in tbl.iterchildren(_W + "tr")][len(head) :]
+    if len(rows) <= chunk:
+        return 1
+    anchor = tbl
+    count = 1
+    for start in range(chunk, len(rows), chunk):
+        new = tbl.makeelement(_W + "tbl", {})
+        for el in tbl:
+            if el.tag != _W + "tr":  # w:tblPr and w:tblGrid (and nothing else before the rows)
+                new.append(copy.deepcopy(el))
+            else:
+                break
+        for tr in head:
+            new.append(copy.deepcopy(tr))
+        for tr in rows[start : start + chunk]:
+            new.append(tr)  # moves the row out of the first table
+        gap = _gap_paragraph(tbl)
+        anchor.addnext(gap)
+        gap.addnext(new)
+        anchor = new
+        count += 1
+    return count
+
+
+def _gap_paragraph(el: Any) -> Any:
+    """A paragraph one twentieth of a point high: two tables next to each other are merged into one by
+    LibreOffice's import (losing the speed of the split), and a normal paragraph would show as a gap."""
+    p = el.makeelement(_W + "p", {})
+    ppr = p.makeelement(_W + "pPr", {})
+    ppr.append(ppr.makeelement(_W + "spacing", {_W + "before": "0", _W + "after": "0", _W + "line": "20",
+                                               _W + "lineRule": "exact"}))
+    rpr = ppr.makeelement(_W + "rPr", {})
+    rpr.append(rpr.makeelement(_W + "sz", {_W + "val": "2"}))
+    rpr.append(rpr.makeelement(_W + "szCs", {_W + "val": "2"}))
+    ppr.append(rpr)
+    p.append(ppr)
+    return p
 
 
 _LIGHT_MARKS = {light.text: light for light in Light}
@@ -401,7 +458,8 @@ def _pdf(settings: Settings, docx: Path) -> tuple[Path | None, str | None]:
     stale = docx.with_suffix(".pdf")
     stale.unlink(missing_ok=True)  # never leave a PDF of an earlier rendering beside a new .docx
     try:
-        return convert(
+        # The notice is duban's own document: the kept LibreOffice may convert it (mailer.pdfkeeper).
+        return convert_own(
             docx,
             docx.parent,
             "pdf",
