@@ -17,6 +17,8 @@ through :func:`mailer.pdf.convert`, one fresh process and profile per conversion
 from __future__ import annotations
 
 import atexit
+import contextlib
+import json
 import logging
 import os
 import select
@@ -177,10 +179,8 @@ class KeptOffice:
     def stop(self) -> None:
         if self.proc is not None:
             kill_tree(self.proc)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
             for stream in (self.proc.stdin, self.proc.stdout):
                 if stream is not None:
                     stream.close()
@@ -212,8 +212,6 @@ class KeptOffice:
             shutil.copyfile(src, staged)
             out = job / f"in.{target}"
             req = {"src": str(staged), "dst": str(out), "filter": _FILTERS[target]}
-            import json
-
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
             started = time.monotonic()
