@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -279,6 +280,9 @@ _GENERIC = re.compile(_VERBS + r"|全面|开展|推进|做好|加强|组织|进�
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{4,}")
 
 
+# _done_pattern and _grams are pure and asked again for the same milestone text for every report text and
+# every sibling milestone (``others``): cached, the 20,000-row notice's lights no longer recompute them.
+@functools.lru_cache(maxsize=8192)
 def _done_pattern(text: str) -> re.Pattern[str]:
     """What a clause says when the milestone ``text`` is done: 已(于…)完成 / 已开展 (its own verb) / 完成了."""
     core = _DATE_WORDS.sub("", tidy(text)).lstrip("，,、：: ")
@@ -294,10 +298,11 @@ def _clause_done(clause: str, done: re.Pattern[str]) -> bool:
     return bool(done.search(clause)) and not _NOT_DONE.search(clause)
 
 
-def _grams(text: str) -> set[str]:
+@functools.lru_cache(maxsize=8192)
+def _grams(text: str) -> frozenset[str]:
     """Four-character runs of a milestone's subject: "3月底前完成招标文件编制" → 招标文件, 标文件编, 文件编制."""
     core = _GENERIC.sub("|", _DATE_WORDS.sub("|", tidy(text)))
-    return {run[i : i + 4] for run in _CJK_RUN.findall(core) for i in range(len(run) - 3)}
+    return frozenset(run[i : i + 4] for run in _CJK_RUN.findall(core) for i in range(len(run) - 3))
 
 
 def _clauses(text: str) -> list[str]:

@@ -234,7 +234,7 @@ class KeptOffice:
             shutil.rmtree(job, ignore_errors=True)
 
 
-_kept: dict[str, KeptOffice] = {}
+_kept: dict[tuple[str, int], KeptOffice] = {}  # by executable and process: a forked child starts its own
 _kept_lock = threading.Lock()
 _python: list[str | None] = []  # the uno Python, looked up once
 
@@ -250,16 +250,18 @@ def kept_office(soffice: str = "soffice") -> KeptOffice | None:
             _python.append(uno_python())
         if _python[0] is None:
             return None
-        if exe not in _kept:
-            _kept[exe] = KeptOffice(exe, _python[0])
-        return _kept[exe]
+        key = (exe, os.getpid())
+        if key not in _kept:
+            _kept[key] = KeptOffice(exe, _python[0])
+        return _kept[key]
 
 
 def stop_all() -> None:
     with _kept_lock:
-        for office in _kept.values():
-            office.stop()
-        _kept.clear()
+        for (_, pid), office in list(_kept.items()):
+            if pid == os.getpid():  # never the parent's, from a forked child
+                office.stop()
+            del _kept[(_, pid)]
 
 
 atexit.register(stop_all)
