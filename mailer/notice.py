@@ -231,8 +231,14 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
     slots = [(i, t.text) for i, t in enumerate(proto.iter(_W + "t")) if t.text and _MARK in t.text]
     capacity = _capacity(proto)
     keep_whole = proto.find(f"{_W}trPr/{_W}cantSplit") is not None
-    anchor = proto
+    tbl = proto.getparent()
+    siblings = list(tbl.iterchildren(_W + "tr"))
+    head, tail = siblings[: siblings.index(proto)], siblings[siblings.index(proto) + 1 :]
+    current, in_table, anchor = tbl, 0, proto
     for values in rows:
+        if in_table == ANNEX_CHUNK:
+            current = _next_table(current, head)
+            anchor, in_table = current[-1], 0
         clone = copy.deepcopy(proto)
 
         def value(m: re.Match[str], v: Mapping[str, str] = values) -> str:
@@ -249,50 +255,36 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
                 clone.remove(tr_pr)
         anchor.addnext(clone)
         anchor = clone
-    tbl = proto.getparent()
-    head = [tr for tr in tbl.iterchildren(_W + "tr")]
-    head = head[: head.index(proto)]
+        in_table += 1
+    for tr in tail:  # rows below the task row (none in the shipped template) stay below the last task
+        current.append(tr)
     tbl.remove(proto)
-    split_table(tbl, head)
     return True
 
 
-ANNEX_CHUNK = 100  # rows per annex table; see split_table
+# Rows per annex table. LibreOffice lays out one long table in time growing with its length (a 478-page
+# table: 94 ms a page; in tables of 100 rows: 19 ms a page), which made the 20,000-row PDF miss the
+# conversion timeout. So the task rows go into tables of ANNEX_CHUNK rows, each starting with a copy of the
+# header row(s) above the task row (w:tblHeader: it still repeats on every page), one after the other with
+# only a paragraph of a twentieth of a point between them (_gap_paragraph): no visible gap, and the 编号
+# column carries the numbering on. The rows are cloned straight into their table: moving 20,000 rows
+# between tables afterwards cost lxml a namespace reconciliation each.
+ANNEX_CHUNK = 100
 
 
-def split_table(tbl: Any, head: Sequence[Any], chunk: int | None = None) -> int:
-    """Split the annex table ``tbl`` into tables of ``chunk`` body rows, each starting with a copy of the
-    header rows ``head`` (the rows above the task rows); returns the number of tables.
-
-    LibreOffice lays out one long table in time growing with its length (a 478-page table: 94 ms a page;
-    in tables of 100 rows: 19 ms a page), which made the 20,000-row PDF miss the conversion timeout. The
-    tables follow each other with nothing between them, so Word shows them joined as one table and
-    LibreOffice draws them edge to edge (no gap); the 编号 column carries the numbering, so it runs on
-    across tables. The repeated header row (w:tblHeader) repeats on every page within each table.
-    """
-    chunk = chunk or ANNEX_CHUNK
-    rows = [tr for tr in tbl.iterchildren(_W + "tr")][len(head) :]
-    if len(rows) <= chunk:
-        return 1
-    anchor = tbl
-    count = 1
-    for start in range(chunk, len(rows), chunk):
-        new = tbl.makeelement(_W + "tbl", {})
-        for el in tbl:
-            if el.tag != _W + "tr":  # w:tblPr and w:tblGrid (and nothing else before the rows)
-                new.append(copy.deepcopy(el))
-            else:
-                break
-        for tr in head:
-            new.append(copy.deepcopy(tr))
-        for tr in rows[start : start + chunk]:
-            new.append(tr)  # moves the row out of the first table
-        gap = _gap_paragraph(tbl)
-        anchor.addnext(gap)
-        gap.addnext(new)
-        anchor = new
-        count += 1
-    return count
+def _next_table(tbl: Any, head: Sequence[Any]) -> Any:
+    """A new table after ``tbl`` (and a gap paragraph): its properties, grid and header rows, no rows else."""
+    new = tbl.makeelement(_W + "tbl", {})
+    for el in tbl:
+        if el.tag == _W + "tr":
+            break
+        new.append(copy.deepcopy(el))  # w:tblPr, w:tblGrid
+    for tr in head:
+        new.append(copy.deepcopy(tr))
+    gap = _gap_paragraph(tbl)
+    tbl.addnext(gap)
+    gap.addnext(new)
+    return new
 
 
 def _gap_paragraph(el: Any) -> Any:
