@@ -146,7 +146,11 @@ class KeptOffice:
                str(START_TIMEOUT_S)]
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, **group_kwargs())
-        line = self._reply(START_TIMEOUT_S + 10)
+        try:
+            line = self._reply(START_TIMEOUT_S + 10)
+        except OSError as e:  # TimeoutError, BrokenPipeError: no READY line
+            self.stop()
+            raise ConversionError(f"LibreOffice (kept) did not start: {e!r}") from e
         if not line.startswith("READY "):
             self.stop()
             raise ConversionError(f"LibreOffice (kept) did not start: {line}")
@@ -243,7 +247,7 @@ def kept_office(soffice: str = "soffice") -> KeptOffice | None:
     """The process's kept LibreOffice for ``soffice`` (not started until its first conversion), or None when
     LibreOffice or a Python with ``uno`` is missing."""
     exe = find_soffice(soffice)
-    if exe is None:
+    if exe is None or os.name != "posix":  # select() on pipes, process groups: POSIX only
         return None
     with _kept_lock:
         if not _python:
