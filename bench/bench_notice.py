@@ -1,6 +1,13 @@
 """Benchmark the consolidated notice: 19, 200, 2,000 and 20,000 task rows.
 
+    .venv/bin/python bench/bench_notice.py --compare [--data-rows 20000] [--pdf-rows 2000] [--pdf20k]
     .venv/bin/python bench/bench_notice.py [--sizes 19,200,2000,20000] [--no-pdf] [--no-jinja]
+
+``--compare`` prints the baseline commit (bench/baseline.py) and today side by side with the ratios, in one
+run: the notice data at 20,000 rows, the .docx render, and the PDF of the 2,000-row notice through the path
+the notice takes (``mailer.notice._pdf``: today the kept LibreOffice of mailer/pdfkeeper.py, so its first
+conversion, which starts soffice, and a second one are both shown); ``--pdf20k`` adds today's 20,000-row PDF
+against the configured conversion timeout (the baseline's is not run: it takes far longer than the timeout).
 
 Each measurement runs in its own subprocess (a fresh interpreter, so ru_maxrss is that run's peak): a
 temporary home whose registry holds a plan of N tasks (the seed's 19 repeated, with their offices and
@@ -12,8 +19,10 @@ loop ("jinja"), and the LibreOffice PDF conversion for 19 and 2,000 rows.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -22,7 +31,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from baseline import BASELINE, measure_at, ratio_line, tree_root
+
+# The measured tree: this one, or the baseline's checkout when bench/baseline.py runs measure() there.
+ROOT = tree_root()
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
@@ -187,17 +199,88 @@ def run(n: int, mode: str, *, pdf: bool, trace: bool) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure(args: dict[str, object]) -> dict[str, float]:
+    """The --compare figures, with whichever ``mailer`` is on the path (APIs both commits have)."""
+    from mailer.config import init_home, load_settings
+    from mailer.notice import TEMPLATE_NAME, _pdf, render_notice
+    from mailer.notice_data import notice_data
+    from mailer.store import atomic, open_registry
+    from mailer.templates import template_path
+
+    out: dict[str, float] = {}
+    for n, key in ((int(str(args["data_rows"])), "big"), (int(str(args["pdf_rows"])), "pdf")):
+        if n <= 0:
+            continue
+        with tempfile.TemporaryDirectory(prefix="duban-bench-") as tmp:
+            settings = load_settings(init_home(Path(tmp) / "home"))
+            out["timeout_s"] = float(settings.service.pdf_timeout_s)
+            # A long timeout for the measurement itself: the baseline's 2,000-row PDF passes the default one.
+            settings = dataclasses.replace(
+                settings, service=dataclasses.replace(settings.service, pdf_timeout_s=int(str(args["pdf_timeout"])))
+            )
+            engine = open_registry(settings.database_url, create=True)
+            with atomic(engine) as s:
+                june = seed(s, n)
+                s.flush()
+                s.expire_all()  # the seed's objects out of the identity map: the query builds its own
+                t = time.perf_counter()
+                data = notice_data(s, june)
+                out[f"{key}_data_s"] = time.perf_counter() - t
+            docx = Path(tmp) / "notice.docx"
+            t = time.perf_counter()
+            render_notice(template_path(settings.templates, TEMPLATE_NAME), data, docx,
+                          issuer="台山市教育局办公室", issued_on=dt.date(2022, 6, 24))
+            out[f"{key}_render_s"] = time.perf_counter() - t
+            runs = int(str(args.get("pdf_runs", 1))) if key == "pdf" else int(str(args.get("big_pdf", 0)))
+            for i in range(runs):
+                t = time.perf_counter()
+                pdf, err = _pdf(settings, docx)
+                out[f"{key}_pdf{i + 1}_s"] = time.perf_counter() - t if pdf else float("nan")
+                if err:
+                    print(f"{n} rows: no PDF: {err}", file=sys.stderr)
+    return out
+
+
+def compare(ns: argparse.Namespace) -> None:
+    args: dict[str, object] = {"data_rows": ns.data_rows, "pdf_rows": ns.pdf_rows, "pdf_timeout": 1800}
+    old = measure_at(BASELINE, __file__, "measure", {**args, "pdf_runs": 1})
+    print("  baseline measured", file=sys.stderr)
+    new = measure({**args, "pdf_runs": 2, "big_pdf": 1 if ns.pdf20k else 0})
+    print(f"notice, baseline {BASELINE} vs now (one run; each old PDF starts its own soffice)")
+    print(ratio_line(f"notice data, {ns.data_rows} rows", old["big_data_s"], new["big_data_s"],
+                     higher_is_better=False, unit=" s"))
+    print(ratio_line(f".docx render, {ns.data_rows} rows", old["big_render_s"], new["big_render_s"],
+                     higher_is_better=False, unit=" s"))
+    print(ratio_line(f"notice data, {ns.pdf_rows} rows", old["pdf_data_s"], new["pdf_data_s"],
+                     higher_is_better=False, unit=" s"))
+    for i in (1, 2):
+        label = "first (starts soffice)" if i == 1 else "second (kept soffice)"
+        print(ratio_line(f"PDF, {ns.pdf_rows} rows, {label}", old["pdf_pdf1_s"], new[f"pdf_pdf{i}_s"],
+                         higher_is_better=False, unit=" s"))
+    if ns.pdf20k:
+        took = new.get("big_pdf1_s", float("nan"))
+        verdict = "within" if not math.isnan(took) and took <= new["timeout_s"] else "NOT within"
+        print(f"PDF, {ns.data_rows} rows, now: {took:.3g} s — {verdict} the {new['timeout_s']:.0f} s timeout")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="19,200,2000,20000")
     ap.add_argument("--no-pdf", action="store_true")
     ap.add_argument("--no-jinja", action="store_true")
+    ap.add_argument("--compare", action="store_true", help="baseline vs now, with ratios")
+    ap.add_argument("--data-rows", type=int, default=20000)
+    ap.add_argument("--pdf-rows", type=int, default=2000)
+    ap.add_argument("--pdf20k", action="store_true", help="with --compare: today's PDF of --data-rows rows")
     ap.add_argument("--child", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     ap.add_argument("--pdf", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(int(args.child[0]), args.child[1], args.pdf, args.trace)))
+        return
+    if args.compare:
+        compare(args)
         return
     sizes = [int(x) for x in args.sizes.split(",")]
     results = []

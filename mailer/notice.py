@@ -47,7 +47,7 @@ from mailer.notice_data import (
     ymd,
 )
 from mailer.notice_record import NoticeRecord, record_context
-from mailer.pdf import convert
+from mailer.pdfkeeper import convert_own
 from mailer.templatecheck import word_template_error
 from mailer.templates import template_path
 from mailer.text import clean
@@ -231,8 +231,14 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
     slots = [(i, t.text) for i, t in enumerate(proto.iter(_W + "t")) if t.text and _MARK in t.text]
     capacity = _capacity(proto)
     keep_whole = proto.find(f"{_W}trPr/{_W}cantSplit") is not None
-    anchor = proto
+    tbl = proto.getparent()
+    siblings = list(tbl.iterchildren(_W + "tr"))
+    head, tail = siblings[: siblings.index(proto)], siblings[siblings.index(proto) + 1 :]
+    current, in_table, anchor = tbl, 0, proto
     for values in rows:
+        if in_table == ANNEX_CHUNK:
+            current = _next_table(current, head)
+            anchor, in_table = current[-1], 0
         clone = copy.deepcopy(proto)
 
         def value(m: re.Match[str], v: Mapping[str, str] = values) -> str:
@@ -249,8 +255,51 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
                 clone.remove(tr_pr)
         anchor.addnext(clone)
         anchor = clone
-    proto.getparent().remove(proto)
+        in_table += 1
+    for tr in tail:  # rows below the task row (none in the shipped template) stay below the last task
+        current.append(tr)
+    tbl.remove(proto)
     return True
+
+
+# Rows per annex table. LibreOffice lays out one long table in time growing with its length (a 478-page
+# table: 94 ms a page; in tables of 100 rows: 19 ms a page), which made the 20,000-row PDF miss the
+# conversion timeout. So the task rows go into tables of ANNEX_CHUNK rows, each starting with a copy of the
+# header row(s) above the task row (w:tblHeader: it still repeats on every page), one after the other with
+# only a paragraph of a twentieth of a point between them (_gap_paragraph): no visible gap, and the 编号
+# column carries the numbering on. The rows are cloned straight into their table: moving 20,000 rows
+# between tables afterwards cost lxml a namespace reconciliation each.
+ANNEX_CHUNK = 100
+
+
+def _next_table(tbl: Any, head: Sequence[Any]) -> Any:
+    """A new table after ``tbl`` (and a gap paragraph): its properties, grid and header rows, no rows else."""
+    new = tbl.makeelement(_W + "tbl", {})
+    for el in tbl:
+        if el.tag == _W + "tr":
+            break
+        new.append(copy.deepcopy(el))  # w:tblPr, w:tblGrid
+    for tr in head:
+        new.append(copy.deepcopy(tr))
+    gap = _gap_paragraph(tbl)
+    tbl.addnext(gap)
+    gap.addnext(new)
+    return new
+
+
+def _gap_paragraph(el: Any) -> Any:
+    """A paragraph one twentieth of a point high: two tables next to each other are merged into one by
+    LibreOffice's import (losing the speed of the split), and a normal paragraph would show as a gap."""
+    p = el.makeelement(_W + "p", {})
+    ppr = p.makeelement(_W + "pPr", {})
+    ppr.append(ppr.makeelement(_W + "spacing", {_W + "before": "0", _W + "after": "0", _W + "line": "20",
+                                               _W + "lineRule": "exact"}))
+    rpr = ppr.makeelement(_W + "rPr", {})
+    rpr.append(rpr.makeelement(_W + "sz", {_W + "val": "2"}))
+    rpr.append(rpr.makeelement(_W + "szCs", {_W + "val": "2"}))
+    ppr.append(rpr)
+    p.append(ppr)
+    return p
 
 
 _LIGHT_MARKS = {light.text: light for light in Light}
@@ -401,7 +450,8 @@ def _pdf(settings: Settings, docx: Path) -> tuple[Path | None, str | None]:
     stale = docx.with_suffix(".pdf")
     stale.unlink(missing_ok=True)  # never leave a PDF of an earlier rendering beside a new .docx
     try:
-        return convert(
+        # The notice is duban's own document: the kept LibreOffice may convert it (mailer.pdfkeeper).
+        return convert_own(
             docx,
             docx.parent,
             "pdf",

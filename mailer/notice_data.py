@@ -19,15 +19,16 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mailer.deadlines import office_due_on
 from mailer.errors import RegistryError
 from mailer.lights import LightResult
-from mailer.model import Entry, Milestone, Period, Plan, Submission, Task, TaskOffice
+from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
 from mailer.periods import span_label
 from mailer.queries import approved_entries_by_office
 from mailer.text import clean
@@ -158,7 +159,7 @@ def _local_date(when: dt.datetime, tz: ZoneInfo) -> dt.date:
     return when.astimezone(tz).date()
 
 
-def _milestone_text(m: Milestone) -> str:
+def _milestone_text(m: _MilestoneRow) -> str:
     text = clean(m.text).strip()
     label = clean(m.label).strip()
     return text if not label or text.startswith(label) else f"{label}{text}"
@@ -170,17 +171,108 @@ def _join_items(items: Iterable[str]) -> str:
     return "；".join(parts) + "。"
 
 
-def _newest_approved(session: Session, period: Period) -> dict[int, Submission]:
-    subs = session.scalars(
-        select(Submission)
+class _Approved(NamedTuple):
+    """The newest approved submission of an office: what the status needs."""
+
+    id: int
+    received_at: dt.datetime
+    late: bool
+
+
+class _Text(NamedTuple):
+    progress: str
+    problems: str
+
+
+class _Lead(NamedTuple):
+    office_id: int
+    name: str
+
+
+class _TaskRow(NamedTuple):
+    id: int
+    seq: int
+    name: str
+    done_after: str
+
+
+class _MilestoneRow(NamedTuple):
+    label: str
+    text: str
+    due: dt.date | None
+
+
+# The notice reads plain rows (Core selects of the columns it needs), never ORM objects: at 20,000 tasks the
+# ORM built ~158k objects (tasks, links, offices, milestones, entries) in 4.9–8.9 s, the SQL being 7–12% of it.
+# The selects run on the session's connection (Core): Session.execute would pass every row through the
+# ORM's result machinery, a third of the remaining time. notice_data flushes the session once first.
+
+
+def _rows(session: Session, stmt: Any) -> Sequence[Any]:
+    return session.connection().execute(stmt).all()  # fetchall: one call, not one per row
+
+
+def _plan_tasks(session: Session, plan_id: int) -> list[_TaskRow]:
+    rows = _rows(session, 
+        select(Task.id, Task.seq, Task.name, Task.done_after)
+        .where(Task.plan_id == plan_id, Task.removed.is_(False))
+        .order_by(Task.seq)
+    )
+    return [_TaskRow(*r) for r in rows]
+
+
+def _plan_offices(session: Session, plan_id: int) -> dict[int, list[tuple[int, bool, str]]]:
+    """Task id → its offices (office id, is lead, name) in the plan's order (TaskOffice.position)."""
+    out: dict[int, list[tuple[int, bool, str]]] = defaultdict(list)
+    rows = _rows(session, 
+        select(TaskOffice.task_id, TaskOffice.office_id, TaskOffice.is_lead, Office.name)
+        .join(Task, Task.id == TaskOffice.task_id)
+        .join(Office, Office.id == TaskOffice.office_id)
+        .where(Task.plan_id == plan_id, Task.removed.is_(False))
+        .order_by(TaskOffice.task_id, TaskOffice.position)
+    )
+    for task_id, office_id, is_lead, name in rows:
+        out[task_id].append((office_id, bool(is_lead), name))
+    return out
+
+
+def _plan_milestones(session: Session, plan_id: int) -> dict[int, list[_MilestoneRow]]:
+    """Task id → its milestones in the plan's order (Milestone.position)."""
+    out: dict[int, list[_MilestoneRow]] = defaultdict(list)
+    rows = _rows(session, 
+        select(Milestone.task_id, Milestone.label, Milestone.text, Milestone.due)
+        .join(Task, Task.id == Milestone.task_id)
+        .where(Task.plan_id == plan_id, Task.removed.is_(False))
+        .order_by(Milestone.task_id, Milestone.position)
+    )
+    for task_id, label, text, due in rows:
+        out[task_id].append(_MilestoneRow(label, text, due))
+    return out
+
+
+def _newest_approved(session: Session, period: Period) -> dict[int, _Approved]:
+    rows = _rows(session, 
+        select(Submission.office_id, Submission.id, Submission.received_at, Submission.late)
         .where(Submission.period_id == period.id, Submission.state == "approved")
-        .options(selectinload(Submission.entries))
         .order_by(Submission.office_id, Submission.revision)
     )
-    newest: dict[int, Submission] = {}
-    for sub in subs:
-        newest[sub.office_id] = sub  # ordered by revision: the last one wins
+    newest: dict[int, _Approved] = {}
+    for office_id, sub_id, received_at, late in rows:
+        newest[office_id] = _Approved(sub_id, received_at, bool(late))  # by revision: the last one wins
     return newest
+
+
+def _approved_texts(session: Session, approved: Mapping[int, _Approved]) -> dict[tuple[int, int], _Text]:
+    """(office id, task id) → the text of the newest approved submissions."""
+    office_of = {sub.id: office_id for office_id, sub in approved.items()}
+    if not office_of:
+        return {}
+    rows = _rows(session, 
+        select(Entry.submission_id, Entry.task_id, Entry.progress, Entry.problems).where(
+            Entry.submission_id.in_(list(office_of))
+        )
+    )
+    return {(office_of[sub_id], task_id): _Text(progress, problems) for sub_id, task_id, progress, problems in rows}
 
 
 def _pending_offices(session: Session, period: Period) -> set[int]:
@@ -194,7 +286,7 @@ def _pending_offices(session: Session, period: Period) -> set[int]:
 
 
 def _office_status(
-    sub: Submission | None, period: Period, tz: ZoneInfo, due_on: dt.date | None = None
+    sub: _Approved | None, period: Period, tz: ZoneInfo, due_on: dt.date | None = None
 ) -> tuple[str, dt.date | None]:
     """:param due_on: the office's own due date (an extension), else the period's"""
     if sub is None:
@@ -203,9 +295,7 @@ def _office_status(
     return (LATE if sub.late or received > (due_on or period.due_on) else ON_TIME), received
 
 
-def _texts(
-    leads: Sequence[TaskOffice], task_id: int, entries: dict[tuple[int, int], Entry]
-) -> tuple[str, str]:
+def _texts(leads: Sequence[_Lead], task_id: int, entries: Mapping[tuple[int, int], _Text]) -> tuple[str, str]:
     """Progress and problems of a task: one office's text, or each lead's text under its name."""
     progress: list[str] = []
     problems: list[str] = []
@@ -217,28 +307,37 @@ def _texts(
         for out, text in ((progress, entry.progress), (problems, entry.problems)):
             text = clean(text).strip()
             if text:
-                out.append(f"{clean(lead.office.name)}：{text}" if prefixed else text)
+                out.append(f"{lead.name}：{text}" if prefixed else text)
     return "\n".join(progress), "\n".join(problems)
 
 
-def _month_split(task: Task, period: Period) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    first = dt.date(period.year, period.month, 1)
+def _month_split(
+    milestones: Sequence[_MilestoneRow], year: int, month: int, first: dt.date
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """:param first: the first day of the period's month (``year``, ``month``)"""
     this_month: list[str] = []
     before: list[str] = []
-    for m in task.milestones:
+    for m in milestones:
         if m.due is None:
             continue
-        if m.due.year == period.year and m.due.month == period.month:
+        if m.due.year == year and m.due.month == month:
             this_month.append(_milestone_text(m))
         elif m.due < first:
             before.append(_milestone_text(m))
     return tuple(this_month), tuple(before)
 
 
-def _leads(task: Task) -> list[TaskOffice]:
-    leads = [to for to in task.offices if to.is_lead]
+def _leads(offices: Sequence[tuple[int, bool, str]], names: dict[str, str]) -> list[_Lead]:
+    """The lead offices, names cleaned (``names`` caches clean() per raw name)."""
+    leads = [o for o in offices if o[1]]
     # A task without a marked lead is led by its first office (the notice lists the lead first).
-    return leads or task.offices[:1]
+    out = []
+    for office_id, _, raw in leads or offices[:1]:
+        name = names.get(raw)
+        if name is None:
+            name = names[raw] = clean(raw)
+        out.append(_Lead(office_id, name))
+    return out
 
 
 def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> NoticeData:
@@ -251,38 +350,38 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
     """
     zone = ZoneInfo(tz)
     plan: Plan = period.plan
-    tasks = list(
-        session.scalars(
-            select(Task)
-            .where(Task.plan_id == plan.id, Task.removed.is_(False))
-            .options(
-                selectinload(Task.offices).selectinload(TaskOffice.office), selectinload(Task.milestones)
-            )
-            .order_by(Task.seq)
-        )
-    )
+    session.flush()  # the selects below bypass the ORM's autoflush
+    # The period's attributes as locals: an ORM attribute read costs ~3 µs, and there are 20,000 rows.
+    year, month, key = period.year, period.month, period.key
+    first = dt.date(year, month, 1)
+    tasks = _plan_tasks(session, plan.id)
     if not tasks:
         raise RegistryError(f"计划“{plan.title}”没有任务，无法生成{period.key}的通报。请先导入任务一览表。")
+    task_offices = _plan_offices(session, plan.id)
+    task_milestones = _plan_milestones(session, plan.id)
     approved = _newest_approved(session, period)
     pending = _pending_offices(session, period)
-    entries = {(sub.office_id, e.task_id): e for sub in approved.values() for e in sub.entries}
+    entries = _approved_texts(session, approved)
     dues: dict[int, dt.date] = {}
+    statuses_of: dict[int, tuple[str, dt.date | None]] = {}
 
-    def due_of(office_id: int) -> dt.date:
-        if office_id not in dues:
+    def status_of(office_id: int) -> tuple[str, dt.date | None]:
+        if office_id not in statuses_of:
             dues[office_id] = office_due_on(session, period, office_id)
-        return dues[office_id]
+            statuses_of[office_id] = _office_status(approved.get(office_id), period, zone, dues[office_id])
+        return statuses_of[office_id]
 
     rows: list[NoticeRow] = []
     office_tasks: dict[int, list[int]] = defaultdict(list)
     office_names: dict[int, str] = {}
-    done_before: dict[tuple[int, int], Entry] | None = None
+    names: dict[str, str] = {}
+    done_before: dict[tuple[int, int], _Text] | None = None
     for task in tasks:
-        leads = _leads(task)
-        if task.done_after and task.done_after < period.key:
+        leads = _leads(task_offices.get(task.id, []), names)
+        if task.done_after and task.done_after < key:
             if done_before is None:  # the last approved text of the tasks 办结 earlier, read once
                 done_before = {
-                    (office_id, task_id): e
+                    (office_id, task_id): _Text(e.progress, e.problems)
                     for office_id, by_task in approved_entries_by_office(
                         session, plan, period.year, period.month
                     ).items()
@@ -293,11 +392,11 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
                 NoticeRow(
                     seq=task.seq,
                     name=clean(task.name),
-                    leads=tuple(clean(lead.office.name) for lead in leads),
+                    leads=tuple(lead.name for lead in leads),
                     progress=progress,
                     problems=problems,
                     status=DONE,
-                    office_status=tuple((clean(lead.office.name), DONE) for lead in leads),
+                    office_status=tuple((lead.name, DONE) for lead in leads),
                     due_this_month=(),
                     overdue=(),
                 )
@@ -306,12 +405,11 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
         statuses = []
         for lead in leads:
             office_tasks[lead.office_id].append(task.seq)
-            office_names[lead.office_id] = clean(lead.office.name)
-            status_of = _office_status(approved.get(lead.office_id), period, zone, due_of(lead.office_id))[0]
-            statuses.append((office_names[lead.office_id], status_of))
+            office_names[lead.office_id] = lead.name
+            statuses.append((lead.name, status_of(lead.office_id)[0]))
         status = max((s for _, s in statuses), key=STATUS_ORDER.__getitem__, default=MISSING)
         progress, problems = _texts(leads, task.id, entries)
-        due, overdue = _month_split(task, period)
+        due, overdue = _month_split(task_milestones.get(task.id, ()), year, month, first)
         rows.append(
             NoticeRow(
                 seq=task.seq,
@@ -328,7 +426,7 @@ def notice_data(session: Session, period: Period, *, tz: str = DEFAULT_TZ) -> No
 
     offices = []
     for office_id, seqs in office_tasks.items():
-        status, received = _office_status(approved.get(office_id), period, zone, due_of(office_id))
+        status, received = status_of(office_id)
         offices.append(
             OfficeReport(
                 office=office_names[office_id],

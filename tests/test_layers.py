@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
 # Utilities that import nothing of ours but each other and errors: usable from every layer.
 LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
-        "templates", "shipped", "files", "logs", "pdf", "labels",
+        "templates", "shipped", "files", "logs", "pdf", "pdfkeeper", "labels",
         "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck",
         "mailhead", "holidays", "workdays", "holidayshow", "robotconfig", "keptenv"}
 LAYERS = {
