@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline import BASELINE, measure_at, ratio_line, tree_root  # noqa: E402
+from baseline import BASELINE, measure_at, ratio_line, tree_root
 
 COMMANDS = ["status", "tasks", "offices", "inbox list", "outbox list", "audit"]
 TARGET_S = 0.3
