@@ -101,9 +101,9 @@ def interleaved(runs: int, commands: list[str]) -> tuple[dict[str, float], dict[
                     t = _run_in(argv, envs[side], sides[side])
                     if i:  # the first round unmeasured: bytecode written, files cached
                         times[side].append(t)
-            for side in out:
-                out[side][command] = statistics.median(t[0] for t in times[side])
-                out[side]["cpu " + command] = statistics.median(t[1] for t in times[side])
+            for side, figures in out.items():
+                figures[command] = statistics.median(t[0] for t in times[side])
+                figures["cpu " + command] = statistics.median(t[1] for t in times[side])
     return out["old"], out["new"]
 
 
