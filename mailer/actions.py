@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailer.audit import record
 from mailer.config import Settings
-from mailer.cycle import assemble_period, period_dates
 from mailer.deadlines import extension
-from mailer.decisions import apply_review
 from mailer.errors import DubanError
 from mailer.model import (
     Approval,
@@ -179,6 +177,8 @@ def _review(
             decided_at=now,
         )
     )
+    from mailer.decisions import apply_review  # mail parsing and queueing: not for lookups like `duban audit`
+
     outcome = apply_review(settings, s, leader, sub, approved=approve, comment=comment, at=now)
     verb = "同意" if approve else "退回"
     how = "当面" if kind == "decision_in_person" else "在网页上"
@@ -335,6 +335,8 @@ def skip_period(
                     f"{period_key(year, month)} 不是当前任务计划的报送月份"
                     f"（{plan.year}年{first}—{settings.cycle.last_month}月），无需设为不报。"
                 )
+            from mailer.cycle import period_dates  # the documents' code: not for `duban audit`
+
             dates = period_dates(settings, year, month, plan.due_day or settings.cycle.due_day)
             p = Period(plan_id=plan.id, year=year, month=month, state=PeriodState.SKIPPED, **dates)
             s.add(p)
@@ -371,6 +373,8 @@ def close_period(
             period_id=period_id,
             at=now,
         )
+    from mailer.cycle import assemble_period
+
     doc = assemble_period(settings, engine, period_id, audit=audit)
     with atomic(engine) as s:
         closed = s.get(Period, period_id)

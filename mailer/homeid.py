@@ -203,7 +203,8 @@ def open_home_registry(
                 f"请先运行 `duban init {home}` 建立目录，或用 --home（或 DUBAN_HOME）指向已有的 duban 目录。"
             )
         return _create(settings, uuid.uuid4().hex)
-    engine = open_registry(settings.database_url)
+    # A deliberate check (service start, `duban check`) also runs Alembic itself, whatever the revision.
+    engine = open_registry(settings.database_url, full_migration=verify)
     if verify:
         problems = quick_check(engine)
         if problems:

@@ -31,7 +31,6 @@ from mailer.periodinfo import local_time, period_label
 from mailer.robotconfig import RobotSettings, masked_url
 from mailer.robottext import render_robot, robot_template_problems, short_date
 from mailer.store import atomic
-from mailer.transport import webhook
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -285,6 +284,8 @@ def _post_one(
     limiter: RateLimiter,
     report: PostReport,
 ) -> None:
+    from mailer.transport import webhook  # the HTTP client: only when posting, not for `duban status`
+
     with atomic(engine) as s:
         row = s.get(RobotPost, pid)
         assert row is not None
@@ -436,6 +437,7 @@ def test_post(settings: Settings, name: str | None = None) -> list[tuple[RobotSe
     :raises ConfigError: when ``name`` names no robot in duban.toml
     """
     from mailer.robotconfig import EVENTS
+    from mailer.transport import webhook
 
     robots = [r for r in settings.robots if name is None or r.name == name]
     if not robots:

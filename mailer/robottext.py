@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from mailer.config import Settings
 from mailer.errors import TemplateError
 from mailer.keptenv import TemplateLoader, kept_environment
 from mailer.robotconfig import EVENTS
-from mailer.templatecheck import mail_template_error
 from mailer.templates import default_templates_dir
+
+if TYPE_CHECKING:  # jinja2 is imported when a message is rendered: `duban status` only needs short_date
+    import jinja2
 
 ROBOT_TEMPLATES = "robot"
 
@@ -66,6 +66,8 @@ def short_date(d: dt.date) -> str:
 
 def robot_environment(settings: Settings) -> jinja2.Environment:
     """The home's ``templates/robot/`` first, then the shipped ones; no autoescape (JSON carries the text)."""
+    import jinja2
+
     dirs = [settings.templates / ROBOT_TEMPLATES, default_templates_dir() / ROBOT_TEMPLATES]
     return kept_environment(ROBOT_TEMPLATES, dirs, _new_robot_environment)
 
@@ -86,6 +88,10 @@ def render_robot(settings: Settings, event: str, context: dict[str, Any]) -> Rob
 
     :raises TemplateError: a template is missing, has a syntax error or uses a variable not given
     """
+    import jinja2
+
+    from mailer.templatecheck import mail_template_error
+
     env = robot_environment(settings)
     out: dict[str, str] = {}
     for ext in ("txt", "md"):

@@ -1,6 +1,7 @@
 """The registry's engine: open (and migrate) the database, and one ``atomic()`` unit of work.
 
-Migrations are Alembic revisions in ``mailer/migrations/versions``, applied on every open. SQLite gets
+Migrations are Alembic revisions in ``mailer/migrations/versions``, applied on open when the registry is not
+at the newest one (and always at ``duban init``, ``check`` and ``serve``). SQLite gets
 WAL (the service and a CLI command may run at once), foreign keys and a busy timeout. PostgreSQL (psycopg 3,
 the ``postgres`` extra) may keep a home in a schema of its own (``registry_schema``, carried in the URL as
 libpq's ``options=-csearch_path=…``), which ``duban init`` creates.
@@ -24,11 +25,13 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import RegistryError
 from mailer.files import PRIVATE_FILE, private_dir
+from mailer.migrations import HEAD
 from mailer.transient import describe_cn, is_transient
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
+_fully_migrated: set[str] = set()  # URLs whose engine went through Alembic in this process
 # How long a write waits for another process's transaction before "database is locked" (transient).
 BUSY_TIMEOUT_MS = 15000
 
@@ -175,8 +178,19 @@ def migrate(engine: Engine) -> None:
             conn.commit()
 
 
-def open_registry(url: str, *, create: bool = False) -> Engine:
+def schema_revision(engine: Engine) -> str | None:
+    """The registry's Alembic revision, read without Alembic (None: no single revision recorded)."""
+    with engine.connect() as c:
+        rows = c.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def open_registry(url: str, *, create: bool = False, full_migration: bool = False) -> Engine:
     """The engine for ``url``, migrated to the newest schema. Cached per URL within a process.
+
+    A registry already at :data:`mailer.migrations.HEAD` is not handed to Alembic (importing and running it
+    is most of a short command's time); any other revision is upgraded, or refused, by Alembic as always.
+    ``full_migration`` (``duban init``, ``check``, ``serve``) runs Alembic whatever the revision.
 
     A registry is never created implicitly: only with ``create`` (``duban init``) is a missing or empty
     database given a fresh schema. Callers with a home use :func:`mailer.homeid.open_home_registry`,
@@ -186,6 +200,9 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
         cannot be opened or migrated
     """
     if url in _engines:
+        if full_migration and url not in _fully_migrated:
+            migrate(_engines[url])  # opened earlier in this process at HEAD without Alembic: run it now
+            _fully_migrated.add(url)
         return _engines[url]
     path = sqlite_path(url)
     if path is not None:
@@ -213,7 +230,9 @@ def open_registry(url: str, *, create: bool = False) -> Engine:
                 f"登记簿 {path or safe_url(url)} 是空的（没有 duban 的表）。duban 不会自动新建登记簿："
                 "请从备份恢复；新目录请先运行 `duban init`。"
             )
-        migrate(engine)
+        if create or full_migration or schema_revision(engine) != HEAD:
+            migrate(engine)
+            _fully_migrated.add(url)
     except SQLAlchemyError as e:
         if is_transient(e):
             raise RegistryError(describe_cn(e)) from e
@@ -258,6 +277,7 @@ def quick_check(engine: Engine) -> list[str]:
 def forget(url: str) -> None:
     """Dispose and drop the cached engine of ``url`` (a scratch registry about to be deleted)."""
     engine = _engines.pop(url, None)
+    _fully_migrated.discard(url)
     if engine is not None:
         engine.dispose()
 
@@ -267,6 +287,7 @@ def close_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _fully_migrated.clear()
 
 
 @contextmanager

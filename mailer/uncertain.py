@@ -22,7 +22,6 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailer.compose import with_new_subject
 from mailer.config import Settings
 from mailer.errors import RegistryError, TransportError
 from mailer.files import write_atomic
@@ -218,6 +217,8 @@ def resend(settings: Settings, engine: Engine, did: int, *, by: str, reason: str
         subject = d.subject if d.subject.endswith(RESENT_MARK) else d.subject + RESENT_MARK
         old = settings.path(d.eml_path)
         try:
+            from mailer.compose import with_new_subject  # jinja2 and the mail builder: only to resend
+
             raw = with_new_subject(Path(old).read_bytes(), subject)
         except OSError as e:
             raise RegistryError(

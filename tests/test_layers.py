@@ -159,3 +159,31 @@ def test_no_import_cycles():
         if m not in state:
             walk(m, [])
     assert [" → ".join(c) for c in cycles] == []
+
+
+# What the registry commands may not import: the documents' and transports' libraries, the web console's, and
+# Alembic (a registry already at the newest revision is opened without it). `duban status` alone may read the
+# holiday calendar (its lights count working days).
+REGISTRY_COMMANDS = [["tasks"], ["offices"], ["inbox", "list"], ["outbox", "list"], ["audit"], ["status"]]
+NOT_AT_REGISTRY_COMMANDS = ("alembic", "mako", "docx", "docxtpl", "docxcompose", "openpyxl", "lxml", "jinja2",
+                            "exchangelib", "msal", "starlette", "dkim", "tomlkit", "imapclient", "tqdm",
+                            "mailer.cycle", "mailer.compose", "mailer.forms", "mailer.transport.webhook")
+
+
+def test_registry_commands_import_neither_alembic_nor_the_document_libraries(sent_home):
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import json, sys
+from mailer.cli import cli
+heavy = {NOT_AT_REGISTRY_COMMANDS!r}
+for argv in {REGISTRY_COMMANDS!r}:
+    cli.main(["--home", {str(sent_home.home)!r}, *argv], standalone_mode=False)
+    print("LOADED " + json.dumps([" ".join(argv), [m for m in heavy if m in sys.modules]]), file=sys.stderr)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = dict(json.loads(x[7:]) for x in out.stderr.splitlines() if x.startswith("LOADED "))
+    assert loaded == {" ".join(a): [] for a in REGISTRY_COMMANDS}
+    assert "2022年1—6月" in out.stdout  # status did show the period: the commands ran on a home with data

@@ -78,6 +78,8 @@ class Context:
     def __init__(self, home: Path | None) -> None:
         self.home_arg = home
         self._settings: Settings | None = None
+        self._engine: Any = None
+        self._verified = False
 
     @property
     def settings(self) -> Settings:
@@ -92,7 +94,12 @@ class Context:
         """
         from mailer.homeid import open_home_registry
 
-        return open_home_registry(self.settings, verify=verify)
+        # Checked once per command: `duban status` asks four times, and each check reads the marker and the
+        # registry's id (a query the ORM compiles afresh in every process).
+        if self._engine is None or (verify and not self._verified):
+            self._engine = open_home_registry(self.settings, verify=verify)
+            self._verified = self._verified or verify
+        return self._engine
 
 
 pass_ctx = click.make_pass_decorator(Context)
