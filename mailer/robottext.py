@@ -66,13 +66,13 @@ def short_date(d: dt.date) -> str:
 
 def robot_environment(settings: Settings) -> jinja2.Environment:
     """The home's ``templates/robot/`` first, then the shipped ones; no autoescape (JSON carries the text)."""
-    import jinja2
-
     dirs = [settings.templates / ROBOT_TEMPLATES, default_templates_dir() / ROBOT_TEMPLATES]
     return kept_environment(ROBOT_TEMPLATES, dirs, _new_robot_environment)
 
 
 def _new_robot_environment(dirs: list[str]) -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=TemplateLoader(dirs),
         autoescape=False,
