@@ -33,7 +33,7 @@ class BuildPyWithData(build_py):
     def run(self) -> None:
         super().run()
         if getattr(self, "editable_mode", False):
-            return  # editable installs read the checkout's folders directly (mailer.shipped)
+            return  # editable installs read the checkout's folders directly (mailer.common.shipped)
         for name, skip in SHIPPED.items():
             src = HERE / name
             if not src.is_dir():

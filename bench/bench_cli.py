@@ -31,7 +31,7 @@ COMMANDS = ["status", "tasks", "offices", "inbox list", "outbox list", "audit"]
 # The floor no command can go under while it reads the registry through the ORM: the interpreter, SQLAlchemy
 # and the mapped model, configured (what the first query does).
 FLOOR = "python: ORM + model"
-_FLOOR_CODE = "import sqlalchemy.orm, mailer.model; sqlalchemy.orm.configure_mappers()"
+_FLOOR_CODE = "import sqlalchemy.orm, mailer.registry.model; sqlalchemy.orm.configure_mappers()"
 TARGET_S = 0.3
 
 

@@ -38,15 +38,15 @@ from docxcompose.properties import CustomProperties
 from docxtpl import DocxTemplate
 from form_factory import TASKS, fill
 
-from mailer.config import init_home, load_settings
-from mailer.formcheck import last_approved_entries, lead_tasks
-from mailer.formparse import parse_form
-from mailer.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms
-from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
-from mailer.safety import parse_form_bounded, safe_docx
-from mailer.store import atomic, open_registry
-from mailer.templates import template_path
-from mailer.tokens import make_token
+from mailer.common.config import init_home, load_settings
+from mailer.common.templates import template_path
+from mailer.common.tokens import make_token
+from mailer.read.formcheck import last_approved_entries, lead_tasks
+from mailer.read.formparse import parse_form
+from mailer.read.safety import parse_form_bounded, safe_docx
+from mailer.registry.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
+from mailer.registry.store import atomic, open_registry
+from mailer.render.forms import TEMPLATE_NAME, _prepare, _render, form_context, render_forms
 
 
 def build_registry(engine, offices: int, tasks_each: int = 3) -> int:  # type: ignore[no-untyped-def]

@@ -42,8 +42,8 @@ OFFICE = "基财股"
 
 def _reply(original: bytes, sender: str, body: str, attachment: tuple[str, bytes] | None = None) -> bytes:
     """``sender`` answers our form mail from their client (In-Reply-To, References, quoted subject)."""
-    from mailer.demo import at
-    from mailer.mailread import read_message
+    from mailer.read.mailread import read_message
+    from mailer.service.demo import at
 
     msg_in = read_message(original, max_attachment_bytes=10**8)
     msg = EmailMessage()
@@ -67,14 +67,14 @@ class Home:
     def __init__(self, root: Path, servers: Any = None) -> None:
         from sqlalchemy import select
 
-        from mailer.config import init_home, load_settings
-        from mailer.cycle import run_once
-        from mailer.demo import EXAMPLES, at, fill_form
-        from mailer.mailread import read_message
-        from mailer.model import Dispatch, Office, Task
-        from mailer.plan_import import import_file
-        from mailer.store import atomic, open_registry
-        from mailer.templates import install_default_templates
+        from mailer.common.config import init_home, load_settings
+        from mailer.common.templates import install_default_templates
+        from mailer.plan.importer import import_file
+        from mailer.read.mailread import read_message
+        from mailer.registry.model import Dispatch, Office, Task
+        from mailer.registry.store import atomic, open_registry
+        from mailer.service.cycle import run_once
+        from mailer.service.demo import EXAMPLES, at, fill_form
         from mailer.transport.base import open_transport
 
         base = load_settings(init_home(root / "home"))
@@ -116,10 +116,10 @@ class Home:
         """Seconds for one poll that takes in ``n`` new messages of ``kind``."""
         from sqlalchemy import func, select
 
-        from mailer.demo import at
-        from mailer.intake import poll
-        from mailer.model import InboundMessage
-        from mailer.store import atomic
+        from mailer.registry.model import InboundMessage
+        from mailer.registry.store import atomic
+        from mailer.service.demo import at
+        from mailer.service.intake import poll
         from mailer.transport.base import open_transport
 
         for i in range(start, start + n):
@@ -145,9 +145,9 @@ class Home:
         1,000 real forms in would take minutes per commit measured)."""
         from sqlalchemy import func, insert, select
 
-        from mailer.demo import at
-        from mailer.model import Dispatch, Entry, InboundMessage, Submission, Task, TaskOffice
-        from mailer.store import atomic
+        from mailer.registry.model import Dispatch, Entry, InboundMessage, Submission, Task, TaskOffice
+        from mailer.registry.store import atomic
+        from mailer.service.demo import at
 
         when = at(12, 10)
         with atomic(self.engine) as s:
@@ -218,9 +218,9 @@ def latency(rounds: int = 10) -> None:
     from mailserver import MailServers
     from sqlalchemy import func, select
 
-    from mailer.model import InboundMessage
-    from mailer.service import Service
-    from mailer.store import atomic
+    from mailer.registry.model import InboundMessage
+    from mailer.registry.store import atomic
+    from mailer.service.daemon import Service
 
     with tempfile.TemporaryDirectory() as tmp, MailServers.start() as servers:
         home = Home(Path(tmp), servers)

@@ -5,7 +5,7 @@
 
 ``--compare`` prints the baseline commit (bench/baseline.py) and today side by side with the ratios, in one
 run: the notice data at 20,000 rows, the .docx render, and the PDF of the 2,000-row notice through the path
-the notice takes (``mailer.notice._pdf``: today the kept LibreOffice of mailer/pdfkeeper.py, so its first
+the notice takes (``mailer.render.notice._pdf``: today the kept LibreOffice of mailer/word/pdfkeeper.py, so its first
 conversion, which starts soffice, and a second one are both shown); ``--pdf20k`` adds today's 20,000-row PDF
 against the configured conversion timeout (the baseline's is not run: it takes far longer than the timeout).
 
@@ -47,8 +47,8 @@ def seed(session, n: int):  # type: ignore[no-untyped-def]
     from notice_factory import JUNE_TEXT, SEED_TASKS, add_period, bj
     from sqlalchemy import insert, select
 
-    from mailer.model import Entry, Milestone, Office, Plan, Submission, Task, TaskOffice
-    from mailer.periods import month_end
+    from mailer.common.periods import month_end
+    from mailer.registry.model import Entry, Milestone, Office, Plan, Submission, Task, TaskOffice
 
     plan = Plan(
         year=2022,
@@ -136,12 +136,12 @@ def seed(session, n: int):  # type: ignore[no-untyped-def]
 
 def child(n: int, mode: str, pdf: bool, trace: bool) -> dict[str, object]:
     """One measurement in this process; returns the figures as a dict."""
-    from mailer.config import init_home, load_settings
-    from mailer.notice import TEMPLATE_NAME, render_notice
-    from mailer.notice_data import notice_data
-    from mailer.pdf import convert
-    from mailer.store import atomic, open_registry
-    from mailer.templates import template_path
+    from mailer.common.config import init_home, load_settings
+    from mailer.common.templates import template_path
+    from mailer.registry.store import atomic, open_registry
+    from mailer.render.notice import TEMPLATE_NAME, render_notice
+    from mailer.render.notice_data import notice_data
+    from mailer.word.pdf import convert
 
     out: dict[str, object] = {"n": n, "mode": mode}
     with tempfile.TemporaryDirectory(prefix="duban-bench-") as tmp:
@@ -201,11 +201,11 @@ def run(n: int, mode: str, *, pdf: bool, trace: bool) -> dict[str, object]:
 
 def measure(args: dict[str, object]) -> dict[str, float]:
     """The --compare figures, with whichever ``mailer`` is on the path (APIs both commits have)."""
-    from mailer.config import init_home, load_settings
-    from mailer.notice import TEMPLATE_NAME, _pdf, render_notice
-    from mailer.notice_data import notice_data
-    from mailer.store import atomic, open_registry
-    from mailer.templates import template_path
+    from mailer.common.config import init_home, load_settings
+    from mailer.common.templates import template_path
+    from mailer.registry.store import atomic, open_registry
+    from mailer.render.notice import TEMPLATE_NAME, _pdf, render_notice
+    from mailer.render.notice_data import notice_data
 
     out: dict[str, float] = {}
     for n, key in ((int(str(args["data_rows"])), "big"), (int(str(args["pdf_rows"])), "pdf")):

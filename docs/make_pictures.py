@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mailer.demo import run_demo
-from mailer.pdf import convert
+from mailer.service.demo import run_demo
+from mailer.word.pdf import convert
 
 OUT = Path(__file__).resolve().parent / "images"
 

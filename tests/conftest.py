@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mailer.config import Settings, init_home, load_settings
-from mailer.cycle import run_once
-from mailer.store import close_all, open_registry
+from mailer.common.config import Settings, init_home, load_settings
+from mailer.registry.store import close_all, open_registry
+from mailer.service.cycle import run_once
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 TEST_KEY = "test-secret-key-not-for-production"
@@ -33,17 +33,17 @@ def home(tmp_path: Path) -> Iterator[Settings]:
 
 def _new_home(folder: Path) -> Iterator[Settings]:
     root = init_home(folder)
-    # Tests jump the clock by days, which the start gate (mailer.startgate) reads as downtime and holds
+    # Tests jump the clock by days, which the start gate (mailer.service.startgate) reads as downtime and holds
     # until `duban confirm`. The gate's own tests (test_firststart.py) switch it back on.
     cfg = root / "duban.toml"
     cfg.write_text(
         cfg.read_text(encoding="utf-8").replace("confirm_start = true", "confirm_start = false"), encoding="utf-8"
     )
     settings = load_settings(root)
-    from mailer.templates import install_default_templates
+    from mailer.common.templates import install_default_templates
 
     install_default_templates(settings.templates)
-    from mailer.homeid import open_home_registry
+    from mailer.registry.homeid import open_home_registry
 
     open_home_registry(settings, create=True)
     yield settings
@@ -53,8 +53,8 @@ def _new_home(folder: Path) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def _june_forms_sent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with the 2022 plan whose June forms went out on the 10th, made once per session."""
-    from mailer.demo import EXAMPLES, at
-    from mailer.plan_import import import_file
+    from mailer.plan.importer import import_file
+    from mailer.service.demo import EXAMPLES, at
     from mailer.transport.base import open_transport
 
     folder = tmp_path_factory.mktemp("june-sent")

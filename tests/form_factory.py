@@ -16,7 +16,7 @@ from docx import Document
 from docx.oxml import OxmlElement
 from sqlalchemy.orm import Session
 
-from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
+from mailer.registry.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
 
 ORG = "台山市教育系统"
 

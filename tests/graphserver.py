@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mailserver import DOMAIN, HOST, make_cert
 
-from mailer.config import GraphSettings, Settings
+from mailer.common.config import GraphSettings, Settings
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "graph"
 TENANT = "5f1c3e9a-7b2d-4c8e-9a6f-0d3b2e1c4a57"

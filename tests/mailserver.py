@@ -48,7 +48,7 @@ from typing import Any
 
 import pytest
 
-from mailer.config import ImapSettings, MailSettings, Settings, SmtpSettings
+from mailer.common.config import ImapSettings, MailSettings, Settings, SmtpSettings
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 LMTP_BINARY = "/usr/lib/dovecot/lmtp"
@@ -655,7 +655,7 @@ class EwsServer:
 
     def settings(self, base: Settings, *, password: str | None = None, max_wait_s: int = 5) -> Settings:
         """``base`` with the exchange transport pointed here: basic auth, fixed version, no autodiscover."""
-        from mailer.config import ExchangeSettings
+        from mailer.common.config import ExchangeSettings
 
         ex = ExchangeSettings(
             endpoint=self.url,

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from mailer.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
-from mailer.periods import month_end
+from mailer.common.periods import month_end
+from mailer.registry.model import Entry, Milestone, Office, Period, Plan, Submission, Task, TaskOffice
 
 BJ = ZoneInfo("Asia/Shanghai")
 LABELS = "一二三四五六七八九十"

@@ -103,7 +103,7 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     """A fresh, empty database of its own for this test (dropped afterwards)."""
     name = pg_server.new_database()
     yield pg_server.url(name)
-    from mailer.store import close_all
+    from mailer.registry.store import close_all
 
     close_all()
     with contextlib.suppress(Exception):

@@ -16,12 +16,12 @@ from form_factory import make_plan
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from mailer.config import Settings
-from mailer.formcheck import FormCheck, check_form
-from mailer.formparse import parse_form
-from mailer.forms import render_form
-from mailer.model import Office, Plan
-from mailer.store import atomic
+from mailer.common.config import Settings
+from mailer.read.formcheck import FormCheck, check_form
+from mailer.read.formparse import parse_form
+from mailer.registry.model import Office, Plan
+from mailer.registry.store import atomic
+from mailer.render.forms import render_form
 
 NS = {
     "w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main",

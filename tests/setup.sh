@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
-/usr/bin/python3 -c "import uno" >/dev/null 2>&1 || need+=(python3-uno)  # drives the kept LibreOffice (mailer/pdfkeeper.py)
+/usr/bin/python3 -c "import uno" >/dev/null 2>&1 || need+=(python3-uno)  # drives the kept LibreOffice (mailer/word/pdfkeeper.py)
 fc-list 2>/dev/null | grep -q "Noto Serif CJK" || need+=(fonts-noto-cjk)
 fc-list 2>/dev/null | grep -q "AR PL UKai" || need+=(fonts-arphic-ukai)  # a Kai face for 楷体_GB2312 in PDFs
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)

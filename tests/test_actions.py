@@ -13,10 +13,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from mailer.cli import cli
-from mailer.cycle import run_once
-from mailer.demo import EXAMPLES, at, fill_form
-from mailer.mailread import read_message
-from mailer.model import (
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.model import (
     Approval,
     Dispatch,
     Document,
@@ -26,8 +25,9 @@ from mailer.model import (
     Period,
     Submission,
 )
-from mailer.plan_import import import_file
-from mailer.store import atomic, open_registry
+from mailer.registry.store import atomic, open_registry
+from mailer.service.cycle import run_once
+from mailer.service.demo import EXAMPLES, at, fill_form
 from mailer.transport.base import open_transport
 
 OFFICE = "基财股"
@@ -257,8 +257,8 @@ def test_an_extension_moves_the_offices_reminder_escalation_and_lateness(june, t
     with atomic(engine) as s:
         sub = s.scalars(select(Submission)).one()
         assert sub.late is False
-        from mailer.notice_data import notice_data
-        from mailer.status import office_states
+        from mailer.registry.status import office_states
+        from mailer.render.notice_data import notice_data
 
         period = s.scalars(select(Period)).one()
         report = next(o for o in notice_data(s, period).offices if o.office == OFFICE)
@@ -417,7 +417,7 @@ def test_the_audit_lists_who_did_what_and_why(june):
 def test_correcting_a_lead_and_reassembling_are_audited_too(june, tmp_path):
     settings, engine = june
     office_id, _, _ = _office(engine)
-    from mailer.queries import active_plan, lead_tasks
+    from mailer.registry.queries import active_plan, lead_tasks
 
     with atomic(engine) as s:
         seq = lead_tasks(active_plan(s), s.get(Office, office_id))[0].seq
@@ -460,9 +460,9 @@ def test_a_task_done_leaves_the_next_forms_and_shows_as_done_in_the_notice(june)
     """
     settings, engine = june
     office_id, _, _ = _office(engine)
-    from mailer.notice_data import DONE, MISSING, notice_data
-    from mailer.queries import active_plan, lead_tasks
-    from mailer.safety import parse_form_bounded
+    from mailer.read.safety import parse_form_bounded
+    from mailer.registry.queries import active_plan, lead_tasks
+    from mailer.render.notice_data import DONE, MISSING, notice_data
 
     with atomic(engine) as s:
         plan = active_plan(s)

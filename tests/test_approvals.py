@@ -10,13 +10,13 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from mailer.cycle import assemble_period, run_once
-from mailer.demo import People, at, fill_form
-from mailer.mailread import read_message
-from mailer.model import Approval, Dispatch, InboundMessage, Office, Period, Submission
-from mailer.notice_data import notice_data
-from mailer.periodinfo import settled_submission
-from mailer.store import atomic, open_registry
+from mailer.read.mailread import read_message
+from mailer.registry.model import Approval, Dispatch, InboundMessage, Office, Period, Submission
+from mailer.registry.periodfacts import settled_submission
+from mailer.registry.store import atomic, open_registry
+from mailer.render.notice_data import notice_data
+from mailer.service.cycle import assemble_period, run_once
+from mailer.service.demo import People, at, fill_form
 from mailer.transport.base import open_transport
 from tests.test_cycle_imap import DOMAIN, answer, imap_home, inbox_of  # noqa: F401  (imap_home: the fixture)
 
@@ -127,7 +127,7 @@ def test_a_yes_to_revision_1_approves_revision_1_only_and_revision_2_is_asked_se
 
 
 def people_name(session, addr: str) -> str:
-    from mailer.model import Person
+    from mailer.registry.model import Person
 
     return session.scalars(select(Person).where(Person.email == addr)).one().name
 

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from mailer.compose import (
+from mailer.common.config import Settings
+from mailer.common.errors import TemplateError
+from mailer.common.templates import default_templates_dir
+from mailer.read.mailread import read_message
+from mailer.render.compose import (
     MAIL_TEMPLATES,
     build_message,
     new_message_id,
     render_mail,
     template_names,
 )
-from mailer.config import Settings
-from mailer.errors import TemplateError
-from mailer.mailread import read_message
-from mailer.templates import default_templates_dir
 
 DOCX_NAME = "附件2：2022年1—6月重点工作任务进展情况表（基财股）.docx"
 PDF_NAME = "关于2022年1—6月重点工作任务进展情况的通报.pdf"
@@ -314,7 +314,7 @@ def test_templates_folder_is_in_the_repository() -> None:
 def test_the_environment_is_kept_until_the_bureau_changes_a_template(home: Settings) -> None:
     """Compiled templates are reused between mails, yet an edit, a new template shadowing the shipped one
     and a deleted one all show in the next mail (the bureau edits while the service runs)."""
-    from mailer.compose import mail_environment
+    from mailer.render.compose import mail_environment
 
     own = home.templates / MAIL_TEMPLATES
     env = mail_environment(home)

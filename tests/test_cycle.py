@@ -13,12 +13,12 @@ import docx
 import pytest
 from sqlalchemy import func, select
 
-from mailer.cycle import period_dates, run_once, tick
-from mailer.demo import EXAMPLES, People, at, run_demo
-from mailer.mailread import read_message
-from mailer.model import Dispatch, Document, InboundMessage, Office, Period, Submission
-from mailer.plan_import import import_file
-from mailer.store import atomic, close_all, open_registry
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.model import Dispatch, Document, InboundMessage, Office, Period, Submission
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.cycle import period_dates, run_once, tick
+from mailer.service.demo import EXAMPLES, People, at, run_demo
 from mailer.transport.base import open_transport
 
 
@@ -33,7 +33,7 @@ def june_once(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def june(june_once, tmp_path: Path):
     """A copy of the demo home of its own for each test: some tick it again or send more."""
-    from mailer.config import load_settings
+    from mailer.common.config import load_settings
 
     home = tmp_path / "demo"
     shutil.copytree(june_once.home, home, symlinks=True)
@@ -174,7 +174,7 @@ def test_period_calendar_skips_holidays_and_weekends(home):
 def test_a_returned_draft_waits_for_duban_assemble(fresh):
     """The signer returns the draft with comments: the bureau office gets them and the period waits; a new
     draft (version 2) goes to the signer only when `assemble` is asked for."""
-    from mailer.cycle import assemble_period
+    from mailer.service.cycle import assemble_period
 
     settings, engine = fresh
     people = People(settings.home, engine, settings.mail.from_address)

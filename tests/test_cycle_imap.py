@@ -13,12 +13,21 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from mailer.cycle import run_once
-from mailer.demo import EXAMPLES, at, fill_form
-from mailer.mailread import read_message
-from mailer.model import InboundMessage, Office, Period, Person, Recipient, Submission, Task, TaskOffice
-from mailer.plan_import import import_file
-from mailer.store import atomic, open_registry
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.model import (
+    InboundMessage,
+    Office,
+    Period,
+    Person,
+    Recipient,
+    Submission,
+    Task,
+    TaskOffice,
+)
+from mailer.registry.store import atomic, open_registry
+from mailer.service.cycle import run_once
+from mailer.service.demo import EXAMPLES, at, fill_form
 from mailer.transport.base import open_transport
 
 pytestmark = pytest.mark.imap
@@ -139,8 +148,8 @@ def test_a_recipient_the_server_refuses_is_failed_at_once_and_reported(imap_home
     THEN  the 5xx refusal fails that message at once (no retries), the ledger's events say so, and
           `duban check` lists it; the other office's form went out
     """
-    from mailer.checks import check_outbox
-    from mailer.model import Dispatch, Event
+    from mailer.registry.model import Dispatch, Event
+    from mailer.service.checks import check_outbox
 
     settings, engine = imap_home
     with atomic(engine) as s:
@@ -164,7 +173,7 @@ def test_the_service_takes_a_reply_in_within_seconds_through_idle(imap_home, mai
     import threading
     import time
 
-    from mailer.service import Service
+    from mailer.service.daemon import Service
 
     settings, engine = imap_home
     with open_transport(settings) as t:

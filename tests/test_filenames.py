@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer.cycle import run_once
-from mailer.demo import EXAMPLES, at
-from mailer.filenames import NAME_BUDGET_BYTES, fit_name
-from mailer.mailread import read_message
-from mailer.model import Dispatch, Office
-from mailer.plan_import import import_file
-from mailer.store import atomic, open_registry
+from mailer.common.filenames import NAME_BUDGET_BYTES, fit_name
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.model import Dispatch, Office
+from mailer.registry.store import atomic, open_registry
+from mailer.service.cycle import run_once
+from mailer.service.demo import EXAMPLES, at
 from mailer.transport.base import open_transport
 
 LONG = "台山市教育局关于统筹推进县域内城乡义务教育一体化改革发展和学前教育普及普惠县创建暨义务教育优质均衡发展督导评估工作领导小组办公室综合协调组"
@@ -71,7 +71,7 @@ def test_a_notice_with_a_very_long_title_is_written(home, engine):
 
     from notice_factory import seed_june
 
-    from mailer.notice import assemble_notice, final_name
+    from mailer.render.notice import assemble_notice, final_name
 
     settings = dataclasses.replace(home, service=dataclasses.replace(home.service, libreoffice="no-such-soffice"))
     with atomic(engine) as s:

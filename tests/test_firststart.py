@@ -25,18 +25,18 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.cycle import run_once, tick
-from mailer.demo import EXAMPLES, at, run_demo
-from mailer.latestart import late_dates, moved_due
-from mailer.mailread import read_message
-from mailer.model import Dispatch, Document, Event, Period, Plan, ServiceGate
-from mailer.noticedate import issued_on_text
-from mailer.plan_import import import_file
-from mailer.preview import preview_tick
-from mailer.service import Service
-from mailer.startgate import confirm, gate_lines
-from mailer.store import atomic, close_all, open_registry
+from mailer.common.config import load_settings
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.latestart import late_dates, moved_due
+from mailer.registry.model import Dispatch, Document, Event, Period, Plan, ServiceGate
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.render.notice_date import issued_on_text
+from mailer.service.cycle import run_once, tick
+from mailer.service.daemon import Service
+from mailer.service.demo import EXAMPLES, at, run_demo
+from mailer.service.preview import preview_tick
+from mailer.service.startgate import confirm, gate_lines
 from mailer.transport.base import open_transport
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -239,7 +239,7 @@ def test_the_plan_on_the_send_day_says_why_in_chinese(gated):
 def test_replies_are_taken_in_and_answered_while_sending_is_held(gated):
     """An office's form before any period is open is quarantined and the bureau office told although the
     forms are held; the notice and the inbox list show the time in the configured zone."""
-    from mailer.model import OfficeAddress
+    from mailer.registry.model import OfficeAddress
 
     settings, engine = gated
     with atomic(engine) as s:
@@ -293,7 +293,7 @@ def test_late_due_policy(home):
     days when that is later; N = 0 never moves it."""
     from dataclasses import replace
 
-    from mailer.cycle import period_dates
+    from mailer.service.cycle import period_dates
 
     dates = period_dates(home, 2022, 6, 20)
     assert late_dates(home, dates, dt.date(2022, 6, 10))["due_moved_from"] is None

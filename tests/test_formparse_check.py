@@ -8,13 +8,13 @@ import pytest
 from docx import Document
 from form_factory import add_approved, docx_bytes, fill, form_table, make_plan, notice_form, row_of, type_into
 
-from mailer.errors import RegistryError
-from mailer.formcheck import EntryData, Finding, check_form
-from mailer.formparse import parse_form
-from mailer.forms import render_form
-from mailer.model import Document as DocRow
-from mailer.model import Office, Period, Plan
-from mailer.store import atomic
+from mailer.common.errors import RegistryError
+from mailer.read.formcheck import EntryData, Finding, check_form
+from mailer.read.formparse import parse_form
+from mailer.registry.model import Document as DocRow
+from mailer.registry.model import Office, Period, Plan
+from mailer.registry.store import atomic
+from mailer.render.forms import render_form
 
 GOOD = {1: {"progress": "已完成施工招标。"}, 2: {"progress": "基础工程完成80%。"}, 3: {"progress": "已拨付。"}}
 NAMES = {1: "培英职业技术学校新校区建设项目", 2: "增加学位供给", 3: "提升基础教育生均公用经费补助标准"}

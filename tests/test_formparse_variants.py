@@ -11,8 +11,8 @@ from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from form_factory import HEADER, docx_bytes, notice_form, type_into, wrap_in_sdt
 
-from mailer.errors import FormParseError
-from mailer.formparse import parse_form, parse_number
+from mailer.common.errors import FormParseError
+from mailer.read.formparse import parse_form, parse_number
 
 ROWS = [
     ["1", "培英职业技术学校新校区建设项目", "计划……", "基财股\n职终股", "已完成施工招标。\n6月20日开标。", "资金缺口", ""],

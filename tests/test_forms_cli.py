@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from form_factory import fill, make_plan
 
 from mailer.cli import cli
-from mailer.store import atomic
+from mailer.registry.store import atomic
 
 
 @pytest.fixture

@@ -12,9 +12,12 @@ from docx.oxml.ns import qn
 from form_factory import add_approved, form_table, make_plan, row_of
 from lxml import etree
 
-from mailer.errors import RegistryError, TemplateError
-from mailer.formparse import parse_form
-from mailer.forms import (
+from mailer.common.errors import RegistryError, TemplateError
+from mailer.common.tokens import make_token
+from mailer.read.formparse import parse_form
+from mailer.registry.model import Office, Plan, Task
+from mailer.registry.store import atomic
+from mailer.render.forms import (
     MARK_DUE,
     MARK_PAST,
     form_filename,
@@ -22,9 +25,6 @@ from mailer.forms import (
     render_form,
     render_forms,
 )
-from mailer.model import Office, Plan, Task
-from mailer.store import atomic
-from mailer.tokens import make_token
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
@@ -248,7 +248,7 @@ def test_the_instructions_state_the_periods_real_due_date_and_the_named_reviewer
     """
     import datetime as dt
 
-    from mailer.model import Period, Person
+    from mailer.registry.model import Period, Person
 
     with atomic(engine) as s:
         leader = Person(name="李明", title="副局长", email="liming@example.cn")

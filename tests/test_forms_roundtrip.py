@@ -8,12 +8,12 @@ import pytest
 from conftest import IN_CI, has_soffice
 from form_factory import fill, make_plan
 
-from mailer.formcheck import check_form
-from mailer.formparse import parse_form
-from mailer.forms import render_form
-from mailer.model import Office, Plan
-from mailer.pdf import convert
-from mailer.store import atomic
+from mailer.read.formcheck import check_form
+from mailer.read.formparse import parse_form
+from mailer.registry.model import Office, Plan
+from mailer.registry.store import atomic
+from mailer.render.forms import render_form
+from mailer.word.pdf import convert
 
 TYPED = {
     1: {

@@ -19,15 +19,15 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailer.cli import cli
-from mailer.config import Settings, load_settings
-from mailer.cycle import period_dates, tick
-from mailer.demo import EXAMPLES
-from mailer.errors import ConfigError
-from mailer.holidays import parse_holidays
-from mailer.model import Dispatch, Period, Plan
-from mailer.plan_import import import_file
-from mailer.store import atomic, open_registry
-from mailer.workdays import package_years
+from mailer.common.config import Settings, load_settings
+from mailer.common.errors import ConfigError
+from mailer.common.holidays import parse_holidays
+from mailer.common.workdays import package_years
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Period, Plan
+from mailer.registry.store import atomic, open_registry
+from mailer.service.cycle import period_dates, tick
+from mailer.service.demo import EXAMPLES
 
 D = dt.date
 TZ = ZoneInfo("Asia/Shanghai")
@@ -103,7 +103,7 @@ def test_the_tick_opens_on_the_make_up_saturday_and_a_late_start_moves_the_due_d
         forms = s.scalars(select(Dispatch).where(Dispatch.kind == "form")).all()
         assert forms
         raw = settings.path(forms[0].eml_path).read_bytes()
-    from mailer.mailread import read_message
+    from mailer.read.mailread import read_message
 
     body = read_message(raw, max_attachment_bytes=10**8).text
     assert "2027年6月23日（星期三）" in body
@@ -213,7 +213,7 @@ def test_duban_holidays_shows_source_days_off_and_make_up_days(home):
 
 
 def test_the_service_rereads_an_edited_holidays_toml_and_keeps_the_old_one_when_wrong(home):
-    from mailer.service import Service
+    from mailer.service.daemon import Service
 
     svc = Service(home)
     assert svc.settings.calendar.is_workday(D(2027, 6, 10)) is True

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.errors import ConfigError
+from mailer.common.config import load_settings
+from mailer.common.errors import ConfigError
 
 
 def test_init_makes_the_folders_the_config_the_templates_and_the_registry(tmp_path):

@@ -1,4 +1,4 @@
-"""The service lock (mailer.homelock): exclusive across processes and within one, and gone with its holder
+"""The service lock (mailer.common.homelock): exclusive across processes and within one, and gone with its holder
 however it ends — a holder killed with SIGKILL leaves nothing that blocks the next start."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from mailer.homelock import PID_NAME, AlreadyLocked, exclusive_lock
+from mailer.common.homelock import PID_NAME, AlreadyLocked, exclusive_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from mailer.homelock import exclusive_lock
+from mailer.common.homelock import exclusive_lock
 with exclusive_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(300)

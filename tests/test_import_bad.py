@@ -11,9 +11,9 @@ from docx import Document
 from make_notice import build_directory, build_notice, build_tasks_xlsx
 from openpyxl import load_workbook
 
-from mailer.errors import PlanImportError
-from mailer.model import Base
-from mailer.plan_import import import_file
+from mailer.common.errors import PlanImportError
+from mailer.plan.importer import import_file
+from mailer.registry.model import Base
 
 HEADER = ["序号", "任务名称", "主要内容和关键时间节点计划", "责任股室", "备注"]
 
@@ -83,7 +83,7 @@ def test_encrypted_docx(home, engine, tmp_path, loaded):
 
 @pytest.mark.libreoffice
 def test_legacy_doc_without_libreoffice(home, engine, tmp_path, loaded, monkeypatch):
-    from mailer import pdf
+    from mailer.word import pdf
 
     doc = pdf.convert(build_notice(tmp_path / "src" / "notice.docx"), tmp_path, "doc")
     monkeypatch.setattr(pdf, "find_soffice", lambda *_a: None)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from make_notice import Variant, build_directory, build_notice
 
 from mailer.cli import cli
-from mailer.status import display_width
+from mailer.registry.status import display_width
 
 
 @pytest.fixture

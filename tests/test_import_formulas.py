@@ -9,7 +9,7 @@ from make_notice import build_directory
 from openpyxl import load_workbook
 from test_import_bad import loaded, refused, registry_rows  # noqa: F401
 
-from mailer.plan_import import import_file
+from mailer.plan.importer import import_file
 
 
 def with_formula(tmp_path, name: str = "名录.xlsx"):

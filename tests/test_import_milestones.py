@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from mailer.milestones import ParsedMilestone, find_due, parse_milestones, tidy
+from mailer.plan.milestones import ParsedMilestone, find_due, parse_milestones, tidy
 
 D = dt.date
 

@@ -23,9 +23,9 @@ from make_notice import (
 )
 from sqlalchemy import select
 
-from mailer.model import Plan, Task
-from mailer.plan_import import import_file
-from mailer.store import atomic
+from mailer.plan.importer import import_file
+from mailer.registry.model import Plan, Task
+from mailer.registry.store import atomic
 
 TASKS = [  # 序号, 任务名称, 责任股室 as written, 牵头股室
     (1, "培英职业技术学校新校区建设项目", ["基财股", "职终股"], "基财股"),
@@ -438,7 +438,7 @@ def test_libreoffice_round_trip(home, engine, tmp_path, directory):
     WHEN  it is imported
     THEN  nothing is lost: underline, paragraphs, tables
     """
-    from mailer.pdf import convert
+    from mailer.word.pdf import convert
 
     src = build_notice(tmp_path / "src" / "notice.docx", Variant(underline="char_style", split_runs=True))
     again = convert(src, tmp_path / "lo", "docx")
@@ -448,7 +448,7 @@ def test_libreoffice_round_trip(home, engine, tmp_path, directory):
 
 @pytest.mark.libreoffice
 def test_legacy_doc_is_converted(home, engine, tmp_path, directory):
-    from mailer.pdf import convert
+    from mailer.word.pdf import convert
 
     doc = convert(build_notice(tmp_path / "src" / "notice.docx"), tmp_path / "doc", "doc")
     assert doc.read_bytes()[:4] == bytes.fromhex("d0cf11e0")

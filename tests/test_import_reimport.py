@@ -11,11 +11,11 @@ from sqlalchemy import select
 from test_import_bad import registry_rows
 from test_import_notice import registry_tasks
 
-from mailer.errors import PlanImportError
-from mailer.model import Entry, Office, Person, Plan, Recipient, Submission, Task
-from mailer.offices import find_office
-from mailer.plan_import import import_file, set_lead
-from mailer.store import atomic
+from mailer.common.errors import PlanImportError
+from mailer.plan.importer import import_file, set_lead
+from mailer.registry.model import Entry, Office, Person, Plan, Recipient, Submission, Task
+from mailer.registry.offices import find_office
+from mailer.registry.store import atomic
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_changed_notice_reports_new_changed_removed(home, engine, tmp_path, dire
 
 
 def _submission(s) -> int:
-    from mailer.model import Period
+    from mailer.registry.model import Period
 
     plan = s.scalars(select(Plan)).one()
     office = find_office(s, "教师发展中心")

@@ -11,12 +11,12 @@ import docx
 import pytest
 from sqlalchemy import func, select
 
-from mailer.cycle import run_once
-from mailer.demo import at, fill_form
-from mailer.intake import poll
-from mailer.mailread import read_message
-from mailer.model import Approval, Dispatch, Entry, InboundMessage, Office, Submission
-from mailer.store import atomic, open_registry
+from mailer.read.mailread import read_message
+from mailer.registry.model import Approval, Dispatch, Entry, InboundMessage, Office, Submission
+from mailer.registry.store import atomic, open_registry
+from mailer.service.cycle import run_once
+from mailer.service.demo import at, fill_form
+from mailer.service.intake import poll
 from mailer.transport.base import open_transport
 
 
@@ -316,9 +316,9 @@ def test_a_message_that_breaks_is_kept_reported_and_retried_after_the_fix(sent, 
     THEN  the broken one is archived, recorded as failed, acknowledged (it cannot block the mailbox) and
           `duban check` names it; the other message is taken in; after the fix, retry makes it a submission
     """
-    from mailer import submissions
-    from mailer.checks import check_inbox
-    from mailer.intake import retry
+    from mailer.service import submissions
+    from mailer.service.checks import check_inbox
+    from mailer.service.intake import retry
 
     settings, engine = sent
     d, d2 = form_dispatch(engine, "基财股"), form_dispatch(engine, "人事股")
@@ -351,7 +351,7 @@ def test_a_message_that_breaks_is_kept_reported_and_retried_after_the_fix(sent, 
 
 
 def test_a_quarantined_sender_is_released_by_retry_once_the_directory_knows_them(sent):
-    from mailer.model import OfficeAddress
+    from mailer.registry.model import OfficeAddress
 
     settings, engine = sent
     d = form_dispatch(engine, "基财股")

@@ -11,18 +11,18 @@ import textwrap
 import pytest
 from sqlalchemy import func, select
 
-from mailer.demo import EXAMPLES, at, fill_form
-from mailer.intake import poll
-from mailer.model import Dispatch, Entry, Event, InboundMessage, Submission
-from mailer.plan_import import import_file
-from mailer.store import atomic, close_all, open_registry
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Entry, Event, InboundMessage, Submission
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.demo import EXAMPLES, at, fill_form
+from mailer.service.intake import poll
 from mailer.transport.base import open_transport
 from tests.test_intake import drop, form_dispatch, mail, the_form
 
 # Each crash point wraps one real function so that the process dies right after (or inside) it.
 CRASH_POINTS = {
-    "after_archive": ("mailer.intake", "archive"),
-    "before_commit": ("mailer.submissions", "take_form"),
+    "after_archive": ("mailer.service.intake", "archive"),
+    "before_commit": ("mailer.service.submissions", "take_form"),
     "after_commit_before_ack": ("mailer.transport.folder", "FolderTransport.acknowledge"),
 }
 
@@ -39,11 +39,11 @@ def dying(*args, **kwargs):
     original(*args, **kwargs)
     os._exit(137)              # the step ran; nothing after it does
 setattr(owner, name, dying)
-from mailer.config import load_settings
-from mailer.intake import poll
-from mailer.store import open_registry
+from mailer.common.config import load_settings
+from mailer.service.intake import poll
+from mailer.registry.store import open_registry
 from mailer.transport.base import open_transport
-from mailer.demo import at
+from mailer.service.demo import at
 settings = load_settings(home)
 with open_transport(settings) as t:
     poll(settings, open_registry(settings.database_url), t, now=at(13, 12))
@@ -113,9 +113,9 @@ def dying(path, raw):
     if len(calls) == 2:
         os._exit(137)          # the 2nd message left (its .eml is in outbox/mail/), its row is not yet marked sent
 folder.write_atomic = dying
-from mailer.config import load_settings
-from mailer.outgoing import send_pending
-from mailer.store import open_registry
+from mailer.common.config import load_settings
+from mailer.service.outgoing import send_pending
+from mailer.registry.store import open_registry
 from mailer.transport.base import open_transport
 settings = load_settings(Path(sys.argv[1]))
 with open_transport(settings) as t:
@@ -129,8 +129,8 @@ def test_a_crash_while_sending_does_not_send_twice(home):
     WHEN  the process dies right after the 2nd message left, and sending resumes
     THEN  every form is in the outbox exactly once and every row is marked sent
     """
-    from mailer.cycle import tick
-    from mailer.outgoing import send_pending
+    from mailer.service.cycle import tick
+    from mailer.service.outgoing import send_pending
 
     engine = open_registry(home.database_url)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):

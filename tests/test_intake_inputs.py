@@ -15,13 +15,13 @@ from mailserver import DOMAIN, MailServers
 from sqlalchemy import select
 from test_intake import counts, drop, fill_form, form_dispatch, mail, take, the_form
 
-from mailer.config import Settings
-from mailer.demo import EXAMPLES, at
-from mailer.intake import poll, take_in
-from mailer.mailread import read_message
-from mailer.model import Dispatch, Event, InboundMessage, Submission
-from mailer.plan_import import import_file
-from mailer.store import atomic, open_registry
+from mailer.common.config import Settings
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.model import Dispatch, Event, InboundMessage, Submission
+from mailer.registry.store import atomic, open_registry
+from mailer.service.demo import EXAMPLES, at
+from mailer.service.intake import poll, take_in
 from mailer.transport.base import open_transport
 
 
@@ -209,9 +209,9 @@ def test_an_oversize_file_is_never_read_into_memory(home, tmp_path):
     code = textwrap.dedent(f"""
         import json, resource
         from pathlib import Path
-        from mailer.config import load_settings
-        from mailer.intake import poll
-        from mailer.store import open_registry
+        from mailer.common.config import load_settings
+        from mailer.service.intake import poll
+        from mailer.registry.store import open_registry
         from mailer.transport.base import open_transport
         settings = load_settings(Path({str(home.home)!r}))
         engine = open_registry(settings.database_url)

@@ -1,5 +1,5 @@
-"""Imports flow one way (design.md): leaf utilities ← registry ← documents out / documents in / transports
-← the service. Checked on the source, so a wrong-way import fails here rather than in review."""
+"""The house by layers (issue 11, design.md): mailer/ holds one package per room, and imports flow one way
+between rooms. Checked on the source, so a wrong-way import fails here rather than in review."""
 
 from __future__ import annotations
 
@@ -7,37 +7,31 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mailer"
-# Utilities that import nothing of ours but each other and errors: usable from every layer.
-LEAF = {"__init__", "config", "errors", "text", "periods", "tokens", "docxgrid", "wordsymbols", "wordnumbering",
-        "templates", "shipped", "files", "logs", "pdf", "pdfkeeper", "labels",
-        "proctree", "homelock", "memwatch", "transient", "secretkey", "fonts", "filenames", "templatecheck",
-        "mailhead", "holidays", "workdays", "holidayshow", "robotconfig", "keptenv"}
-LAYERS = {
-    "registry": {"model", "store", "plan_import", "notice_read", "milestones", "directory", "ledger", "status",
-                 "offices", "queries", "migrations", "deadlines", "audit", "homeid", "xlsxformulas",
-                 "pglock", "regcopy", "regsetup", "lights", "ledger_chart"},
-    "documents out": {"forms", "notice", "notice_data", "notice_record", "form_notes", "compose", "noticedate",
-                      "robottext"},
-    "documents in": {"safety", "parsepool", "formparse", "formcheck", "replies", "mailread", "mailcharset", "htmltext",
-                     "authresults", "senders"},
-    "transports": {"transport"},
-    "service": {"intake", "submissions", "decisions", "outgoing", "cycle", "service", "cli", "checks", "demo",
-                "matching", "periodinfo", "__main__", "actions", "handforms", "loops", "sendercheck",
-                "uncertain", "deploy", "startgate", "preview", "latestart", "emptynotice", "tickfailures", "oversize", "redelivery", "mailsetup",
-                "mailcontext",
-                "robots",
-                # The web console: a top layer beside cli (it may import anything; only cli and the
-                # service start it).
-                "web"},
+# Each room of the house and the rooms it may import from (besides itself). The order is the architecture:
+# common ← word, registry, transport ← plan, read ← render ← service ← web, cli. `mailer` itself
+# (``__version__``) counts as common.
+ALLOWED: dict[str, set[str]] = {
+    "common": set(),
+    "word": {"common"},
+    "registry": {"common"},
+    "transport": {"common"},
+    "plan": {"common", "word", "registry"},
+    "read": {"common", "word", "registry"},
+    "render": {"common", "word", "registry", "plan"},
+    "service": {"common", "word", "registry", "plan", "read", "render", "transport"},
+    # The web console: a top layer beside cli; `duban serve` hands its factory to the service.
+    "web": {"common", "word", "registry", "plan", "read", "render", "transport", "service"},
+    "cli": {"common", "word", "registry", "plan", "read", "render", "transport", "service", "web"},
+    "__main__": {"cli"},
 }
-RANK = {"leaf": 0, "registry": 1, "documents out": 2, "documents in": 2, "transports": 2, "service": 3}
 
 
-def layer_of(module: str) -> str:
-    top = module.split(".")[1] if "." in module else "__init__"
-    if top in LEAF:
-        return "leaf"
-    return next(name for name, members in LAYERS.items() if top in members)
+def package_of(module: str) -> str:
+    """``mailer.registry.store`` → ``registry``; ``mailer`` and ``mailer.__version__`` → ``common``."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in ("__init__", "__version__"):
+        return "common"
+    return parts[1]
 
 
 def imports(path: Path) -> list[str]:
@@ -50,22 +44,34 @@ def imports(path: Path) -> list[str]:
     return out
 
 
-def test_every_module_belongs_to_a_layer():
-    for path in PACKAGE.rglob("*.py"):
-        layer_of("mailer." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts))
+def test_every_module_lives_in_a_room():
+    """No flat module beside the packages but the package's own __init__ and __main__."""
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    rooms = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert loose == []
+    assert rooms == set(ALLOWED) - {"__main__"}
 
 
 def test_imports_flow_one_way():
+    """Every import, lazy ones inside functions included, goes to the room itself or one it may use."""
     wrong = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        me = layer_of("mailer." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts))
+        rel = path.relative_to(PACKAGE)
+        me = rel.parts[0] if len(rel.parts) > 1 else ("__main__" if rel.stem == "__main__" else "common")
         for target in imports(path):
-            if target == "mailer.__version__":
-                continue
-            them = layer_of(target)
-            if (me == "leaf" and them != "leaf") or (them != me and RANK[them] >= RANK[me]):
-                wrong.append(f"{path.name} ({me}) → {target} ({them})")
+            them = package_of(target)
+            if them != me and them not in ALLOWED[me]:
+                wrong.append(f"{rel} ({me}) → {target} ({them})")
     assert wrong == []
+
+
+def test_the_rule_catches_a_wrong_way_import(tmp_path):
+    """The check above can fail: the registry importing the service is named."""
+    bad = tmp_path / "mailer" / "registry" / "bad.py"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("from mailer.service.cycle import run_once\n", encoding="utf-8")
+    assert [package_of(t) for t in imports(bad)] == ["service"]
+    assert "service" not in ALLOWED["registry"]
 
 
 def test_exchangelib_is_not_imported_at_cli_start():
@@ -79,13 +85,13 @@ def test_exchangelib_is_not_imported_at_cli_start():
 
 
 def test_the_sandboxed_parser_loads_nothing_of_the_registry():
-    """mailer.formparse runs inside the sandbox worker (mailer.safety) on untrusted attachments: it must
+    """mailer.read.formparse runs inside the sandbox worker (mailer.read.safety) on untrusted attachments: it must
     not pull in SQLAlchemy or the registry (a bigger attack surface, and memory under the worker's limit)."""
     import subprocess
     import sys
 
-    unwanted = ("sqlalchemy", "mailer.model", "mailer.store", "mailer.queries", "mailer.formcheck", "alembic")
-    code = f"import sys, mailer.formparse; print(*[m for m in {unwanted!r} if m in sys.modules])"
+    unwanted = ("sqlalchemy", "mailer.registry.model", "mailer.registry.store", "mailer.registry.queries", "mailer.read.formcheck", "alembic")
+    code = f"import sys, mailer.read.formparse; print(*[m for m in {unwanted!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == []
 
@@ -167,7 +173,7 @@ def test_no_import_cycles():
 REGISTRY_COMMANDS = [["tasks"], ["offices"], ["inbox", "list"], ["outbox", "list"], ["audit"], ["status"]]
 NOT_AT_REGISTRY_COMMANDS = ("alembic", "mako", "docx", "docxtpl", "docxcompose", "openpyxl", "lxml", "jinja2",
                             "exchangelib", "msal", "starlette", "dkim", "tomlkit", "imapclient", "tqdm",
-                            "mailer.cycle", "mailer.compose", "mailer.forms", "mailer.transport.webhook")
+                            "mailer.service.cycle", "mailer.render.compose", "mailer.render.forms", "mailer.transport.webhook")
 
 
 def test_registry_commands_import_neither_alembic_nor_the_document_libraries(sent_home):

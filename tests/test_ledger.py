@@ -14,12 +14,12 @@ from sqlalchemy import select
 from test_status import at, june  # noqa: F401  (the fixture with a period in every state)
 
 from mailer.cli import cli
-from mailer.errors import RegistryError
-from mailer.ledger import PERIOD_HEADER, TASK_HEADER, write_ledger
-from mailer.ledger_chart import timeliness, timeliness_svg
-from mailer.model import Document, Task
-from mailer.plan_import import import_file
-from mailer.store import atomic
+from mailer.common.errors import RegistryError
+from mailer.plan.importer import import_file
+from mailer.registry.model import Document, Task
+from mailer.registry.store import atomic
+from mailer.render.ledger import PERIOD_HEADER, TASK_HEADER, write_ledger
+from mailer.render.ledger_chart import timeliness, timeliness_svg
 
 
 @pytest.fixture

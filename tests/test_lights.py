@@ -8,9 +8,11 @@ import datetime as dt
 import pytest
 from notice_factory import add_submission, bj, seed_june
 
-from mailer.config import DEFAULT_TOML, ConfigError, LightSettings, init_home, load_settings
-from mailer.holidays import HolidayFile, HolidayYear
-from mailer.lights import (
+from mailer.common.config import DEFAULT_TOML, ConfigError, LightSettings, init_home, load_settings
+from mailer.common.holidays import HolidayFile, HolidayYear
+from mailer.common.workdays import Calendar
+from mailer.registry.store import atomic
+from mailer.render.lights import (
     Light,
     MilestoneFact,
     OfficeFact,
@@ -24,8 +26,6 @@ from mailer.lights import (
     task_lights,
     yellow_until,
 )
-from mailer.store import atomic
-from mailer.workdays import Calendar
 
 # 2031 as holidays.toml would give it: Monday 2 June off (端午节). Thursday 29 May is "today".
 CAL = Calendar(HolidayFile(years={2031: HolidayYear(2031, off={dt.date(2031, 6, 2): "端午节"}, work={})}))

@@ -14,10 +14,10 @@ from notice_factory import bj, seed_june
 from openpyxl import load_workbook
 
 from mailer.cli import cli
-from mailer.ledger import PERIOD_HEADER, write_ledger
-from mailer.model import Period
-from mailer.notice import assemble_notice
-from mailer.store import atomic
+from mailer.registry.model import Period
+from mailer.registry.store import atomic
+from mailer.render.ledger import PERIOD_HEADER, write_ledger
+from mailer.render.notice import assemble_notice
 
 DAY = dt.date(2022, 6, 24)
 

@@ -1,4 +1,4 @@
-"""One mail context (mailer.mailcontext): `duban check` renders every mail template with the sample context
+"""One mail context (mailer.render.mailcontext): `duban check` renders every mail template with the sample context
 of its kind, so a bureau's edit that breaks one kind of answer (a syntax error, a variable that kind is not
 given) fails the check, naming the template, before an office waits for a reply that never comes."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from mailer.checks import check_templates
 from mailer.cli import cli
-from mailer.mailcontext import COMMON, KIND_KEYS, sample_contexts
+from mailer.render.mailcontext import COMMON, KIND_KEYS, sample_contexts
+from mailer.service.checks import check_templates
 
 
 def _check(home):  # type: ignore[no-untyped-def]
@@ -52,7 +52,7 @@ def test_a_variable_used_in_a_branch_the_sample_never_takes_is_still_found(home)
 
 
 def test_every_sample_has_the_common_keys_and_every_kind_is_sampled(home):
-    from mailer.compose import template_names
+    from mailer.render.compose import template_names
 
     assert set(template_names(home)) == set(KIND_KEYS)
     for name in KIND_KEYS:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.mailread import ReadMessage, decode_header_text, html_to_text, read_message, safe_filename
+from mailer.read.mailread import ReadMessage, decode_header_text, html_to_text, read_message, safe_filename
 
 MAIL = Path(__file__).resolve().parent / "samples" / "mail"
 TOKEN = "DB-2206-7KQ3MX2A"
@@ -372,7 +372,7 @@ def test_html_to_text() -> None:
 
 
 def test_is_ours_needs_our_marker_and_our_address(home) -> None:  # type: ignore[no-untyped-def]
-    from mailer.compose import build_message, new_message_id
+    from mailer.render.compose import build_message, new_message_id
 
     raw = build_message(
         home, to=["jcg@jyj.example.gov.cn"], subject="测试", text="x", message_id=new_message_id(home)
@@ -392,7 +392,7 @@ def test_an_attachment_cut_off_in_transit_decodes_what_arrived_wherever_the_cut_
     "not a Word document" or "damaged" depending on where the cut fell); now always the decoded prefix."""
     from email.message import EmailMessage
 
-    from mailer.mailread import read_message
+    from mailer.read.mailread import read_message
 
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "jcg@example.cn", "bgs@example.cn", "表"

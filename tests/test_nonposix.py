@@ -21,10 +21,10 @@ from form_factory import docx_bytes, notice_form
 from sqlalchemy import select
 from test_safety import rezip
 
-from mailer.demo import EXAMPLES, People, at
-from mailer.model import Dispatch, Office, Submission
-from mailer.plan_import import import_file
-from mailer.store import atomic, close_all, open_registry
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Office, Submission
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.demo import EXAMPLES, People, at
 
 SIM = Path(__file__).resolve().parent / "nonposix"
 ROWS = [["1", "培英职业技术学校新校区建设项目", "", "基财股", "已完成施工招标。", "", ""]]
@@ -58,13 +58,13 @@ def test_the_simulation_takes_away_what_windows_lacks(sim_env):
 
 
 # The worker's four outcomes, as tests/test_safety.py checks them on POSIX: here the worker cannot limit
-# itself (no `resource`), so the parent watches its memory (mailer.memwatch) and the wall clock; a worker
+# itself (no `resource`), so the parent watches its memory (mailer.common.memwatch) and the wall clock; a worker
 # that hit a limit is replaced and the next forms share one worker (tests/test_parsepool.py on POSIX).
 WORKER = """
 import json, sys
 from pathlib import Path
-from mailer.errors import FormParseError, UnsafeAttachment
-from mailer.safety import parse_form_bounded
+from mailer.common.errors import FormParseError, UnsafeAttachment
+from mailer.read.safety import parse_form_bounded
 d = Path(sys.argv[1])
 out = {"rows": [r.number for r in parse_form_bounded((d / "good.docx").read_bytes()).rows]}
 for name, kwargs in (("empty", {}), ("bomb", {"max_mem_mb": 64}), ("slow", {"timeout_s": 0.001})):
@@ -76,7 +76,7 @@ for name, kwargs in (("empty", {}), ("bomb", {"max_mem_mb": 64}), ("slow", {"tim
         out[name] = str(e)
 out["resource"] = "resource" in sys.modules
 # The workers that hit a limit were replaced: the next form is read by a fresh one, which then reads more.
-from mailer.parsepool import default_pool
+from mailer.read.parsepool import default_pool
 out["after"] = [r.number for r in parse_form_bounded((d / "good.docx").read_bytes()).rows]
 pids = {default_pool().last_pid}
 parse_form_bounded((d / "good.docx").read_bytes())
@@ -161,8 +161,8 @@ def test_run_once_takes_in_a_filled_form_and_serve_holds_the_home(planned, sim_e
 KILL = """
 import sys
 from pathlib import Path
-from mailer.errors import ConversionError
-from mailer.pdf import convert
+from mailer.common.errors import ConversionError
+from mailer.word.pdf import convert
 d = Path(sys.argv[1])
 try:
     convert(d / "a.docx", d / "out", "pdf", soffice=str(d / "fake-soffice"), timeout=1)

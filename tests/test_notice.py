@@ -19,10 +19,12 @@ from lxml import etree
 from notice_factory import seed_june
 from sqlalchemy import select
 
-from mailer.config import Settings
-from mailer.errors import TemplateError
-from mailer.model import Entry, Submission
-from mailer.notice import (
+from mailer.common.config import Settings
+from mailer.common.errors import TemplateError
+from mailer.common.templates import template_path
+from mailer.registry.model import Entry, Submission
+from mailer.registry.store import atomic
+from mailer.render.notice import (
     TEMPLATE_NAME,
     assemble_notice,
     final_name,
@@ -30,9 +32,7 @@ from mailer.notice import (
     render_notice,
     row_values,
 )
-from mailer.notice_data import notice_data
-from mailer.store import atomic
-from mailer.templates import template_path
+from mailer.render.notice_data import notice_data
 
 TITLE = "关于台山市教育系统2022年重点工作任务1—6月进展情况的通报"
 HEADER = ["编号", "项目名称", "责任股室", "进展情况", "存在问题和下一步工作计划", "报送情况", "节点情况"]

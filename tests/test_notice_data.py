@@ -6,9 +6,10 @@ import pytest
 from notice_factory import add_submission, bj, seed_june
 from sqlalchemy import select
 
-from mailer.errors import RegistryError
-from mailer.model import Plan, Submission
-from mailer.notice_data import (
+from mailer.common.errors import RegistryError
+from mailer.registry.model import Plan, Submission
+from mailer.registry.store import atomic
+from mailer.render.notice_data import (
     LATE,
     MISSING,
     ON_TIME,
@@ -18,7 +19,6 @@ from mailer.notice_data import (
     overview_text,
     reporting_items,
 )
-from mailer.store import atomic
 
 LATE_TASKS = {9, 10, 11, 12, 13, 14}
 MISSING_TASKS = {15, 17}

@@ -11,9 +11,9 @@ from conftest import IN_CI, has_soffice
 from notice_factory import seed_june
 from sqlalchemy import select
 
-from mailer.model import Entry, Submission
-from mailer.notice import assemble_notice
-from mailer.store import atomic
+from mailer.registry.model import Entry, Submission
+from mailer.registry.store import atomic
+from mailer.render.notice import assemble_notice
 
 pytestmark = [
     pytest.mark.libreoffice,

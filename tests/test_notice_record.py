@@ -17,11 +17,11 @@ from notice_factory import seed_june
 from test_notice import ISSUED, assemble_june, mm
 from test_notice_pdf import pdf_fonts, pdf_text
 
-from mailer.checks import check_fonts
-from mailer.config import ConfigError, NoticeSettings, Settings, load_settings
-from mailer.fonts import fontconfig_xml, stand_in
-from mailer.notice import assemble_notice
-from mailer.store import atomic
+from mailer.common.config import ConfigError, NoticeSettings, Settings, load_settings
+from mailer.registry.store import atomic
+from mailer.render.notice import assemble_notice
+from mailer.service.checks import check_fonts
+from mailer.word.fonts import fontconfig_xml, stand_in
 
 CC = ("县委教育工委", "县政府督查室", "县人大教科文卫工委")
 
@@ -142,7 +142,7 @@ def test_bad_notice_settings_name_the_key_and_the_fix(home, text, message):
 
 
 def test_the_default_toml_documents_the_notice_section(tmp_path):
-    from mailer.config import DEFAULT_TOML, init_home
+    from mailer.common.config import DEFAULT_TOML, init_home
 
     assert "[notice]" in DEFAULT_TOML and "disclosure" in DEFAULT_TOML
     assert load_settings(init_home(tmp_path / "h")).notice == NoticeSettings()

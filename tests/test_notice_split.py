@@ -1,5 +1,5 @@
-"""The annex split into tables of ANNEX_CHUNK rows (mailer/notice.py) and the kept LibreOffice that converts
-the notice (mailer/pdfkeeper.py): same rows in order, header on every table, one soffice reused and
+"""The annex split into tables of ANNEX_CHUNK rows (mailer/render/notice.py) and the kept LibreOffice that converts
+the notice (mailer/word/pdfkeeper.py): same rows in order, header on every table, one soffice reused and
 replaced when it dies."""
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from conftest import IN_CI, has_soffice
 from docx import Document
 from notice_factory import seed_june
 
-from mailer import notice, pdfkeeper
-from mailer.config import Settings
-from mailer.notice import TEMPLATE_NAME, render_notice, row_values
-from mailer.notice_data import notice_data
-from mailer.store import atomic
-from mailer.templates import template_path
+from mailer.common.config import Settings
+from mailer.common.templates import template_path
+from mailer.registry.store import atomic
+from mailer.render import notice
+from mailer.render.notice import TEMPLATE_NAME, render_notice, row_values
+from mailer.render.notice_data import notice_data
+from mailer.word import pdfkeeper
 
 HEADER = ["编号", "项目名称", "责任股室", "进展情况", "存在问题和下一步工作计划", "报送情况", "节点情况"]
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import mailer.shipped
+import mailer.common.shipped
 from mailer.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def test_a_wheel_in_a_fresh_venv_inits_a_home_and_publishes_the_demo(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("mailer/data/templates/progress_form.docx", "mailer/data/templates/consolidated_notice.docx",
                     "mailer/data/templates/mail/form.txt", "mailer/data/examples/notice-2022.docx",
-                    "mailer/data/examples/directory-2022.xlsx", "mailer/migrations/script.py.mako",
+                    "mailer/data/examples/directory-2022.xlsx", "mailer/registry/migrations/script.py.mako",
                     "mailer/web/app.py", "mailer/web/templates/base.html", "mailer/web/templates/report.html",
                     "mailer/web/static/duban.css"):
         assert shipped in names
@@ -85,8 +85,8 @@ def test_a_wheel_in_a_fresh_venv_inits_a_home_and_publishes_the_demo(tmp_path):
 
 def test_init_without_shipped_templates_fails_and_makes_no_home(tmp_path, monkeypatch):
     # A wheel built without its data: neither the package data nor a checkout beside the package.
-    monkeypatch.setattr(mailer.shipped, "PACKAGE_DATA", tmp_path / "site-packages" / "mailer" / "data")
-    monkeypatch.setattr(mailer.shipped, "CHECKOUT", tmp_path / "site-packages")
+    monkeypatch.setattr(mailer.common.shipped, "PACKAGE_DATA", tmp_path / "site-packages" / "mailer" / "data")
+    monkeypatch.setattr(mailer.common.shipped, "CHECKOUT", tmp_path / "site-packages")
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "h")])
     assert result.exit_code == 1
     where = tmp_path / "site-packages" / "templates"
@@ -99,8 +99,8 @@ def test_init_without_shipped_templates_fails_and_makes_no_home(tmp_path, monkey
 
 
 def test_the_demo_without_shipped_examples_fails_before_making_anything(tmp_path, monkeypatch):
-    monkeypatch.setattr(mailer.shipped, "PACKAGE_DATA", tmp_path / "site-packages" / "mailer" / "data")
-    monkeypatch.setattr(mailer.shipped, "CHECKOUT", tmp_path / "site-packages")
+    monkeypatch.setattr(mailer.common.shipped, "PACKAGE_DATA", tmp_path / "site-packages" / "mailer" / "data")
+    monkeypatch.setattr(mailer.common.shipped, "CHECKOUT", tmp_path / "site-packages")
     result = CliRunner().invoke(cli, ["demo", str(tmp_path / "d")])
     assert result.exit_code == 1
     assert "notice-2022.docx、directory-2022.xlsx" in result.output

@@ -1,4 +1,4 @@
-"""The pre-forked parse workers (mailer.parsepool): each form under its own memory and time limits, a worker
+"""The pre-forked parse workers (mailer.read.parsepool): each form under its own memory and time limits, a worker
 replaced at once after a form that hit a limit, recycled after N forms, and nothing of one form left for the
 next. Windows (no ``resource``) is covered by tests/test_nonposix.py."""
 
@@ -19,10 +19,10 @@ from docx import Document
 from form_factory import docx_bytes, notice_form
 from test_safety import rezip
 
-from mailer.errors import FormParseError, UnsafeAttachment
-from mailer.formparse import parse_form
-from mailer.parsepool import WorkerPool
-from mailer.safety import parse_form_bounded
+from mailer.common.errors import FormParseError, UnsafeAttachment
+from mailer.read.formparse import parse_form
+from mailer.read.parsepool import WorkerPool
+from mailer.read.safety import parse_form_bounded
 
 FIX = "请用 Word 或 WPS 打开后“另存为” .docx 格式再发送。"
 MEMORY = f"读取附件所需内存超过 64 MB 的上限（文件过大或结构异常），已拒收。{FIX}"
@@ -159,10 +159,10 @@ def test_nothing_of_one_form_reaches_the_next(pool, forms, bomb):
     assert len({pool.last_pid} | set(pool.idle_pids())) == 1
 
 
-# What the worker has loaded besides the standard library and lxml: mailer.formparse and what it imports.
-PARSER_MODULES = ("mailer", "mailer.docxgrid", "mailer.errors", "mailer.formcheck", "mailer.formparse",
-                  "mailer.model", "mailer.offices", "mailer.periods", "mailer.queries", "mailer.text",
-                  "mailer.tokens", "mailer.wordnumbering", "mailer.wordsymbols")
+# What the worker has loaded besides the standard library and lxml: mailer.read.formparse and what it imports.
+PARSER_MODULES = ("mailer", "mailer.word.grid", "mailer.common.errors", "mailer.read.formcheck", "mailer.read.formparse",
+                  "mailer.registry.model", "mailer.registry.offices", "mailer.common.periods", "mailer.registry.queries", "mailer.common.text",
+                  "mailer.common.tokens", "mailer.word.numbering", "mailer.word.symbols")
 
 
 def _parser_state() -> dict[str, object]:
@@ -183,7 +183,7 @@ def _parser_state() -> dict[str, object]:
 
 
 def test_the_parser_modules_are_all_watched():
-    code = "import sys, mailer.formparse; print(' '.join(m for m in sys.modules if m.startswith('mailer')))"
+    code = "import sys, mailer.read.formparse; print(' '.join(m for m in sys.modules if m.startswith('mailer')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert set(out.stdout.split()) <= set(PARSER_MODULES)
 
@@ -201,7 +201,7 @@ def test_the_parser_keeps_no_module_level_state(forms, bomb):
 
 
 def test_parse_form_bounded_uses_the_shared_pool(forms):
-    from mailer.parsepool import default_pool
+    from mailer.read.parsepool import default_pool
 
     assert parse_form_bounded(forms[0]) == parse_form(forms[0])
     pid = default_pool().last_pid

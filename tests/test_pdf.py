@@ -1,4 +1,4 @@
-"""mailer/pdf.py: LibreOffice conversions in parallel, on timeout, and on files that are not documents."""
+"""mailer/word/pdf.py: LibreOffice conversions in parallel, on timeout, and on files that are not documents."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from conftest import IN_CI, has_soffice
 from docx import Document
 
-from mailer.errors import ConversionError
-from mailer.pdf import convert
+from mailer.common.errors import ConversionError
+from mailer.word.pdf import convert
 
 needs_soffice = pytest.mark.skipif(not has_soffice() and not IN_CI, reason="LibreOffice is not installed")
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from mailer.cli import cli
-from mailer.config import DEFAULT_TOML, load_settings
-from mailer.errors import ConfigError
+from mailer.common.config import DEFAULT_TOML, load_settings
+from mailer.common.errors import ConfigError
 
 
 def _home(tmp_path: Path, head: str) -> Path:
@@ -22,7 +22,7 @@ def _home(tmp_path: Path, head: str) -> Path:
 def test_registry_schema_goes_into_the_url_as_the_search_path(tmp_path: Path):
     s = load_settings(_home(tmp_path, 'registry_url = "postgresql://duban@db/duban"\nregistry_schema = "county_a"\n'))
     assert s.database_url == "postgresql+psycopg://duban@db/duban?options=-csearch_path%3Dcounty_a"
-    from mailer.store import pg_schema
+    from mailer.registry.store import pg_schema
 
     assert pg_schema(s.database_url) == "county_a"
 
@@ -48,7 +48,7 @@ def test_a_database_that_does_not_answer_is_named_without_a_traceback(tmp_path: 
 
 
 def test_the_service_env_file_offers_pgpassword_only_for_a_postgresql_registry(tmp_path: Path):
-    from mailer.deploy import systemd_unit
+    from mailer.service.deploy import systemd_unit
 
     pg = load_settings(_home(tmp_path / "pg", 'registry_url = "postgresql://duban@db/duban"\n'))
     lite = load_settings(_home(tmp_path / "lite", ""))

@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from mailer.model import (
+from mailer.registry.model import (
     Base,
     Dispatch,
     DispatchState,
@@ -26,7 +26,7 @@ from mailer.model import (
     Submission,
     SubmissionState,
 )
-from mailer.store import atomic, close_all, open_registry
+from mailer.registry.store import atomic, close_all, open_registry
 
 
 def _same_empty_default(_ctx, _inspected_col, _metadata_col, inspected, _metadata, rendered) -> bool | None:
@@ -112,7 +112,7 @@ def _alembic(engine, action: str, target: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from mailer.store import MIGRATIONS
+    from mailer.registry.store import MIGRATIONS
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -186,7 +186,7 @@ def test_the_outbox_command_offers_every_dispatch_state():
 
 
 def test_a_period_in_an_unknown_state_stops_the_upgrade_naming_it(tmp_path: Path):
-    from mailer.errors import RegistryError
+    from mailer.common.errors import RegistryError
 
     url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
     _registry_of_0011(url)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from mailer.config import DEFAULT_TOML, load_settings
-from mailer.demo import run_demo
-from mailer.model import Base, Dispatch, Period, Submission
-from mailer.store import atomic, close_all, open_registry
+from mailer.common.config import DEFAULT_TOML, load_settings
+from mailer.registry.model import Base, Dispatch, Period, Submission
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.demo import run_demo
 
 pytestmark = pytest.mark.postgres
 
@@ -78,11 +78,11 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     from click.testing import CliRunner
 
     from mailer.cli import cli
-    from mailer.cycle import run_once
-    from mailer.demo import EXAMPLES, at
-    from mailer.homeid import open_home_registry, registry_id
-    from mailer.model import Task
-    from mailer.plan_import import import_file
+    from mailer.plan.importer import import_file
+    from mailer.registry.homeid import open_home_registry, registry_id
+    from mailer.registry.model import Task
+    from mailer.service.cycle import run_once
+    from mailer.service.demo import EXAMPLES, at
     from mailer.transport.base import open_transport
 
     made = CliRunner().invoke(cli, ["init", str(tmp_path / "city"), "--registry-url", pg_url,
@@ -99,7 +99,7 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     assert registry_id(e_city) != registry_id(e_county)
     for name in ("notice-2022.docx", "directory-2022.xlsx"):
         import_file(county, e_county, EXAMPLES / name)
-    from mailer.preview import preview_tick
+    from mailer.service.preview import preview_tick
 
     # `duban plan` on PostgreSQL: the preview runs on a scratch SQLite copy and lists the send day's forms.
     planned = preview_tick(county, e_county, at(10))
@@ -122,7 +122,7 @@ def test_two_homes_in_one_database_are_kept_apart_by_schema(tmp_path: Path, pg_u
     plain.dispose()
     close_all()
     # Opening the county home through the city's registry is refused: the ids differ.
-    from mailer.errors import RegistryError
+    from mailer.common.errors import RegistryError
 
     (county.home / "duban.id").write_text((city.home / "duban.id").read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(RegistryError, match="不属于目录"):
@@ -146,9 +146,9 @@ def test_registry_copy_moves_a_demo_month_from_sqlite_to_postgresql(pg_june, tmp
     from click.testing import CliRunner
 
     from mailer.cli import cli
-    from mailer.homeid import open_home_registry
-    from mailer.model import Event
-    from mailer.regcopy import copy_registry
+    from mailer.registry.copying import copy_registry
+    from mailer.registry.homeid import open_home_registry
+    from mailer.registry.model import Event
 
     demo_home, demo_url = pg_june
     home = tmp_path / "home"
@@ -200,8 +200,8 @@ def test_text_longer_than_its_column_is_cut_on_postgresql_not_refused(tmp_path: 
     THEN  SQLite keeps it whole; PostgreSQL gets it cut to the column (no "value too long" stopping intake),
           and the copy counts the cut value
     """
-    from mailer.model import Event
-    from mailer.regcopy import copy_registry
+    from mailer.registry.copying import copy_registry
+    from mailer.registry.model import Event
 
     long_kind = "k" * 100  # events.kind is VARCHAR(40)
     lite = open_registry(f"sqlite:///{tmp_path / 'r.sqlite3'}", create=True)
@@ -225,8 +225,8 @@ def test_one_sender_per_home_on_postgresql_across_processes(tmp_path: Path, pg_u
     WHEN  one holder keeps the send lock and another asks for it
     THEN  the other gets False after its wait; once released, it gets the lock; another home is not blocked
     """
-    from mailer.homeid import open_home_registry
-    from mailer.outgoing import send_lock
+    from mailer.registry.homeid import open_home_registry
+    from mailer.service.outgoing import send_lock
 
     one = load_settings(pg_home(tmp_path / "one", pg_url, "one"))
     other = load_settings(pg_home(tmp_path / "other", pg_url, "other"))

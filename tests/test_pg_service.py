@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from mailer.config import DEFAULT_TOML, load_settings
-from mailer.demo import EXAMPLES, TZ, People
-from mailer.homeid import open_home_registry, registry_id
-from mailer.model import Dispatch, InboundMessage, Office
-from mailer.pglock import holder
-from mailer.plan_import import import_file
-from mailer.store import atomic, close_all
-from mailer.templates import install_default_templates
+from mailer.common.config import DEFAULT_TOML, load_settings
+from mailer.common.templates import install_default_templates
+from mailer.plan.importer import import_file
+from mailer.registry.homeid import open_home_registry, registry_id
+from mailer.registry.model import Dispatch, InboundMessage, Office
+from mailer.registry.pglock import holder
+from mailer.registry.store import atomic, close_all
+from mailer.service.demo import EXAMPLES, TZ, People
 
 pytestmark = pytest.mark.postgres
 SPEED = 3600.0  # a simulated hour every real second: slow enough that no test step can reach July

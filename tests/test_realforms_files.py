@@ -35,12 +35,12 @@ from realforms_kit import (
     w,
 )
 
-from mailer import intake
-from mailer.errors import UnsafeAttachment
-from mailer.formparse import parse_form
-from mailer.pdf import convert
-from mailer.safety import parse_form_bounded, safe_docx
-from mailer.store import atomic
+from mailer.common.errors import UnsafeAttachment
+from mailer.read.formparse import parse_form
+from mailer.read.safety import parse_form_bounded, safe_docx
+from mailer.registry.store import atomic
+from mailer.service import intake
+from mailer.word.pdf import convert
 
 MB = 2**20
 FIX = "请用 Word 或 WPS 打开后“另存为” .docx 格式再发送。"
@@ -167,7 +167,7 @@ def test_a_word_marked_form_resaved_by_libreoffice_reads_the_same(filled, tmp_pa
 
 
 def test_conversion_refused_clearly_without_libreoffice(filled, monkeypatch):
-    monkeypatch.setattr("mailer.pdf.find_soffice", lambda *_: None)
+    monkeypatch.setattr("mailer.word.pdf.find_soffice", lambda *_: None)
     rtf = b"{\\rtf1\\ansi\\deff0 {\\fonttbl{\\f0 SimSun;}}\\f0 hello\\par}"
     with pytest.raises(UnsafeAttachment) as e:
         safe_docx(rtf, "进展.rtf", max_bytes=MB)
@@ -340,7 +340,7 @@ def test_every_libreoffice_run_has_no_way_out_to_the_network(monkeypatch, tmp_pa
     pointing at a closed loopback port and no proxy exceptions."""
     import subprocess
 
-    from mailer import pdf
+    from mailer.word import pdf
 
     seen: list[dict[str, str]] = []
 

@@ -1,7 +1,7 @@
 """What offices do to the form's table, and what duban reads and answers: each finding names the row
 (编号 and 项目名称), the column and what to do.
 
-Decisions (documented here and in mailer/formparse.py, mailer/formcheck.py):
+Decisions (documented here and in mailer/read/formparse.py, mailer/read/formcheck.py):
 - A row inserted under a task with 编号 and 项目名称 left blank carries sub-items of that task: its text
   is joined to the task's (the bureau wants it with the task), and a warning tells the office so.
 - A row without 编号 but with a name that is no task is an error that suggests both fixes (into the
@@ -39,8 +39,8 @@ from realforms_kit import (
     w,
 )
 
-from mailer.formparse import parse_form
-from mailer.store import atomic
+from mailer.read.formparse import parse_form
+from mailer.registry.store import atomic
 
 PERIOD = (2022, 6)
 

@@ -27,8 +27,8 @@ from realforms_kit import (
     wordify,
 )
 
-from mailer.formparse import parse_form
-from mailer.store import atomic
+from mailer.read.formparse import parse_form
+from mailer.registry.store import atomic
 
 
 @pytest.fixture
@@ -388,7 +388,7 @@ def test_w_is_the_word_namespace():
 def test_libreoffice_counts_the_lists_as_we_do(form, tmp_path):
     """The same numbered form saved again by LibreOffice (which writes its own list definitions and
     imitates Word's counting) reads the same numbers: a check of the counting rules on a second program."""
-    from mailer.pdf import convert
+    from mailer.word.pdf import convert
 
     pkg = Package(form)
     pkg.add_part("word/numbering.xml", NUMBERING,

@@ -24,8 +24,8 @@ from realforms_kit import (
     w,
 )
 
-from mailer.formparse import parse_form
-from mailer.store import atomic
+from mailer.read.formparse import parse_form
+from mailer.registry.store import atomic
 
 WPS_RPR = ('<w:rFonts w:hint="eastAsia" w:ascii="仿宋_GB2312" w:hAnsi="仿宋_GB2312" w:eastAsia="仿宋_GB2312"/>'
            '<w:sz w:val="24"/><w:szCs w:val="24"/><w:vertAlign w:val="baseline"/>'

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, func, select
 
-from mailer.config import Settings
-from mailer.cycle import run_once
-from mailer.demo import at, fill_form
-from mailer.intake import PollReport
-from mailer.mailread import read_message
-from mailer.model import Approval, Dispatch, InboundMessage, Submission
-from mailer.store import atomic
+from mailer.common.config import Settings
+from mailer.read.mailread import read_message
+from mailer.registry.model import Approval, Dispatch, InboundMessage, Submission
+from mailer.registry.store import atomic
+from mailer.service.cycle import run_once
+from mailer.service.demo import at, fill_form
+from mailer.service.intake import PollReport
 from mailer.transport.base import open_transport
 from tests.test_intake import _submit_and_request, drop, form_dispatch, sent, take, the_form
 from tests.test_mailread import build_tnef
@@ -1296,7 +1296,7 @@ def test_a_bounce_of_our_form_mail_is_tied_to_it_and_never_answered(sent) -> Non
     THEN  nothing is answered and the blank form is no report; the bounce is tied to the form mail, which
           is marked undelivered with the server's reason, so `duban check` shows the office never got it
     """
-    from mailer.checks import check_outbox
+    from mailer.service.checks import check_outbox
 
     settings, engine = sent
     fm = form_mail(settings, engine, "基财股")
@@ -1751,7 +1751,7 @@ def test_one_mail_with_the_forms_of_two_offices_sharing_an_address(sent) -> None
     WHEN  intake takes it in
     THEN  each form becomes its own office's report — neither is silently dropped
     """
-    from mailer.model import Office, OfficeAddress
+    from mailer.registry.model import Office, OfficeAddress
 
     settings, engine = sent
     with atomic(engine) as s:
@@ -1802,8 +1802,8 @@ MIME-Version: 1.0""",
 def awaiting_signoff(settings: Settings, engine: Engine) -> Request:
     """Nobody reported: after the grace day the period waits; the clerk assembles it anyway (`duban assemble
     --force`, all 未报送) and it is sent to 林振华."""
-    from mailer.cycle import assemble_period
-    from mailer.model import Period
+    from mailer.registry.model import Period
+    from mailer.service.cycle import assemble_period
 
     with open_transport(settings) as t:
         run_once(settings, engine, t, at(29))
@@ -1820,7 +1820,7 @@ def awaiting_signoff(settings: Settings, engine: Engine) -> Request:
 
 
 def test_the_signers_coremail_html_approval_signs_the_notice_off(sent) -> None:
-    from mailer.model import Period
+    from mailer.registry.model import Period
 
     settings, engine = sent
     req = awaiting_signoff(settings, engine)
@@ -1847,7 +1847,7 @@ Subject: {words("Re:" + req.subject, "UTF-8", chars=20, fold=chr(10) + chr(9))}"
 
 
 def test_the_signers_outlook_return_reaches_the_bureau_with_his_comment(sent) -> None:
-    from mailer.model import Period
+    from mailer.registry.model import Period
 
     settings, engine = sent
     req = awaiting_signoff(settings, engine)

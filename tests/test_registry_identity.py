@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.errors import RegistryError
-from mailer.homeid import MARKER, open_home_registry, read_marker, registry_id
-from mailer.model import Event, RegistryMeta
-from mailer.service import serve
-from mailer.store import atomic, close_all, open_registry
+from mailer.common.config import load_settings
+from mailer.common.errors import RegistryError
+from mailer.registry.homeid import MARKER, open_home_registry, read_marker, registry_id
+from mailer.registry.model import Event, RegistryMeta
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.daemon import serve
 from tests.test_intake import mail
 
 
@@ -168,7 +168,7 @@ def _first_wave(home: Path) -> None:
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from mailer.store import MIGRATIONS
+    from mailer.registry.store import MIGRATIONS
 
     (home / MARKER).unlink()
     registry_file(home).unlink()
@@ -261,7 +261,7 @@ def test_a_registry_deleted_under_the_running_service_stops_intake(made, caplog)
     """
     import logging
 
-    from mailer.service import Service
+    from mailer.service.daemon import Service
 
     (made / "inbox" / "drop" / "waiting.eml").unlink()
     svc = Service(load_settings(made), interval_s=0.1)
@@ -270,7 +270,7 @@ def test_a_registry_deleted_under_the_running_service_stops_intake(made, caplog)
     # An auto-reply: taken in, it would be recorded and acknowledged (moved to processed/) at once.
     (made / "inbox" / "drop" / "late.eml").write_bytes(
         mail("jcg@jyj.example.gov.cn", "自动回复：6月进展", "我正在休假", headers={"Auto-Submitted": "auto-replied"}))
-    with caplog.at_level(logging.ERROR, logger="mailer.service"):
+    with caplog.at_level(logging.ERROR, logger="mailer.service.daemon"):
         svc.job()
     svc._close()
     close_all()

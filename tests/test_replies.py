@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer import replies
-from mailer.replies import Decision, classify_decision, newest_part
+from mailer.read import replies
+from mailer.read.replies import Decision, classify_decision, newest_part
 
 SAMPLES = Path(__file__).parent / "samples" / "replies"
 HEADER = re.compile(r"# expect: (approve|return|unknown) \| comment: ?(.*)")

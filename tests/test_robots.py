@@ -26,16 +26,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from mailer.checks import run_checks
-from mailer.config import load_settings
-from mailer.cycle import run_once
-from mailer.demo import EXAMPLES, at
-from mailer.errors import ConfigError
-from mailer.model import Dispatch, Document, Period, RobotPost, RobotPostState
-from mailer.plan_import import import_file
-from mailer.robotconfig import parse_robots
-from mailer.robots import MAX_ATTEMPTS, RateLimiter, post_pending, status_lines, tell_robots
-from mailer.store import atomic, open_registry
+from mailer.common.config import load_settings
+from mailer.common.errors import ConfigError
+from mailer.common.robotconfig import parse_robots
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Document, Period, RobotPost, RobotPostState
+from mailer.registry.store import atomic, open_registry
+from mailer.service.checks import run_checks
+from mailer.service.cycle import run_once
+from mailer.service.demo import EXAMPLES, at
+from mailer.service.robots import MAX_ATTEMPTS, RateLimiter, post_pending, status_lines, tell_robots
 from mailer.transport import webhook
 from mailer.transport.base import open_transport
 
@@ -545,7 +545,7 @@ def test_publication_is_told_with_the_notices_title_and_date(with_robots, platfo
 
 
 def test_robot_messages_render_from_the_shipped_templates(home):
-    from mailer.robottext import robot_template_problems
+    from mailer.render.robottext import robot_template_problems
 
     assert robot_template_problems(home) == []
 

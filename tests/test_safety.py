@@ -14,14 +14,14 @@ from conftest import IN_CI, has_soffice
 from docx import Document
 from form_factory import docx_bytes, fill, make_plan, notice_form
 
-from mailer import safety
-from mailer.errors import FormParseError, UnsafeAttachment
-from mailer.formparse import ParsedForm, parse_form
-from mailer.forms import render_form
-from mailer.model import Office, Plan
-from mailer.pdf import convert
-from mailer.safety import display_name, parse_form_bounded, safe_docx
-from mailer.store import atomic
+from mailer.common.errors import FormParseError, UnsafeAttachment
+from mailer.read import safety
+from mailer.read.formparse import ParsedForm, parse_form
+from mailer.read.safety import display_name, parse_form_bounded, safe_docx
+from mailer.registry.model import Office, Plan
+from mailer.registry.store import atomic
+from mailer.render.forms import render_form
+from mailer.word.pdf import convert
 
 MB = 2**20
 FIX = "请用 Word 或 WPS 打开后“另存为” .docx 格式再发送。"
@@ -293,7 +293,7 @@ def test_legacy_doc_is_converted_when_libreoffice_is_present_and_refused_when_no
     ole.close()
     assert "设置了打开密码" in _refusal(buf.getvalue(), "进展.doc")
 
-    monkeypatch.setattr("mailer.pdf.find_soffice", lambda *_: None)
+    monkeypatch.setattr("mailer.word.pdf.find_soffice", lambda *_: None)
     assert _refusal(legacy_doc[0], "进展.wps") == f"附件「进展.wps」是旧版 Word/WPS 格式（.wps），本系统无法直接读取。{FIX}"
 
 

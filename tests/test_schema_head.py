@@ -14,17 +14,17 @@ from alembic.config import Config
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
-import mailer.migrations
+import mailer.registry.migrations
 from mailer.cli import cli
-from mailer.config import Settings
-from mailer.store import MIGRATIONS, close_all, open_registry, schema_revision
+from mailer.common.config import Settings
+from mailer.registry.store import MIGRATIONS, close_all, open_registry, schema_revision
 from tests.test_store import head_revision
 
 
 def test_the_head_constant_is_the_newest_migration():
-    """Fails when a migration is added without moving mailer.migrations.HEAD (else a registry left at the
+    """Fails when a migration is added without moving mailer.registry.migrations.HEAD (else a registry left at the
     old head would never be upgraded by the short commands)."""
-    assert head_revision() == mailer.migrations.HEAD
+    assert head_revision() == mailer.registry.migrations.HEAD
 
 
 def _registry_at(path: Path, revision: str) -> str:
@@ -43,7 +43,7 @@ def test_a_registry_at_an_older_revision_is_upgraded_on_open(tmp_path: Path):
     url = _registry_at(tmp_path / "old.sqlite3", "0010")
     try:
         engine = open_registry(url)
-        assert schema_revision(engine) == mailer.migrations.HEAD
+        assert schema_revision(engine) == mailer.registry.migrations.HEAD
         assert inspect(engine).has_table("users")  # 0011's table: the upgrade really ran
     finally:
         close_all()
@@ -71,8 +71,8 @@ def test_a_deliberate_check_runs_alembic_and_a_plain_command_does_not(home: Sett
     code = f"""
 import sys
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.homeid import open_home_registry
+from mailer.common.config import load_settings
+from mailer.registry.homeid import open_home_registry
 from pathlib import Path
 cli.main(["--home", {str(home.home)!r}, "inbox", "list"], standalone_mode=False)
 print("alembic" in sys.modules)
@@ -95,7 +95,7 @@ def test_a_command_on_an_old_registry_upgrades_it(home: Settings):
     close_all()
     engine = open_registry(home.database_url)
     try:
-        assert schema_revision(engine) == mailer.migrations.HEAD
+        assert schema_revision(engine) == mailer.registry.migrations.HEAD
         assert inspect(engine).has_table("users")
     finally:
         close_all()

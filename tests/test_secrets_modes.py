@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.demo import EXAMPLES, at
-from mailer.errors import ConfigError, TransportError
-from mailer.intake import poll
-from mailer.store import close_all
+from mailer.common.config import load_settings
+from mailer.common.errors import ConfigError, TransportError
+from mailer.registry.store import close_all
+from mailer.service.demo import EXAMPLES, at
+from mailer.service.intake import poll
 from mailer.transport.folder import FolderTransport
 from tests.test_intake import mail
 
@@ -73,7 +73,7 @@ def test_a_short_duban_secret_key_is_refused(home, monkeypatch):
 def test_a_key_file_others_can_read_is_warned_about(keyed, caplog):
     keyed.secret_key()
     keyed.key_path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="mailer.secretkey"):
+    with caplog.at_level(logging.WARNING, logger="mailer.common.secretkey"):
         keyed.secret_key()
     assert "readable by group/others" in caplog.text
     result = CliRunner().invoke(cli, ["--home", str(keyed.home), "check", "--no-mail"])
@@ -88,8 +88,8 @@ def test_a_key_that_cannot_be_written_whole_leaves_no_key_behind(keyed):
     WHEN  the key is created
     THEN  a clear error, and no key file (not a short one that would make every token computable)
     """
-    code = ("import sys; from pathlib import Path; from mailer.config import load_settings\n"
-            "from mailer.errors import ConfigError\n"
+    code = ("import sys; from pathlib import Path; from mailer.common.config import load_settings\n"
+            "from mailer.common.errors import ConfigError\n"
             "try:\n    load_settings(Path(sys.argv[1])).secret_key()\n"
             "except ConfigError as e:\n    print(e); sys.exit(3)\n")
 
@@ -151,7 +151,7 @@ def test_links_in_the_drop_folder_are_never_followed(home, tmp_path, caplog):
     THEN  neither is read, archived or moved; the log names each once; `check` names them; a file swapped
           for a link after listing is refused at fetch
     """
-    from mailer.store import open_registry
+    from mailer.registry.store import open_registry
 
     drop = home.inbox / "drop"
     drop.mkdir(parents=True, exist_ok=True)

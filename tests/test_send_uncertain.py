@@ -23,18 +23,18 @@ from mailserver import EwsServer
 from sqlalchemy import select
 
 from mailer.cli import cli
-from mailer.compose import build_message, new_message_id, with_new_subject
-from mailer.config import Settings, load_settings
-from mailer.cycle import run_once, tick
-from mailer.demo import EXAMPLES, at, fill_form
-from mailer.errors import ConfigError
-from mailer.mailread import read_message
-from mailer.model import Dispatch, Event
-from mailer.outgoing import send_pending
-from mailer.plan_import import import_file
-from mailer.store import atomic, close_all, open_registry
+from mailer.common.config import Settings, load_settings
+from mailer.common.errors import ConfigError
+from mailer.plan.importer import import_file
+from mailer.read.mailread import read_message
+from mailer.registry.model import Dispatch, Event
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.render.compose import build_message, new_message_id, with_new_subject
+from mailer.service.cycle import run_once, tick
+from mailer.service.demo import EXAMPLES, at, fill_form
+from mailer.service.outgoing import send_pending
+from mailer.service.uncertain import clerk, resend
 from mailer.transport.base import open_transport
-from mailer.uncertain import clerk, resend
 from tests import test_cycle_imap
 from tests.test_cycle_imap import answer, folder_count, inbox_of
 
@@ -264,10 +264,10 @@ else:
     def dying(self, raw):
         os._exit(137)          # recorded as sent; the Sent copy is not yet appended
     imap_smtp.ImapSmtpTransport._append_sent = dying
-from mailer.config import load_settings
-from mailer.cycle import tick
-from mailer.demo import at
-from mailer.store import open_registry
+from mailer.common.config import load_settings
+from mailer.service.cycle import tick
+from mailer.service.demo import at
+from mailer.registry.store import open_registry
 from mailer.transport.base import open_transport
 settings = load_settings(Path(sys.argv[1]))
 with open_transport(settings) as t:
@@ -315,10 +315,10 @@ from mailer.transport import folder
 def dying(path, raw):
     os._exit(137)              # marked "sending", the .eml not yet written
 folder.write_atomic = dying
-from mailer.config import load_settings
-from mailer.cycle import tick
-from mailer.demo import at
-from mailer.store import open_registry
+from mailer.common.config import load_settings
+from mailer.service.cycle import tick
+from mailer.service.demo import at
+from mailer.registry.store import open_registry
 from mailer.transport.base import open_transport
 settings = load_settings(Path(sys.argv[1]))
 with open_transport(settings) as t:
@@ -485,7 +485,7 @@ def test_one_process_sends_at_a_time(planned, monkeypatch):
     WHEN  this one tries to send
     THEN  it waits (here 0.3 s), sends nothing and leaves every row pending; once the lock is free it sends all
     """
-    from mailer import outgoing
+    from mailer.service import outgoing
 
     settings = planned
     engine = open_registry(settings.database_url)

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailer.authresults import UNNAMED, parse, trusted
-from mailer.config import SenderSettings
-from mailer.senders import verdict
+from mailer.common.config import SenderSettings
+from mailer.read.authresults import UNNAMED, parse, trusted
+from mailer.read.senders import verdict
 
 MX = "mx.jyj.example.gov.cn"
 JCG = "jcg@jyj.example.gov.cn"

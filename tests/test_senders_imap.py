@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 from test_cycle_imap import imap_home, inbox_of  # noqa: F401 - the fixture and a helper
 
-from mailer.config import SenderSettings
-from mailer.cycle import run_once
-from mailer.demo import at, fill_form
-from mailer.mailread import read_message
-from mailer.model import Approval, Dispatch, InboundMessage, Submission
-from mailer.store import atomic
+from mailer.common.config import SenderSettings
+from mailer.read.mailread import read_message
+from mailer.registry.model import Approval, Dispatch, InboundMessage, Submission
+from mailer.registry.store import atomic
+from mailer.service.cycle import run_once
+from mailer.service.demo import at, fill_form
 from mailer.transport.base import open_transport
 
 pytestmark = pytest.mark.imap

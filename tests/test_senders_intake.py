@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from test_intake import counts, drop, form_dispatch, mail, take, the_form
 
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.demo import EXAMPLES, fill_form
-from mailer.errors import ConfigError
-from mailer.model import Approval, Dispatch, Event, InboundMessage, Office, Submission
-from mailer.store import atomic, open_registry
+from mailer.common.config import load_settings
+from mailer.common.errors import ConfigError
+from mailer.registry.model import Approval, Dispatch, Event, InboundMessage, Office, Submission
+from mailer.registry.store import atomic, open_registry
+from mailer.service.demo import EXAMPLES, fill_form
 
 JCG = "jcg@jyj.example.gov.cn"
 LEADER = "chenzm@jyj.example.gov.cn"  # 陈志明, 基财股's supervising leader
@@ -235,7 +235,7 @@ def test_our_answers_say_auto_replied_and_our_first_mails_auto_generated(sent):
     take(settings, engine)
     with atomic(engine) as s:
         answer = s.scalars(select(Dispatch).where(Dispatch.kind == "error_reply")).one()
-    from mailer.mailread import read_message
+    from mailer.read.mailread import read_message
 
     for dispatch, expected in ((d, "auto-generated"), (answer, "auto-replied")):
         raw = settings.path(dispatch.eml_path).read_bytes()
@@ -249,7 +249,7 @@ def test_the_schema_upgrades_from_the_first_revision(tmp_path):
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from mailer.store import MIGRATIONS, close_all
+    from mailer.registry.store import MIGRATIONS, close_all
 
     url = f"sqlite:///{tmp_path}/old.sqlite3"
     cfg = Config()

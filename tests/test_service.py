@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.demo import EXAMPLES, TZ, People
-from mailer.model import Dispatch, Office, Period, Person, Submission
-from mailer.plan_import import import_file
-from mailer.store import atomic, close_all, open_registry
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Office, Period, Person, Submission
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.demo import EXAMPLES, TZ, People
 
 STEP = dt.timedelta(hours=6)  # the simulated clock moves by this once the run at the previous time is over
 
@@ -112,8 +112,8 @@ def home_with_plan(home):
 def test_june_runs_by_itself_under_serve_through_a_missed_week(home_with_plan):
     settings, offices, signer = home_with_plan
     engine = open_registry(settings.database_url)
-    from mailer.model import Plan
-    from mailer.queries import lead_offices
+    from mailer.registry.model import Plan
+    from mailer.registry.queries import lead_offices
 
     with atomic(engine) as s:
         leads = [o.name for o in lead_offices(s, s.scalars(select(Plan)).one())]

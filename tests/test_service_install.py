@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import IN_CI
 
 from mailer.cli import cli
-from mailer.config import init_home
+from mailer.common.config import init_home
 
 needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None and not IN_CI,
                                    reason="systemd-analyze is not installed (tests/setup.sh installs it)")

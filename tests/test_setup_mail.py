@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from mailserver import DOMAIN, MailServers
 from openpyxl import load_workbook
 
-from mailer.checks import check_real_mail
 from mailer.cli import cli
-from mailer.config import DEFAULT_TOML, Settings, load_settings
-from mailer.demo import EXAMPLES
-from mailer.mailsetup import MailChoice, edit_mail_section, is_example_address
-from mailer.plan_import import import_file
-from mailer.store import open_registry
+from mailer.common.config import DEFAULT_TOML, Settings, load_settings
+from mailer.plan.importer import import_file
+from mailer.registry.store import open_registry
+from mailer.service.checks import check_real_mail
+from mailer.service.demo import EXAMPLES
+from mailer.service.mailsetup import MailChoice, edit_mail_section, is_example_address
 
 BGS = f"bgs@{DOMAIN}"
 

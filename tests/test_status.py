@@ -12,11 +12,11 @@ from make_notice import build_directory, build_notice
 from sqlalchemy import select
 
 from mailer.cli import cli
-from mailer.model import Approval, Dispatch, Period, Plan, Submission
-from mailer.offices import find_office
-from mailer.plan_import import import_file
-from mailer.status import display_width, format_table, office_states, render_status_table
-from mailer.store import atomic
+from mailer.plan.importer import import_file
+from mailer.registry.model import Approval, Dispatch, Period, Plan, Submission
+from mailer.registry.offices import find_office
+from mailer.registry.status import display_width, format_table, office_states, render_status_table
+from mailer.registry.store import atomic
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.model import Office, Plan
-from mailer.store import atomic, open_registry, table_names
+from mailer.registry.model import Office, Plan
+from mailer.registry.store import atomic, open_registry, table_names
 
 
 def test_migrating_an_empty_file_creates_every_table(tmp_path):
@@ -34,10 +34,10 @@ def head_revision() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    import mailer.migrations
+    import mailer.registry.migrations
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(mailer.migrations.__file__).parent))
+    cfg.set_main_option("script_location", str(Path(mailer.registry.migrations.__file__).parent))
     head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None
     return head

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from mailer.checks import check_templates
 from mailer.cli import cli
-from mailer.demo import EXAMPLES
-from mailer.model import Dispatch, Event
-from mailer.plan_import import import_file
-from mailer.store import atomic, open_registry
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Event
+from mailer.registry.store import atomic, open_registry
+from mailer.service.checks import check_templates
+from mailer.service.demo import EXAMPLES
 
 GARBAGE_FORM = (
     "模板 templates/progress_form.docx 不是有效的 Word .docx 文件（可能已损坏，或是改了扩展名的 .doc）。"

@@ -7,15 +7,15 @@ from __future__ import annotations
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from mailer.checks import run_checks
 from mailer.cli import cli
-from mailer.demo import EXAMPLES
-from mailer.forms import form_filename
-from mailer.model import Dispatch, Event
-from mailer.plan_import import import_file
-from mailer.queries import active_plan, lead_offices
-from mailer.store import atomic, open_registry
-from mailer.tickfailures import STUCK_RUNS
+from mailer.plan.importer import import_file
+from mailer.registry.model import Dispatch, Event
+from mailer.registry.queries import active_plan, lead_offices
+from mailer.registry.store import atomic, open_registry
+from mailer.registry.tickfailures import STUCK_RUNS
+from mailer.render.forms import form_filename
+from mailer.service.checks import run_checks
+from mailer.service.demo import EXAMPLES
 
 
 def _run(home, when: str):  # type: ignore[no-untyped-def]

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer import store
-from mailer.demo import at, fill_form
-from mailer.intake import poll
-from mailer.model import InboundMessage
-from mailer.store import atomic, close_all, open_registry
-from mailer.transient import describe_cn, is_transient
+from mailer.common.transient import describe_cn, is_transient
+from mailer.registry import store
+from mailer.registry.model import InboundMessage
+from mailer.registry.store import atomic, close_all, open_registry
+from mailer.service.demo import at, fill_form
+from mailer.service.intake import poll
 from mailer.transport.base import open_transport
 from tests.test_intake import drop, form_dispatch, mail, sent, the_form  # noqa: F401  (fixture)
 
@@ -57,7 +57,7 @@ def test_a_registry_locked_past_the_busy_timeout_leaves_the_message_for_the_next
     other = sqlite3.connect(settings.registry / "registry.sqlite3", isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     try:
-        with caplog.at_level(logging.WARNING, logger="mailer.intake"), open_transport(settings) as t:
+        with caplog.at_level(logging.WARNING, logger="mailer.service.intake"), open_transport(settings) as t:
             report = poll(settings, engine, t, now=at(13, 12))
     finally:
         other.execute("ROLLBACK")

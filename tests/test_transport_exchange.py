@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 from mailserver import EWS_INBOX_ITEMS, EWS_PROCESSED_FOLDER, EwsServer
 
-from mailer.compose import build_message, new_message_id
-from mailer.config import Settings
-from mailer.errors import LoginError, TransportError
+from mailer.common.config import Settings
+from mailer.common.errors import LoginError, TransportError
+from mailer.render.compose import build_message, new_message_id
 from mailer.transport import open_transport
 from mailer.transport.exchange import ExchangeTransport
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mailer.compose import build_message, new_message_id
-from mailer.config import Settings
-from mailer.errors import ConfigError, TransportError
-from mailer.mailread import read_message
+from mailer.common.config import Settings
+from mailer.common.errors import ConfigError, TransportError
+from mailer.read.mailread import read_message
+from mailer.render.compose import build_message, new_message_id
 from mailer.transport import Transport, make_transport, open_transport
 from mailer.transport.folder import FolderTransport, eml_name, sent_path
 
@@ -161,7 +161,7 @@ def test_exchangelib_is_imported_only_when_exchange_is_chosen(home: Settings) ->
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from mailer.config import Settings\n"
+        "from mailer.common.config import Settings\n"
         "from mailer.transport import open_transport\n"
         f"with open_transport(Settings(home=Path({str(home.home)!r}))) as t:\n"
         "    t.list_new()\n"

@@ -23,9 +23,9 @@ import pytest
 from graphserver import CLIENT_SECRET, GRAPH_INBOX, MAILBOX, PROCESSED_FOLDER, TENANT, GraphServer
 from sqlalchemy import select
 
-from mailer.compose import build_message, new_message_id
-from mailer.config import Settings
-from mailer.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.common.config import Settings
+from mailer.common.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.render.compose import build_message, new_message_id
 from mailer.transport import open_transport
 from mailer.transport.graph import GraphTransport
 
@@ -330,12 +330,12 @@ def test_a_form_arriving_through_graph_is_taken_in_and_moved_only_after_commit(h
     WHEN  the forms go out on the send day, 基财股 answers with its filled form, and duban polls
     THEN  the forms left through sendMail; the answer is parsed into a submission awaiting approval; and when
           Graph is asked to move it, the registry already holds it (committed first); the leader is asked"""
-    from mailer.cycle import run_once
-    from mailer.demo import EXAMPLES, at, fill_form
-    from mailer.mailread import read_message
-    from mailer.model import InboundMessage, Submission
-    from mailer.plan_import import import_file
-    from mailer.store import atomic, open_registry
+    from mailer.plan.importer import import_file
+    from mailer.read.mailread import read_message
+    from mailer.registry.model import InboundMessage, Submission
+    from mailer.registry.store import atomic, open_registry
+    from mailer.service.cycle import run_once
+    from mailer.service.demo import EXAMPLES, at, fill_form
 
     graph.reset({})
     settings = graph.settings(home)
@@ -403,7 +403,7 @@ def test_setup_mail_gets_a_token_and_reads_the_inbox_then_writes_mail_graph(
     from click.testing import CliRunner
 
     from mailer.cli import cli
-    from mailer.config import load_settings
+    from mailer.common.config import load_settings
 
     before = (home.home / "duban.toml").read_bytes()
     monkeypatch.setenv("DUBAN_GRAPH_CLIENT_SECRET", "wrong~secret-77")
@@ -431,8 +431,8 @@ def test_setup_mail_gets_a_token_and_reads_the_inbox_then_writes_mail_graph(
 
 
 def test_the_secret_cannot_be_written_into_duban_toml(home: Settings) -> None:
-    from mailer.config import load_settings
-    from mailer.errors import ConfigError
+    from mailer.common.config import load_settings
+    from mailer.common.errors import ConfigError
 
     (home.home / "duban.toml").write_text('[mail.graph]\nclient_secret = "s3cret"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="DUBAN_GRAPH_CLIENT_SECRET"):
@@ -444,7 +444,7 @@ def test_without_msal_the_clerk_is_told_which_extra_to_install(
 ) -> None:
     import sys
 
-    from mailer.errors import ConfigError
+    from mailer.common.errors import ConfigError
     from mailer.transport.base import make_transport
 
     monkeypatch.setitem(sys.modules, "msal", None)  # what `import msal` meets where the extra is not installed
@@ -459,12 +459,12 @@ def test_a_cut_sendmail_in_the_cycle_is_held_for_the_clerk_not_resent(home: Sett
           second sendMail is posted for it until the clerk decides"""
     from sqlalchemy import func
 
-    from mailer.cycle import tick
-    from mailer.demo import EXAMPLES, at
-    from mailer.model import Dispatch
-    from mailer.outgoing import send_pending
-    from mailer.plan_import import import_file
-    from mailer.store import atomic, open_registry
+    from mailer.plan.importer import import_file
+    from mailer.registry.model import Dispatch
+    from mailer.registry.store import atomic, open_registry
+    from mailer.service.cycle import tick
+    from mailer.service.demo import EXAMPLES, at
+    from mailer.service.outgoing import send_pending
 
     graph.reset({})
     settings = graph.settings(home)
@@ -485,7 +485,7 @@ def test_a_cut_sendmail_in_the_cycle_is_held_for_the_clerk_not_resent(home: Sett
 
 
 def test_duban_check_reports_a_graph_mailbox_it_cannot_use(bare: Settings, graph: GraphServer) -> None:
-    from mailer.checks import check_mail
+    from mailer.service.checks import check_mail
 
     assert check_mail(graph.settings(bare)) == []
     (problem,) = check_mail(graph.settings(bare, client_secret="wrong~secret-77"))

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from mailserver import DOMAIN, MailServers, from_other_address
 
-from mailer.compose import build_message, new_message_id
-from mailer.config import Settings
-from mailer.errors import LoginError, TransportError
-from mailer.mailread import read_message
+from mailer.common.config import Settings
+from mailer.common.errors import LoginError, TransportError
+from mailer.read.mailread import read_message
+from mailer.render.compose import build_message, new_message_id
 from mailer.transport import open_transport
 from mailer.transport.imap_smtp import PROCESSED_FLAG, ImapSmtpTransport, move_by_copy
 

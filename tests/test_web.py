@@ -18,9 +18,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from mailer.cli import cli
-from mailer.config import load_settings
-from mailer.homeid import open_home_registry
-from mailer.model import (
+from mailer.common.config import load_settings
+from mailer.registry.homeid import open_home_registry
+from mailer.registry.model import (
     Approval,
     Dispatch,
     Event,
@@ -31,7 +31,7 @@ from mailer.model import (
     Submission,
     User,
 )
-from mailer.store import atomic
+from mailer.registry.store import atomic
 from mailer.web.app import create_app
 from tests.webdata import CLERK, KEY, LEADER, NOW, OFFICE, PASSWORD, STRANGER, VIEWER, copy_home
 
@@ -326,8 +326,8 @@ def _confirm(client: TestClient, action: str, form: dict, files=None):
 
 
 def test_a_form_brought_on_a_usb_stick_is_uploaded_checked_and_sent_for_review(clerk, site):
-    from mailer.demo import fill_form
-    from mailer.mailread import read_message
+    from mailer.read.mailread import read_message
+    from mailer.service.demo import fill_form
 
     settings, engine = site
     with atomic(engine) as s:

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.config import load_settings
-from mailer.homeid import open_home_registry
-from mailer.model import Event, InboundMessage, Office, OfficeDeadline, Submission
-from mailer.store import atomic
+from mailer.common.config import load_settings
+from mailer.registry.homeid import open_home_registry
+from mailer.registry.model import Event, InboundMessage, Office, OfficeDeadline, Submission
+from mailer.registry.store import atomic
 from tests.webdata import CLERK, KEY, LEADER, OFFICE, PASSWORD, STRANGER, VIEWER, copy_home
 
 pytestmark = pytest.mark.browser

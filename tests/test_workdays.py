@@ -9,7 +9,7 @@ import logging
 import chinese_calendar
 import pytest
 
-from mailer.workdays import Calendar
+from mailer.common.workdays import Calendar
 
 D = dt.date
 # The package's calendar as a home without holidays.toml has it; a new one per test, since the
@@ -138,7 +138,7 @@ def test_describe(day: dt.date, text: str) -> None:
 
 
 def test_unknown_year_falls_back_to_monday_to_friday_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="mailer.workdays"):
+    with caplog.at_level(logging.WARNING, logger="mailer.common.workdays"):
         assert is_workday(D(2100, 1, 1)) is True  # a Friday; no holiday data for 2100
         assert is_workday(D(2100, 1, 2)) is False  # Saturday
         assert add_workdays(D(2100, 1, 1), 1) == D(2100, 1, 4)
@@ -152,7 +152,7 @@ def test_unknown_year_falls_back_to_monday_to_friday_and_warns_once(caplog: pyte
 
 
 def test_each_unknown_year_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="mailer.workdays"):
+    with caplog.at_level(logging.WARNING, logger="mailer.common.workdays"):
         is_workday(D(2100, 3, 1))
         is_workday(D(2101, 3, 1))
         is_workday(D(2100, 3, 2))

@@ -15,13 +15,13 @@ import docx
 import pytest
 from sqlalchemy import select
 
-from mailer.config import load_settings
-from mailer.cycle import run_once
-from mailer.demo import People, fill_form, run_demo
-from mailer.homeid import open_home_registry
-from mailer.mailread import read_message
-from mailer.model import Dispatch, Office
-from mailer.store import atomic, close_all
+from mailer.common.config import load_settings
+from mailer.read.mailread import read_message
+from mailer.registry.homeid import open_home_registry
+from mailer.registry.model import Dispatch, Office
+from mailer.registry.store import atomic, close_all
+from mailer.service.cycle import run_once
+from mailer.service.demo import People, fill_form, run_demo
 from mailer.transport.base import open_transport
 from mailer.web.accounts import add_user
 

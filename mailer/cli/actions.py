@@ -1,5 +1,5 @@
-"""The clerk's own actions on the command line: each calls one function of mailer.actions /
-mailer.handforms, is recorded in the audit trail (who: --by, default $DUBAN_USER or the login name; why:
+"""The clerk's own actions on the command line: each calls one function of mailer.service.actions /
+mailer.service.handforms, is recorded in the audit trail (who: --by, default $DUBAN_USER or the login name; why:
 --reason), and sends the mail it queued at once unless --no-send (the service would send it on its next
 run anyway)."""
 
@@ -39,7 +39,7 @@ def _json(f: F) -> F:
 
 
 def _who(by: str | None) -> str:
-    from mailer.audit import current_user
+    from mailer.registry.audit import current_user
 
     return (by or "").strip() or current_user()
 
@@ -48,8 +48,8 @@ def _send(ctx: Context, no_send: bool) -> str:  # noqa: FBT001
     """Send what the action queued (and anything else pending); a failure leaves it queued, not lost."""
     if no_send:
         return "邮件已排入发送队列，将由服务发出（或运行 duban run --once）。"
-    from mailer.errors import TransportError
-    from mailer.outgoing import send_pending
+    from mailer.common.errors import TransportError
+    from mailer.service.outgoing import send_pending
     from mailer.transport.base import open_transport
 
     try:
@@ -112,7 +112,7 @@ def accept_cmd(
         duban forms accept 基财股6月.docx --office 基财股 --period 2022-06 --reason 纸质表格扫描录入
     """
     from mailer.cli.cycle import _parse_now
-    from mailer.handforms import accept_form
+    from mailer.service.handforms import accept_form
 
     result = accept_form(
         ctx.settings,
@@ -149,7 +149,7 @@ def resend_cmd(
     Example:
         duban forms resend --office 基财股 --period 2022-06 --reason 股室称未收到
     """
-    from mailer.handforms import resend_form
+    from mailer.service.handforms import resend_form
 
     result = resend_form(ctx.settings, ctx.engine(), office=office, period=period, by=_who(by), reason=reason)
     _done(ctx, result, as_json=as_json, no_send=no_send)
@@ -186,7 +186,7 @@ def decide_cmd(
     Example:
         duban decide --office 基财股 --period 2022-06 --approve --by 陈志明 --reason 当面审阅同意
     """
-    from mailer.actions import decide
+    from mailer.service.actions import decide
 
     if approve is None:
         raise click.UsageError("请写明审定结果：--approve（同意）或 --return（退回）。")
@@ -228,7 +228,7 @@ def extend_cmd(
     Example:
         duban extend --office 基财股 --period 2022-06 --to 2022-06-25 --reason 负责人出差
     """
-    from mailer.actions import extend
+    from mailer.service.actions import extend
 
     result = extend(
         ctx.settings, ctx.engine(), office=office, period=period, to=_date(to_text), reason=reason, by=_who(by)
@@ -257,7 +257,7 @@ def skip_cmd(ctx: Context, *, period: str, reason: str, by: str | None, as_json:
     Example:
         duban period skip 2022-08 --reason 暑假本月不报
     """
-    from mailer.actions import skip_period
+    from mailer.service.actions import skip_period
 
     _done(ctx, skip_period(ctx.settings, ctx.engine(), period, reason=reason, by=_who(by)), as_json=as_json)
 
@@ -277,7 +277,7 @@ def close_cmd(ctx: Context, *, period: str, reason: str, by: str | None, no_send
     Example:
         duban period close 2022-06 --reason 按时汇总
     """
-    from mailer.actions import close_period
+    from mailer.service.actions import close_period
 
     result = close_period(ctx.settings, ctx.engine(), period, reason=reason, by=_who(by))
     _done(ctx, result, as_json=as_json, no_send=no_send)
@@ -299,7 +299,7 @@ def done_cmd(ctx: Context, *, seq: int, reason: str, by: str | None, as_json: bo
     Example:
         duban tasks done 12 --reason 项目已竣工验收
     """
-    from mailer.actions import mark_task_done
+    from mailer.service.actions import mark_task_done
 
     _done(ctx, mark_task_done(ctx.settings, ctx.engine(), seq, reason=reason, by=_who(by)), as_json=as_json)
 
@@ -326,7 +326,7 @@ def set_address_cmd(
     Example:
         duban offices set-address 基财股 jicai@example.gov.cn --reason 股室更换邮箱
     """
-    from mailer.actions import set_address
+    from mailer.service.actions import set_address
 
     result = set_address(ctx.settings, ctx.engine(), office, address, add=add, by=_who(by), reason=reason)
     _done(ctx, result, as_json=as_json)
@@ -348,10 +348,10 @@ def audit_cmd(ctx: Context, *, period: str | None, actions_only: bool, as_json: 
         duban audit --period 2022-06
         duban audit --actions --json
     """
-    from mailer.actions import get_period
-    from mailer.audit import audit_rows
-    from mailer.status import format_table
-    from mailer.store import atomic
+    from mailer.registry.audit import audit_rows
+    from mailer.registry.status import format_table
+    from mailer.registry.store import atomic
+    from mailer.service.actions import get_period
 
     with atomic(ctx.engine()) as s:
         p = get_period(s, period) if period else None

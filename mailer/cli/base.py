@@ -14,10 +14,10 @@ from typing import Any
 import click
 
 from mailer import __version__
-from mailer.config import Settings, load_settings
-from mailer.errors import DubanError
-from mailer.files import private_umask
-from mailer.logs import setup_logging
+from mailer.common.config import Settings, load_settings
+from mailer.common.errors import DubanError
+from mailer.common.files import private_umask
+from mailer.common.logs import setup_logging
 
 
 class DubanFailure(click.ClickException):
@@ -63,7 +63,7 @@ class DubanGroup(click.Group):
             raise DubanFailure(str(e)) from e
         except Exception as e:
             # A full disk or a registry locked by another process is not a bug: say so, without a traceback.
-            from mailer.transient import describe_cn, is_transient
+            from mailer.common.transient import describe_cn, is_transient
 
             if is_transient(e):
                 raise DubanFailure(describe_cn(e)) from e
@@ -92,7 +92,7 @@ class Context:
 
         :param verify: also run SQLite's quick_check (service start, `duban check`)
         """
-        from mailer.homeid import open_home_registry
+        from mailer.registry.homeid import open_home_registry
 
         # Checked once per command: `duban status` asks four times, and each check reads the marker and the
         # registry's id (a query the ORM compiles afresh in every process).

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx, progress_bar
+
+if TYPE_CHECKING:
+    from mailer.common.config import Settings
+    from mailer.web.server import WebThread
 
 _LEVELS = {"error": "错误", "warning": "提醒", "info": "信息"}
 
@@ -42,7 +47,7 @@ def run_cmd(ctx: Context, *, once: bool, dry_run: bool, yes: bool, now_text: str
         duban run --once
         duban run --dry-run --now 2022-06-25T09:00
     """
-    from mailer.cycle import run_once
+    from mailer.service.cycle import run_once
     from mailer.transport.base import open_transport
 
     settings = ctx.settings
@@ -63,7 +68,7 @@ def run_cmd(ctx: Context, *, once: bool, dry_run: bool, yes: bool, now_text: str
         click.echo(step)
     click.echo(f"收取 {report.taken} 封，排队 {report.queued} 封，发出 {report.sent} 封")
     if report.failures:
-        from mailer.errors import DubanError
+        from mailer.common.errors import DubanError
 
         raise DubanError("；".join(report.failures))
 
@@ -97,7 +102,7 @@ def serve_cmd(
     """
     import time
 
-    from mailer.service import serve
+    from mailer.service.daemon import serve
 
     ctx.engine(verify=True)
     clock = None
@@ -121,7 +126,15 @@ def serve_cmd(
             assert stepped is not None
             return stepped
 
-    serve(ctx.settings, interval_s=interval, clock=clock, auto_confirm="serve --yes" if yes else "")
+    serve(ctx.settings, interval_s=interval, clock=clock, auto_confirm="serve --yes" if yes else "",
+          console=_console)
+
+
+def _console(settings: Settings) -> WebThread:
+    """The web console of ``[web] listen``, started by the service beside its loop."""
+    from mailer.web.server import WebThread
+
+    return WebThread(settings, settings.web.listen)
 
 
 @cli.command("assemble")
@@ -141,11 +154,11 @@ def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str, *,
     """
     from sqlalchemy import select
 
-    from mailer.cycle import assemble_period
-    from mailer.errors import DubanError
-    from mailer.model import Period, Plan
-    from mailer.periods import parse_period
-    from mailer.store import atomic
+    from mailer.common.errors import DubanError
+    from mailer.common.periods import parse_period
+    from mailer.registry.model import Period, Plan
+    from mailer.registry.store import atomic
+    from mailer.service.cycle import assemble_period
     from mailer.transport.base import open_transport
 
     year, month = parse_period(period_text)
@@ -159,7 +172,7 @@ def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str, *,
     if pid is None:
         raise DubanError(f"登记库中没有 {period_text} 报送期。已有的报送期见：duban status")
     if not force:
-        from mailer.emptynotice import nothing_reported
+        from mailer.service.emptynotice import nothing_reported
 
         with atomic(engine) as s:
             period = s.get(Period, pid)
@@ -169,8 +182,8 @@ def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str, *,
                     f"{period_text} 期没有任何股室的报告获审定，汇总的通报中所有任务都会是“未报送”，因此未送签。"
                     f"如确需这样送签，请运行：duban assemble --period {period_text} --force"
                 )
-    from mailer.audit import current_user
-    from mailer.model import Event
+    from mailer.registry.audit import current_user
+    from mailer.registry.model import Event
 
     audit = Event(
         kind="reassembled",
@@ -180,7 +193,7 @@ def assemble_cmd(ctx: Context, period_text: str, by: str | None, reason: str, *,
         period_id=pid,
     )
     doc = assemble_period(ctx.settings, engine, pid, audit=audit)
-    from mailer.outgoing import send_pending
+    from mailer.service.outgoing import send_pending
 
     with open_transport(ctx.settings) as transport, progress_bar("发送邮件") as progress:
         sent = send_pending(ctx.settings, engine, transport, progress=progress)
@@ -197,7 +210,7 @@ def check_cmd(ctx: Context, no_mail: bool, as_json: bool, now_text: str | None) 
 
     Exits 1 when something must be fixed before the service can run.
     """
-    from mailer.checks import run_checks
+    from mailer.service.checks import run_checks
 
     now = _parse_now(now_text, ctx.settings.cycle.timezone)
     today = now.date() if now else None
@@ -226,7 +239,7 @@ def demo_cmd(directory: Path, force: bool) -> None:  # noqa: FBT001
     Example:
         duban demo demo-home
     """
-    from mailer.demo import run_demo
+    from mailer.service.demo import run_demo
 
     result = run_demo(directory, force=force, echo=click.echo)
     click.echo("")

@@ -10,8 +10,8 @@ import click
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
 
 if TYPE_CHECKING:
-    from mailer.formcheck import FormCheck
-    from mailer.formparse import ParsedForm
+    from mailer.read.formcheck import FormCheck
+    from mailer.read.formparse import ParsedForm
 
 EXIT_REFUSED = 1  # the file was refused or holds no form
 EXIT_FINDINGS = 3  # the form was read, but has errors the office must fix
@@ -23,8 +23,8 @@ def forms() -> None:
 
 
 def _plan(session: Any) -> Any:
-    from mailer.errors import RegistryError
-    from mailer.queries import active_plan
+    from mailer.common.errors import RegistryError
+    from mailer.registry.queries import active_plan
 
     plan = active_plan(session)
     if plan is None:
@@ -50,9 +50,9 @@ def render(ctx: Context, period_text: str, office_names: tuple[str, ...]) -> Non
     Example:
         duban forms render --period 2022-06 --office 基财股
     """
-    from mailer.forms import render_forms
-    from mailer.periods import parse_period
-    from mailer.store import atomic
+    from mailer.common.periods import parse_period
+    from mailer.registry.store import atomic
+    from mailer.render.forms import render_forms
 
     year, month = parse_period(period_text)
     engine = ctx.engine()
@@ -127,12 +127,12 @@ def check(
     Example:
         duban forms check 基财股-6月.docx --period 2022-06 --json
     """
-    from mailer.errors import FormParseError, RegistryError, UnsafeAttachment
-    from mailer.formcheck import check_form
-    from mailer.offices import find_office
-    from mailer.periods import parse_period
-    from mailer.safety import parse_form_bounded, safe_docx
-    from mailer.store import atomic
+    from mailer.common.errors import FormParseError, RegistryError, UnsafeAttachment
+    from mailer.common.periods import parse_period
+    from mailer.read.formcheck import check_form
+    from mailer.read.safety import parse_form_bounded, safe_docx
+    from mailer.registry.offices import find_office
+    from mailer.registry.store import atomic
 
     settings = ctx.settings
     try:

@@ -10,7 +10,7 @@ import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
 from mailer.cli.cycle import _parse_now
-from mailer.config import Settings
+from mailer.common.config import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy is imported by the commands that use it, not at CLI start
     from sqlalchemy import Engine
@@ -18,10 +18,10 @@ if TYPE_CHECKING:  # SQLAlchemy is imported by the commands that use it, not at 
 
 def show_plan(settings: Settings, engine: Engine, now: dt.datetime, *, as_json: bool) -> None:
     """Print what a tick at ``now`` would send (the clerk reads it: Chinese), changing nothing."""
-    from mailer.periodinfo import tz
-    from mailer.preview import preview_tick
-    from mailer.startgate import TICK_KINDS, hold_reason
-    from mailer.store import atomic
+    from mailer.registry.periodfacts import tz
+    from mailer.registry.store import atomic
+    from mailer.service.preview import preview_tick
+    from mailer.service.startgate import TICK_KINDS, hold_reason
 
     mails = preview_tick(settings, engine, now)
     with atomic(engine) as s:
@@ -71,7 +71,7 @@ def confirm_cmd(ctx: Context, by: str | None, now_text: str | None) -> None:
     Example:
         duban confirm --by 王明
     """
-    from mailer.startgate import confirm
+    from mailer.service.startgate import confirm
 
     settings = ctx.settings
     who = by if by is not None else getpass.getuser()

@@ -29,13 +29,13 @@ def holidays_cmd(ctx: Context, years: tuple[int, ...], *, example: bool) -> None
     from zoneinfo import ZoneInfo
 
     if example:
-        from mailer.shipped import shipped_dir
+        from mailer.common.shipped import shipped_dir
 
         # The shipped copy (package data in a wheel): a home made by `duban init` has no examples/ folder.
         click.echo((shipped_dir("examples") / EXAMPLE_NAME).read_text(encoding="utf-8"), nl=False)
         return
 
-    from mailer.holidayshow import year_lines
+    from mailer.common.holidayshow import year_lines
 
     settings = ctx.settings
     if not years:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mailer.cli.base import cli
-from mailer.config import init_home
+from mailer.common.config import init_home
 
 
 @cli.command("init")
@@ -38,27 +38,27 @@ def init_cmd(directory: Path | None, recreate_registry: bool,  # noqa: FBT001
         duban init ~/duban-2022 && cd ~/duban-2022 && duban import 通知.docx
         duban init ~/county-a --registry-url postgresql+psycopg://duban@db/duban --registry-schema county_a
     """
-    from mailer.config import load_settings
-    from mailer.homeid import open_home_registry
-    from mailer.homeid import recreate_registry as recreate
-    from mailer.shipped import require_templates
-    from mailer.templates import install_default_templates
+    from mailer.common.config import load_settings
+    from mailer.common.shipped import require_templates
+    from mailer.common.templates import install_default_templates
+    from mailer.registry.homeid import open_home_registry
+    from mailer.registry.homeid import recreate_registry as recreate
 
     require_templates()  # an installation without its templates must not leave a home that looks ready
     home = init_home(directory or Path.cwd())
     if registry_schema and not registry_url:
-        from mailer.errors import ConfigError
+        from mailer.common.errors import ConfigError
 
         raise ConfigError("--registry-schema 需与 --registry-url（PostgreSQL 数据库地址）一起使用。")
     if registry_url:
-        from mailer.homeid import read_marker
-        from mailer.regsetup import set_registry
+        from mailer.registry.homeid import read_marker
+        from mailer.registry.location import set_registry
 
         current = load_settings(home)
         if read_marker(home) is not None and (current.registry_url, current.registry_schema) != (
             registry_url, registry_schema or ""
         ):
-            from mailer.errors import ConfigError
+            from mailer.common.errors import ConfigError
 
             raise ConfigError(
                 f"{home} 已是建立好的督办目录，不能用 --registry-url 改换登记簿（新数据库是空的）。"

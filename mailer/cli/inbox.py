@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
-from mailer.labels import label
+from mailer.common.labels import label
 
 
 @cli.group("inbox")
@@ -27,8 +27,8 @@ def list_cmd(ctx: Context, kind: str | None, as_json: bool) -> None:  # noqa: FB
 
     from sqlalchemy import select
 
-    from mailer.model import InboundMessage
-    from mailer.store import atomic
+    from mailer.registry.model import InboundMessage
+    from mailer.registry.store import atomic
 
     zone = ZoneInfo(ctx.settings.cycle.timezone)  # times as the bureau reads them, not UTC
 
@@ -78,8 +78,8 @@ def retry_cmd(ctx: Context, message: int) -> None:
     Example:
         duban inbox retry 42
     """
-    from mailer.intake import retry
-    from mailer.outgoing import send_pending
+    from mailer.service.intake import retry
+    from mailer.service.outgoing import send_pending
     from mailer.transport.base import open_transport
 
     engine = ctx.engine()
@@ -103,9 +103,9 @@ def release_cmd(ctx: Context, message: int, by: str) -> None:
     """
     import getpass
 
-    from mailer.intake import retry
-    from mailer.outgoing import send_pending
-    from mailer.sendercheck import release
+    from mailer.service.intake import retry
+    from mailer.service.outgoing import send_pending
+    from mailer.service.sendercheck import release
     from mailer.transport.base import open_transport
 
     engine = ctx.engine()
@@ -129,8 +129,8 @@ def reject_cmd(ctx: Context, message: int, by: str, reason: str) -> None:
     Example:
         duban inbox reject 42 --reason 经电话核实并非该股室发出
     """
-    from mailer.audit import current_user
-    from mailer.sendercheck import reject
+    from mailer.registry.audit import current_user
+    from mailer.service.sendercheck import reject
 
     reject(ctx.settings, ctx.engine(), message, by=by or current_user(), reason=reason)
     click.echo(f"来信 #{message} 已拒收（记入审计记录）。")

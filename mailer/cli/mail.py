@@ -39,7 +39,7 @@ def send_test_cmd(ctx: Context, address: str) -> None:
     Example:
         duban mail send-test bgs@jyj.example.gov.cn
     """
-    from mailer.compose import build_message, new_message_id
+    from mailer.render.compose import build_message, new_message_id
     from mailer.transport import open_transport
 
     settings = ctx.settings

@@ -8,7 +8,7 @@ import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
 
-STATES = ("pending", "sending", "sent", "failed", "uncertain", "dropped")  # mailer.model.DispatchState, unimported: the CLI starts light
+STATES = ("pending", "sending", "sent", "failed", "uncertain", "dropped")  # mailer.registry.model.DispatchState, unimported: the CLI starts light
 
 
 @cli.group("outbox")
@@ -30,9 +30,9 @@ def list_cmd(ctx: Context, state: str | None, as_json: bool) -> None:  # noqa: F
     """
     from sqlalchemy import select
 
-    from mailer.model import Dispatch
-    from mailer.store import atomic
-    from mailer.uncertain import STATE_LABELS, SendState, kind_label
+    from mailer.registry.model import Dispatch
+    from mailer.registry.store import atomic
+    from mailer.service.uncertain import STATE_LABELS, SendState, kind_label
 
     with atomic(ctx.engine()) as s:
         q = select(Dispatch).order_by(Dispatch.id.desc())
@@ -79,11 +79,11 @@ def resend_cmd(ctx: Context, dispatch: int, reason: str) -> None:
     Example:
         duban outbox resend 42 --reason "电话确认基财股未收到"
     """
-    from mailer.model import Dispatch
-    from mailer.outgoing import send_pending
-    from mailer.store import atomic
+    from mailer.registry.model import Dispatch
+    from mailer.registry.store import atomic
+    from mailer.service.outgoing import send_pending
+    from mailer.service.uncertain import STATE_LABELS, SendState, clerk, resend
     from mailer.transport.base import open_transport
-    from mailer.uncertain import STATE_LABELS, SendState, clerk, resend
 
     engine = ctx.engine()
     row = resend(ctx.settings, engine, dispatch, by=clerk(), reason=reason)
@@ -110,7 +110,7 @@ def drop_cmd(ctx: Context, dispatch: int, reason: str) -> None:
     Example:
         duban outbox drop 42 --reason "基财股确认已收到"
     """
-    from mailer.uncertain import clerk, drop
+    from mailer.service.uncertain import clerk, drop
 
     row = drop(ctx.engine(), dispatch, by=clerk(), reason=reason)
     click.echo(f"#{row.id}：“{row.subject}” 已放弃，不再发送。")

@@ -30,8 +30,8 @@ def import_cmd(ctx: Context, *, files: tuple[Path, ...], as_json: bool) -> None:
     Example:
         duban import examples/directory-2022.xlsx examples/notice-2022.docx
     """
-    from mailer.errors import PlanImportError
-    from mailer.plan_import import detect_kind, import_file
+    from mailer.common.errors import PlanImportError
+    from mailer.plan.importer import detect_kind, import_file
 
     settings, engine = ctx.settings, ctx.engine()
     ranked: list[tuple[int, int, Path]] = []
@@ -60,8 +60,8 @@ def import_cmd(ctx: Context, *, files: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _plan_or_fail(session: Any) -> Any:
-    from mailer.errors import RegistryError
-    from mailer.queries import active_plan
+    from mailer.common.errors import RegistryError
+    from mailer.registry.queries import active_plan
 
     plan = active_plan(session)
     if plan is None:
@@ -113,8 +113,8 @@ def tasks_cmd(click_ctx: click.Context, *, as_json: bool, include_removed: bool)
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from mailer.status import format_table
-    from mailer.store import atomic
+    from mailer.registry.status import format_table
+    from mailer.registry.store import atomic
 
     ctx: Context = click_ctx.obj
     with atomic(ctx.engine()) as session:
@@ -159,8 +159,8 @@ def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...], by: str | Non
     Example:
         duban tasks set-lead 18 教育装备中心
     """
-    from mailer.audit import current_user
-    from mailer.plan_import import set_lead
+    from mailer.plan.importer import set_lead
+    from mailer.registry.audit import current_user
 
     click.echo(set_lead(ctx.engine(), seq, list(offices), actor=(by or "").strip() or current_user()))
 
@@ -169,8 +169,8 @@ def office_dicts(session: Any) -> list[dict[str, Any]]:
     """Every office with its directory data and the tasks it leads, for `duban offices --json`."""
     from sqlalchemy import select
 
-    from mailer.model import Office
-    from mailer.queries import active_plan
+    from mailer.registry.model import Office
+    from mailer.registry.queries import active_plan
 
     plan = active_plan(session)
     leads: dict[int, list[int]] = {}
@@ -209,8 +209,8 @@ def offices_cmd(click_ctx: click.Context, *, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from mailer.status import format_table
-    from mailer.store import atomic
+    from mailer.registry.status import format_table
+    from mailer.registry.store import atomic
 
     ctx: Context = click_ctx.obj
     with atomic(ctx.engine()) as session:
@@ -258,7 +258,7 @@ def ledger_cmd(ctx: Context, output: Path | None) -> None:
     light, reported text, milestones, who reported and when, and approval; and the timeliness of each
     office with a chart. Print-ready (A4 landscape, one page wide).
     """
-    from mailer.ledger import write_ledger
+    from mailer.render.ledger import write_ledger
 
     click.echo(f"工作台账已生成：{write_ledger(ctx.settings, ctx.engine(), output)}")
 
@@ -285,22 +285,22 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
     from sqlalchemy import select
 
     from mailer.cli.cycle import _parse_now
-    from mailer.errors import RegistryError
-    from mailer.labels import label as state_label
-    from mailer.lights import lit_tasks, office_lights
-    from mailer.model import Period, utcnow
-    from mailer.periodinfo import date_cn
-    from mailer.periods import parse_period, span_label
-    from mailer.robots import status_lines
-    from mailer.startgate import gate_lines
-    from mailer.status import office_states, render_status_table
-    from mailer.store import atomic
-    from mailer.tickfailures import stuck_lines
-    from mailer.uncertain import uncertain_dispatches
+    from mailer.common.errors import RegistryError
+    from mailer.common.labels import label as state_label
+    from mailer.common.periods import parse_period, span_label
+    from mailer.registry.model import Period, utcnow
+    from mailer.registry.periodfacts import date_cn
+    from mailer.registry.status import office_states, render_status_table
+    from mailer.registry.store import atomic
+    from mailer.registry.tickfailures import stuck_lines
+    from mailer.render.lights import lit_tasks, office_lights
+    from mailer.service.robots import status_lines
+    from mailer.service.startgate import gate_lines
+    from mailer.service.uncertain import uncertain_dispatches
 
     tz = ctx.settings.cycle.timezone
     now = _parse_now(now_text, tz)
-    # A stuck service (mailer.tickfailures) first: nothing else on the page moves until it is fixed.
+    # A stuck service (mailer.registry.tickfailures) first: nothing else on the page moves until it is fixed.
     gate = stuck_lines(ctx.engine(), now) + gate_lines(ctx.settings, ctx.engine()) + status_lines(ctx.settings, ctx.engine())
     with atomic(ctx.engine()) as session:
         query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
@@ -357,7 +357,7 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
         click.echo(f"红灯任务 {len(red)} 项：{shown}{'等' if len(red) > 8 else ''}")
     for line in gate:
         click.echo(line)
-    from mailer.checks import check_service
+    from mailer.service.checks import check_service
 
     for p in check_service(ctx.engine()):  # PostgreSQL: which `duban serve` holds the home's lock
         click.echo(p.message)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import click
 
 from mailer.cli.base import Context, cli, pass_ctx
-from mailer.errors import DubanError
+from mailer.common.errors import DubanError
 
 
 @cli.group("registry")
@@ -36,10 +36,10 @@ def copy_cmd(ctx: Context, to_url: str, schema: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from mailer.config import check_registry_settings
-    from mailer.errors import ServiceLocked
-    from mailer.regcopy import copy_registry
-    from mailer.service import home_lock
+    from mailer.common.config import check_registry_settings
+    from mailer.common.errors import ServiceLocked
+    from mailer.registry.copying import copy_registry
+    from mailer.service.daemon import home_lock
 
     settings = ctx.settings
     try:

@@ -1,4 +1,4 @@
-"""`duban robots`: the group robots told beside the mail (mailer.robots): a test post, and what was posted."""
+"""`duban robots`: the group robots told beside the mail (mailer.service.robots): a test post, and what was posted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from mailer.cli.base import Context, cli, echo_json, pass_ctx
-from mailer.errors import DubanError
+from mailer.common.errors import DubanError
 
 
 @cli.group("robots")
@@ -26,7 +26,7 @@ def test_cmd(ctx: Context, name: str | None) -> None:
         duban robots test
         duban robots test 局办公室群
     """
-    from mailer.robots import test_post
+    from mailer.service.robots import test_post
 
     results = test_post(ctx.settings, name)
     for robot, error in results:
@@ -50,8 +50,8 @@ def list_cmd(ctx: Context, *, as_json: bool) -> None:
     """
     from sqlalchemy import select
 
-    from mailer.model import RobotPost
-    from mailer.store import atomic
+    from mailer.registry.model import RobotPost
+    from mailer.registry.store import atomic
 
     labels = {"pending": "待发送", "posting": "发送中", "posted": "已发出", "failed": "待重试",
               "gave_up": "已放弃", "uncertain": "不确定"}  # fmt: skip

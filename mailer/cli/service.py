@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mailer.cli.base import Context, cli, pass_ctx
-from mailer.errors import ConfigError
+from mailer.common.errors import ConfigError
 
 
 @cli.group("service")
@@ -38,7 +38,7 @@ def install_cmd(ctx: Context, kind: str | None, user_unit: bool, run_as: str | N
         duban service install --systemd --print
         duban service install --windows
     """
-    from mailer import deploy
+    from mailer.service import deploy
 
     settings = ctx.settings
     if kind is None:

@@ -80,9 +80,9 @@ def setup_mail_cmd(ctx: Context, **opts: Any) -> None:
             --host mail.jyj.gov.cn --security ssl --username bgs@jyj.gov.cn \\
             --from-address bgs@jyj.gov.cn --smtp-security ssl
     """
-    from mailer.config import CONFIG_NAME
-    from mailer.errors import DubanError, LoginError
-    from mailer.mailsetup import (
+    from mailer.common.config import CONFIG_NAME
+    from mailer.common.errors import DubanError, LoginError
+    from mailer.service.mailsetup import (
         candidate_settings,
         edit_mail_section,
         is_example_address,
@@ -135,7 +135,7 @@ def setup_mail_cmd(ctx: Context, **opts: Any) -> None:
 
 
 def _choice(opts: dict[str, Any]) -> Any:
-    from mailer.mailsetup import MailChoice
+    from mailer.service.mailsetup import MailChoice
 
     transport = _ask(
         opts["transport"],
@@ -180,7 +180,7 @@ def _choice(opts: dict[str, Any]) -> Any:
 
 
 def _graph_choice(opts: dict[str, Any]) -> Any:
-    from mailer.mailsetup import MailChoice
+    from mailer.service.mailsetup import MailChoice
 
     tenant = _ask(opts["tenant_id"], "Microsoft 365 目录(租户) ID（Entra ID“概述”页）")
     client = _ask(opts["client_id"], "应用程序(客户端) ID（Entra ID“应用注册”中本应用的“概述”页）")

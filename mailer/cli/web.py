@@ -60,7 +60,7 @@ def users_add(ctx: Context, name: str, role: str, leader_email: str) -> None:
         duban users add 陈志明 --role 分管领导 --leader-email chenzm@jyj.example.gov.cn
         echo "$PASSWORD" | duban users add 李四 --role 查看
     """
-    from mailer.audit import current_user
+    from mailer.registry.audit import current_user
     from mailer.web.accounts import add_user
 
     account = add_user(ctx.engine(), name, role, _password(), leader_email=leader_email, by=current_user())
@@ -77,7 +77,7 @@ def users_passwd(ctx: Context, name: str) -> None:
     Example:
         duban users passwd 张三
     """
-    from mailer.audit import current_user
+    from mailer.registry.audit import current_user
     from mailer.web.accounts import set_password
 
     set_password(ctx.engine(), name, _password(), by=current_user())

@@ -3,7 +3,7 @@
 Every transport does the same four things for the service: send a finished RFC 822 message, tell whether a
 message with a given Message-ID was already sent (where it can), list and fetch what came in, and acknowledge
 a message once the registry has recorded it (design principle 2: archive → record → acknowledge). Nothing
-here parses mail; ``mailer.mailread`` does that.
+here parses mail; ``mailer.read.mailread`` does that.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Protocol, runtime_checkable
 
-from mailer.config import Settings
-from mailer.errors import ConfigError
+from mailer.common.config import Settings
+from mailer.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -45,8 +45,8 @@ from exchangelib.folders import SHALLOW, Folder, SingleFolderQuerySet
 from exchangelib.protocol import BaseProtocol, FailFast
 from exchangelib.services import CreateFolder
 
-from mailer.config import ExchangeSettings, Settings
-from mailer.errors import LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.common.config import ExchangeSettings, Settings
+from mailer.common.errors import LoginError, MessageTooLarge, SendUncertain, TransportError
 from mailer.transport.base import unnamed_recipients
 from mailer.transport.httpcut import never_connected as _never_connected
 

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mailer.config import Settings
-from mailer.errors import MessageTooLarge, TransportError
-from mailer.files import private_dir, write_atomic
-from mailer.mailhead import file_sha256, read_header_block
+from mailer.common.config import Settings
+from mailer.common.errors import MessageTooLarge, TransportError
+from mailer.common.files import private_dir, write_atomic
+from mailer.common.mailhead import file_sha256, read_header_block
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from urllib.parse import quote, urlsplit
 import msal
 import requests
 
-from mailer.config import GraphSettings, Settings
-from mailer.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.common.config import GraphSettings, Settings
+from mailer.common.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
 from mailer.transport.base import unnamed_recipients
 from mailer.transport.httpcut import never_connected
 

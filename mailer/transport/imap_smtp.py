@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
 
-from mailer.config import ImapSettings, Settings, SmtpSettings
-from mailer.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
+from mailer.common.config import ImapSettings, Settings, SmtpSettings
+from mailer.common.errors import DeliveryRefused, LoginError, MessageTooLarge, SendUncertain, TransportError
 
 log = logging.getLogger(__name__)
 

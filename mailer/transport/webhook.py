@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from mailer.errors import DubanError
-from mailer.robotconfig import mask
+from mailer.common.errors import DubanError
+from mailer.common.robotconfig import mask
 
 TIMEOUT_S = 15
 # Documented per-platform limits on the message, in UTF-8 bytes (text, markdown).

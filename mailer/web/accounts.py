@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailer.audit import record
-from mailer.errors import ConfigError, DubanError
-from mailer.model import USER_ROLES, Office, Person, User, utcnow
-from mailer.store import atomic
+from mailer.common.errors import ConfigError, DubanError
+from mailer.registry.audit import record
+from mailer.registry.model import USER_ROLES, Office, Person, User, utcnow
+from mailer.registry.store import atomic
 
 ROLE_LABELS = {"office": "办公室", "leader": "分管领导", "viewer": "查看"}
 MIN_PASSWORD = 8

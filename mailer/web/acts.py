@@ -1,5 +1,5 @@
 """The console's actions: each one a confirmation text and a call of the SAME function the CLI calls
-(mailer.actions, mailer.handforms, mailer.sendercheck, mailer.intake) — never a second implementation.
+(mailer.service.actions, mailer.service.handforms, mailer.service.sendercheck, mailer.service.intake) — never a second implementation.
 The web user is the ``by`` of the audit row."""
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from typing import Any
 from pathvalidate import sanitize_filename
 from sqlalchemy import Engine
 
-from mailer.actions import (
+from mailer.common.config import Settings
+from mailer.common.files import private_dir
+from mailer.registry.model import InboundMessage, Submission
+from mailer.registry.store import atomic
+from mailer.service.actions import (
     ActionRefused,
     close_period,
     decide_revision,
@@ -25,11 +29,7 @@ from mailer.actions import (
     mark_task_done,
     skip_period,
 )
-from mailer.config import Settings
-from mailer.files import private_dir
-from mailer.handforms import accept_form, resend_form
-from mailer.model import InboundMessage, Submission
-from mailer.store import atomic
+from mailer.service.handforms import accept_form, resend_form
 from mailer.web.accounts import Account
 
 
@@ -167,8 +167,8 @@ def _message_text(env: Env, f: Form) -> str:
 
 
 def _release_run(env: Env, f: Form) -> str:
-    from mailer.intake import retry
-    from mailer.sendercheck import release
+    from mailer.service.intake import retry
+    from mailer.service.sendercheck import release
 
     mid = _int(f, "message", "来信编号")
     release(env.settings, env.engine, mid, by=env.by, now=env.now)
@@ -177,14 +177,14 @@ def _release_run(env: Env, f: Form) -> str:
 
 
 def _retry_run(env: Env, f: Form) -> str:
-    from mailer.intake import retry
+    from mailer.service.intake import retry
 
     row = retry(env.settings, env.engine, _int(f, "message", "来信编号"), now=env.now)
     return f"来信 #{row.id} 已重新处理：{row.outcome}"
 
 
 def _reject_run(env: Env, f: Form) -> str:
-    from mailer.sendercheck import reject
+    from mailer.service.sendercheck import reject
 
     mid = _int(f, "message", "来信编号")
     reject(env.settings, env.engine, mid, by=env.by, reason=f.get("reason", ""), now=env.now)
@@ -267,8 +267,8 @@ ACTIONS: dict[str, Spec] = {
 
 def deliver(settings: Settings, engine: Engine) -> str:
     """Send what an action queued, as the CLI does; a transport failure leaves it queued, not lost."""
-    from mailer.errors import TransportError
-    from mailer.outgoing import send_pending
+    from mailer.common.errors import TransportError
+    from mailer.service.outgoing import send_pending
     from mailer.transport.base import open_transport
 
     try:

@@ -24,12 +24,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from mailer.audit import record
-from mailer.config import Settings
-from mailer.errors import DubanError
-from mailer.labels import label
-from mailer.model import Document, Office, Submission, utcnow
-from mailer.store import atomic
+from mailer.common.config import Settings
+from mailer.common.errors import DubanError
+from mailer.common.labels import label
+from mailer.registry.audit import record
+from mailer.registry.model import Document, Office, Submission, utcnow
+from mailer.registry.store import atomic
 from mailer.web import views
 from mailer.web.accounts import Account, authenticate, supervised_office_ids
 from mailer.web.acts import ACTIONS, Env, as_form, deliver, stage_upload
@@ -146,7 +146,7 @@ async def logout(request: Request) -> Response:
 
 
 def _lights(session: Any, request: Request, period: Any) -> dict[int, Any]:
-    from mailer.lights import task_lights
+    from mailer.render.lights import task_lights
 
     return task_lights(session, request.app.state.settings, period, _today(request))
 
@@ -363,7 +363,7 @@ def create_app(
         service sends it on its next run, so two senders never race
     :param clock: the time the pages and actions take as now (tests, demos); default: the real clock
     """
-    from mailer.homeid import open_home_registry
+    from mailer.registry.homeid import open_home_registry
 
     app = Starlette(
         routes=[

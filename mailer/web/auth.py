@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from mailer.config import Settings
+from mailer.common.config import Settings
 from mailer.web.accounts import Account, load_account
 
 MAX_FAILURES = 5

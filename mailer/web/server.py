@@ -8,8 +8,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from mailer.config import Settings
-from mailer.errors import ConfigError
+from mailer.common.config import Settings
+from mailer.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

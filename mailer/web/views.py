@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer.audit import audit_rows
-from mailer.config import Settings
-from mailer.deadlines import office_dates
-from mailer.labels import label
-from mailer.model import Document, Entry, InboundMessage, Office, Period, Submission, Task
-from mailer.queries import active_plan, last_approved_entries, lead_tasks
-from mailer.status import office_states
+from mailer.common.config import Settings
+from mailer.common.labels import label
+from mailer.registry.audit import audit_rows
+from mailer.registry.deadlines import office_dates
+from mailer.registry.model import Document, Entry, InboundMessage, Office, Period, Submission, Task
+from mailer.registry.queries import active_plan, last_approved_entries, lead_tasks
+from mailer.registry.status import office_states
 
 # Inbound messages the clerk has to look at: held by the sender policy or not handled at all.
 TO_HANDLE = ("quarantined", "failed")

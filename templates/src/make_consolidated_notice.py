@@ -643,7 +643,7 @@ def annex(doc: DocxDocument) -> None:
             cell.width = Mm(mm)
             cell.paragraphs[0].style = doc.styles["表格正文"]
     # A task's row stays on one page (LibreOffice also top-aligns the cells of rows that may split);
-    # duban lets a row split again when its text is too long for that (mailer/notice.py).
+    # duban lets a row split again when its text is too long for that (mailer/render/notice.py).
     data._tr.get_or_add_trPr().append(_el("w:cantSplit"))
     for i, (cell, text, (_, mm)) in enumerate(zip(data.cells, CELLS, COLUMNS, strict=True)):
         cell.width = Mm(mm)

@@ -1,0 +1,1 @@
+"""Documents and mail coming in: attachment safety, the returned form parsed and checked, mail read (charsets, HTML, quoted replies), senders verified. mailer.read.formparse imports nothing of the registry: it runs in the sandboxed worker on untrusted files."""

@@ -1,0 +1,226 @@
+"""Where each lead office stands in a period, from the registry's rows (no state of its own).
+
+Per (period, office): 未发送 (no form sent) → 已发送 (the form dispatch is sent, nothing came back) → then the
+newest submission decides: invalid → 格式有误, pending_approval → 待审定, returned → 已退回, approved → 已审定.
+Also here: :func:`format_table`, a terminal table that lines up Chinese text (two columns per character).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailer.registry.deadlines import office_due_on
+from mailer.registry.model import Approval, Dispatch, Period, Person, Submission, utcnow
+from mailer.registry.queries import lead_offices_with_tasks as lead_offices
+
+STATES = ("未发送", "已发送", "格式有误", "待审定", "已退回", "已审定")
+_SUBMISSION_STATE = {
+    "invalid": "格式有误",
+    "pending_approval": "待审定",
+    "returned": "已退回",
+    "approved": "已审定",
+}
+# A reminder that may have gone out (the transport could not tell) counts: the office may have seen it.
+_SENT = ("sent", "uncertain")
+
+
+@dataclass
+class OfficeState:
+    """One lead office in one period."""
+
+    office: str
+    office_id: int
+    tasks: list[int]  # the seqs of the tasks it leads
+    state: str  # one of STATES
+    revision: int | None = None
+    submitted_at: dt.datetime | None = None
+    late: bool = False
+    days_late: int = 0
+    approved_by: str = ""
+    approved_at: dt.datetime | None = None
+    reminders: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "office": self.office,
+            "tasks": self.tasks,
+            "state": self.state,
+            "revision": self.revision,
+            "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
+            "late": self.late,
+            "days_late": self.days_late,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at.isoformat() if self.approved_at else None,
+            "reminders": self.reminders,
+        }
+
+
+def _local(when: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return when.astimezone(tz).date()
+
+
+def office_states(
+    session: Session, period: Period, *, now: dt.datetime | None = None, tz: str = "Asia/Shanghai"
+) -> list[OfficeState]:
+    """The state of every lead office of the period's plan.
+
+    Lateness is that of the office's first proper report (the first submission not rejected as 格式有误):
+    a report sent on time and later returned for changes stays on time. With no proper report yet, an
+    office is late once the due date has passed, by the days since.
+
+    :param now: the clock (default: now), for the days late of offices that have not reported
+    :param tz: the bureau's timezone, in which dates are compared with the due date
+    """
+    zone = ZoneInfo(tz)
+    today = _local(now or utcnow(), zone)
+    out = []
+    for office, seqs in lead_offices(session, period.plan_id, period.key):
+        subs = list(
+            session.scalars(
+                select(Submission)
+                .where(Submission.period_id == period.id, Submission.office_id == office.id)
+                .order_by(Submission.revision)
+            )
+        )
+        st = OfficeState(office=office.name, office_id=office.id, tasks=seqs, state="未发送")
+        st.reminders = (
+            session.scalar(
+                select(func.count(Dispatch.id)).where(
+                    Dispatch.period_id == period.id,
+                    Dispatch.office_id == office.id,
+                    Dispatch.kind == "reminder",
+                    Dispatch.state.in_(_SENT),
+                )
+            )
+            or 0
+        )
+        due_on = office_due_on(session, period, office.id)
+        current = [s for s in subs if s.state != "superseded"] or subs
+        if current:
+            newest = current[-1]
+            st.state = _SUBMISSION_STATE.get(newest.state, "待审定")
+            st.revision, st.submitted_at = newest.revision, newest.received_at
+            proper = next((s for s in subs if s.state != "invalid"), newest)
+            day = _local(proper.received_at, zone)
+            st.days_late = max(0, (day - due_on).days)
+            st.late = proper.late or st.days_late > 0
+            if newest.state == "approved":
+                _approval(session, newest, st)
+        else:
+            sent = session.scalar(
+                select(func.count(Dispatch.id)).where(
+                    Dispatch.period_id == period.id,
+                    Dispatch.office_id == office.id,
+                    Dispatch.kind == "form",
+                    Dispatch.state == "sent",
+                )
+            )
+            st.state = "已发送" if sent else "未发送"
+            st.days_late = max(0, (today - due_on).days)
+            st.late = st.days_late > 0
+        out.append(st)
+    return out
+
+
+def _approval(session: Session, sub: Submission, st: OfficeState) -> None:
+    row = session.execute(
+        select(Approval, Person)
+        .join(Person, Person.id == Approval.person_id)
+        .where(Approval.submission_id == sub.id, Approval.kind == "review", Approval.decision == "approved")
+        .order_by(Approval.decided_at.desc())
+    ).first()
+    if row is not None:
+        approval, person = row
+        st.approved_by, st.approved_at = person.name, approval.decided_at
+    else:
+        st.approved_at = sub.decided_at
+
+
+# --- terminal tables -----------------------------------------------------------------------------------
+
+
+def display_width(s: str) -> int:
+    """Columns ``s`` takes in a terminal: wide (CJK) and full-width characters take two."""
+    return sum(
+        2 if unicodedata.east_asian_width(c) in ("W", "F") else 0 if unicodedata.combining(c) else 1
+        for c in s
+    )
+
+
+def fit(s: str, width: int) -> str:
+    """``s`` cut to ``width`` columns (with "…") and padded to exactly that many."""
+    s = s.replace("\n", " ")
+    if display_width(s) > width:
+        out, used = [], 0
+        for c in s:
+            w = display_width(c)
+            if used + w > width - 1:
+                break
+            out.append(c)
+            used += w
+        s = "".join(out) + "…"
+    return s + " " * (width - display_width(s))
+
+
+def format_table(
+    headers: list[str], rows: list[list[str]], *, max_width: dict[int, int] | None = None
+) -> str:
+    """A plain-text table whose columns line up with Chinese text in them.
+
+    :param max_width: column index → the most columns it may take (longer text is cut with "…")
+    """
+    limits = max_width or {}
+    widths = [display_width(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], display_width(cell.replace("\n", " ")))
+    widths = [min(w, limits.get(i, w)) for i, w in enumerate(widths)]
+    lines = [
+        "  ".join(fit(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(fit(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _when(t: dt.datetime | None, tz: ZoneInfo) -> str:
+    return t.astimezone(tz).strftime("%m-%d %H:%M") if t else ""
+
+
+def render_status_table(
+    states: list[OfficeState], *, tz: str = "Asia/Shanghai", lights: Mapping[str, str] | None = None
+) -> str:
+    """The states as a terminal table: 股室, 牵头任务, 状态, (灯,) 版本, 报送时间, 逾期, 审定, 催报.
+
+    :param lights: office → its light as text ("●红", mailer.render.lights); None: no 灯 column
+    """
+    zone = ZoneInfo(tz)
+    rows = []
+    for s in states:
+        late = f"逾期{s.days_late}天" if s.late and s.days_late else ("逾期" if s.late else "")
+        approved = f"{s.approved_by} {_when(s.approved_at, zone)}".strip()
+        rows.append(
+            [
+                s.office,
+                "、".join(map(str, s.tasks)),
+                s.state,
+                *([lights.get(s.office, "")] if lights is not None else []),
+                str(s.revision or ""),
+                _when(s.submitted_at, zone),
+                late,
+                approved,
+                str(s.reminders or ""),
+            ]
+        )
+    headers = ["股室", "牵头任务", "状态", *(["灯"] if lights is not None else []), "版本", "报送时间"]
+    table = format_table([*headers, "逾期", "审定", "催报"], rows, max_width={1: 16})
+    counts = {k: sum(1 for s in states if s.state == k) for k in STATES}
+    summary = "，".join(f"{k} {v}" for k, v in counts.items() if v)
+    return f"{table}\n共 {len(states)} 个牵头股室：{summary}" if states else "（没有牵头股室）"
