@@ -27,6 +27,8 @@ BASELINE = os.environ.get("DUBAN_BENCH_BASELINE", "c90a775")  # main at the star
 
 _CHILD = """
 import importlib.util, json, sys
+import oldlayout
+oldlayout.install()  # today's module names import the old flat modules
 spec = importlib.util.spec_from_file_location("bench_under_test", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)

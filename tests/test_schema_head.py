@@ -88,6 +88,8 @@ def test_a_command_on_an_old_registry_upgrades_it(home: Settings):
     close_all()
     with sqlite3.connect(home.database_url.removeprefix("sqlite:///")) as c:
         c.execute("DROP TABLE users")
+        c.execute("DROP INDEX ix_dispatches_token")  # made by 0013
+        c.execute("DROP INDEX ix_documents_token")
         c.execute("UPDATE alembic_version SET version_num = '0010'")
     c.close()
     result = CliRunner().invoke(cli, ["--home", str(home.home), "inbox", "list"])

@@ -203,15 +203,17 @@ def open_home_registry(
                 f"请先运行 `duban init {home}` 建立目录，或用 --home（或 DUBAN_HOME）指向已有的 duban 目录。"
             )
         return _create(settings, uuid.uuid4().hex)
-    # A deliberate check (service start, `duban check`) also runs Alembic itself, whatever the revision.
-    engine = open_registry(settings.database_url, full_migration=verify)
+    engine = open_registry(settings.database_url)
     if verify:
+        # The file's pages first, then Alembic (a deliberate check runs it whatever the revision): Alembic
+        # on a damaged file fails with SQLite's bare "malformed", quick_check says where.
         problems = quick_check(engine)
         if problems:
             raise RegistryError(
                 f"登记簿 {_where(settings)} 已损坏（PRAGMA quick_check：{'；'.join(problems[:3])[:300]}）。"
                 "duban 不会在损坏的登记簿上运行：请停止 duban，从备份恢复该文件后运行 `duban check`。"
             )
+        engine = open_registry(settings.database_url, full_migration=True)
     stored = registry_id(engine)
     if marker is None:
         # A home made before ids existed (or whose marker was lost): adopt it rather than refuse.
