@@ -1,8 +1,7 @@
 """duban (督办): a bureau's monthly key-task progress reporting by Word forms and email.
 
-The package is layered (see design.md): registry (model, store, plan_import, ledger, status) ←
-documents out (forms, notice, pdf, compose) and documents in (safety, formparse, replies) ←
-transports ← the service (intake, cycle, service, cli). Imports flow one way.
+One package per room, imports flowing one way (tests/test_layers.py; README "Layout"):
+common ← word, registry, transport ← plan, read ← render ← service ← web, cli.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """Importing into the registry: a notice .docx (or a legacy .doc, converted), a task .xlsx, a directory .xlsx.
 
-:func:`import_file` finds out what the file is from its bytes, reads it completely (``notice_read``,
+:func:`import_file` finds out what the file is from its bytes, reads it completely (``plan_read``,
 ``directory``), and only then applies it in one transaction: a bad file changes nothing. Importing a plan
 again (same year and title) updates it in place and reports new, changed and removed tasks; a removed task
 is flagged, never deleted, because entries of earlier reports point at it.
