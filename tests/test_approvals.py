@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.read.mailread import read_message
-from mailer.registry.model import Approval, Dispatch, InboundMessage, Office, Period, Submission
+from mailer.registry.model import Approval, Dispatch, Document, InboundMessage, Office, Period, Submission
 from mailer.registry.periodfacts import settled_submission
 from mailer.registry.store import atomic, open_registry
 from mailer.render.notice_data import notice_data
@@ -198,6 +198,49 @@ def test_signoff_records_the_request_it_answers(month):
     with atomic(engine) as s:
         a = s.scalars(select(Approval).where(Approval.kind == "signoff")).one()
         assert (a.decision, a.request_dispatch_id) == ("approved", request.id)
+
+
+def test_a_signers_yes_to_a_replaced_draft_signs_nothing_and_says_so(month):
+    """
+    GIVEN draft 1 sent for sign-off, then reassembled by the clerk as draft 2 and sent again
+    WHEN  the signer answers 同意 to the request of draft 1 (the one read), later to that of draft 2
+    THEN  the first answer signs nothing: the period still awaits sign-off, the signer (bureau office in copy)
+          is told that draft 2 waits; the second answer signs draft 2
+    """
+    settings, engine, people, _addr, _leader = month
+    with atomic(engine) as s:
+        s.scalars(select(Period)).one().assemble_after = at(11).date()
+    _tick(settings, engine, at(11, 10))
+    with atomic(engine) as s:
+        period_id = s.scalars(select(Period)).one().id
+    assemble_period(settings, engine, period_id, now=at(11, 11))
+    _tick(settings, engine, at(11, 12))
+    assemble_period(settings, engine, period_id, now=at(11, 13))  # the clerk corrects the draft: draft 2
+    _tick(settings, engine, at(11, 14))
+    with atomic(engine) as s:
+        first, second = s.scalars(
+            select(Dispatch).where(Dispatch.kind == "signoff_request").order_by(Dispatch.id)
+        ).all()
+        versions = [s.get(Document, d.document_id).version for d in (first, second)]  # type: ignore[union-attr]
+        assert versions == [1, 2]
+        signer_addr = first.to_addrs[0]
+    people._reply(first, signer_addr, "同意印发。", at(11, 15))
+    _tick(settings, engine, at(11, 16))
+    with atomic(engine) as s:
+        assert s.scalars(select(Period)).one().state == "awaiting_signoff"
+        assert s.scalars(select(Approval).where(Approval.kind == "signoff")).all() == []
+        told = s.scalars(select(Dispatch).where(Dispatch.kind == "signoff_stale")).one()
+        assert told.to_addrs == [signer_addr] and told.state == "sent"
+        body = read_message((settings.home / told.eml_path).read_bytes(), max_attachment_bytes=10**7).text
+        assert "第1稿" in body and "第2稿" in body and "未用于第2稿" in body
+        inbound = s.scalars(select(InboundMessage).where(InboundMessage.kind == "signoff")).one()
+        assert "已被第2稿取代" in inbound.outcome
+    people._reply(second, signer_addr, "同意印发。", at(11, 17))
+    _tick(settings, engine, at(11, 18))
+    with atomic(engine) as s:
+        assert s.scalars(select(Period)).one().state in ("signed_off", "published")
+        a = s.scalars(select(Approval).where(Approval.kind == "signoff")).one()
+        assert (a.decision, a.request_dispatch_id, a.document_id) == ("approved", second.id, second.document_id)
 
 
 # --- over the real IMAP/SMTP servers ----------------------------------------------------------------

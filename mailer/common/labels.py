@@ -43,6 +43,7 @@ DISPATCH_KINDS = {
     "quarantine_notice": "隔离提示",
     "signoff_request": "送签",
     "signoff_returned": "签发退回意见",
+    "signoff_stale": "旧稿签发回复提示",
     "published": "印发通报",
     "other": "其他",
 }

@@ -280,6 +280,7 @@ DISPATCH_KINDS = (
     "oversize_reply",  # to a sender whose message was over mail.max_message_mb: not taken in
     "signoff_request",  # the assembled draft to the signer and the bureau office
     "signoff_returned",  # the signer's comments to the bureau office
+    "signoff_stale",  # to the signer: the reply was to a draft since replaced, it decided nothing
     "published",  # the final notice to the bureau office and the distribution list
     "gate_held",  # to the bureau office: sending waits for `duban confirm` (mailer.service.startgate)
     "other",

@@ -114,6 +114,7 @@ KIND_KEYS: dict[str, list[dict[str, Any]]] = {
     "signoff_request": [{"signer": "王局长", "version": 1, "summary": "10 个股室已报送", "pdf_error": ""},
                         {"signer": "王局长", "version": 2, "summary": "", "pdf_error": "PDF 转换失败"}],
     "signoff_returned": [{"signer": "王局长", "version": 1, "comment": "请修改第三项。", "draft_name": "通报-2022-06-v1.docx"}],
+    "signoff_stale": [{"signer": "王局长", "replied_version": 1, "version": 2, "reply_text": "同意印发。"}],
     "published": [{"version": 1, "has_pdf": True}, {"version": 1, "has_pdf": False}],
     "quarantine_notice": [{"from_addr": "someone@example.com", "from_name": "某人", "subject": "进展情况",
                            "reason": "发件人不是任何股室的登记邮箱", "received": "2022-06-18 09:30",

@@ -31,6 +31,7 @@ MAIL_TEMPLATES = (
     "oversize_reply",
     "signoff_request",
     "signoff_returned",
+    "signoff_stale",
     "published",
 )
 

@@ -346,6 +346,43 @@ def current_draft(session: Session, period: Period) -> Document | None:
     ).first()
 
 
+def _stale_signoff(
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    period: Period,
+    read: Document,
+    draft: Document,
+    text: str,
+    token: str,
+) -> None:
+    """The signer answered the request of draft ``read`` while ``draft`` (newer) awaits sign-off."""
+    detail = f"{person.name} 对第{read.version}稿的签发回复未用于第{draft.version}稿（已另行送签）"
+    session.add(Event(kind="signoff_stale", period_id=period.id, detail=detail))
+    ctx = mail_context(
+        settings,
+        period,
+        signer=person.name,
+        replied_version=read.version,
+        version=draft.version,
+        reply_text=newest_part(text)[:500],
+    )
+    queue_mail(
+        session,
+        settings,
+        f"signoff_stale:{inbound.id}",
+        "signoff_stale",
+        Mail("signoff_stale", ctx, [person.email], cc=_bureau_addrs(settings, session)),
+        token=token,
+        reply_to=inbound,
+        person_id=person.id,
+        period_id=period.id,
+        document_id=draft.id,
+    )
+    inbound.outcome = f"{person.name} 的签发回复针对 {period.key} 第{read.version}稿，已被第{draft.version}稿取代：未作处理，已告知"
+
+
 def signoff(
     settings: Settings,
     session: Session,
@@ -354,8 +391,15 @@ def signoff(
     period: Period,
     text: str,
     now: dt.datetime,
+    *,
+    replied_to: Dispatch | None = None,
 ) -> None:
-    """Apply the signer's decision on the period's newest draft."""
+    """Apply the signer's decision on the period's newest draft.
+
+    :param replied_to: the sign-off request the reply answers, when known: a decision is bound to the draft
+        its signer read, so an answer to the request of a draft since replaced decides nothing (the signer
+        is told so, and the newer draft keeps waiting for its own answer)
+    """
     draft = current_draft(session, period)
     decision = classify_decision(newest_part(text))
     ctx = mail_context(
@@ -378,6 +422,10 @@ def signoff(
     )
     if draft is None or period.state != PeriodState.AWAITING_SIGNOFF:
         inbound.outcome = f"{person.name} 的签发回复已忽略：{period.key} 当前没有待签发的稿件"
+        return
+    read = session.get(Document, replied_to.document_id) if replied_to and replied_to.document_id else None
+    if read is not None and read.id != draft.id:
+        _stale_signoff(settings, session, inbound, person, period, read, draft, text, token)
         return
     if decision.kind == "unknown":
         _record(

@@ -374,7 +374,9 @@ class _Handler:
             period = match.period or self._awaiting_signoff()
             if period is not None:
                 row.kind, row.period_id = "signoff", period.id
-                decisions.signoff(self.settings, self.s, row, person, period, text, self.now)
+                decisions.signoff(
+                    self.settings, self.s, row, person, period, text, self.now, replied_to=match.dispatch
+                )
                 return
         sub = decisions.find_submission(self.s, person, match)
         if sub is None:

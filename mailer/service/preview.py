@@ -40,6 +40,7 @@ _KIND_CN = {
     "not_understood": "无法识别的回复",
     "quarantine_notice": "隔离通知",
     "signoff_returned": "签发退回意见",
+    "signoff_stale": "旧稿签发回复提示",
     "gate_held": "等待确认通知",
 }
 

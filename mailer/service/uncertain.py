@@ -58,6 +58,7 @@ KIND_LABELS = {
     "quarantine_notice": "隔离通知",
     "signoff_request": "签发请求",
     "signoff_returned": "签发退回通知",
+    "signoff_stale": "旧稿签发回复提示",
     "published": "正式通报",
 }
 # Courtesy mail: telling someone what they already know. Sending it twice would be noise, not it missing.
