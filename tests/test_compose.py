@@ -31,7 +31,7 @@ TOKEN = "DB-2206-7KQ3MX2A"
 REQUIRED_TEMPLATES = {
     "form", "reminder", "escalation", "receipt", "error_reply", "approval_request", "approval_reminder",
     "returned", "approved_notice", "not_understood", "quarantine_notice", "signoff_request",
-    "signoff_returned", "published", "gate_held", "oversize_reply",
+    "signoff_returned", "signoff_stale", "published", "gate_held", "oversize_reply",
 }  # fmt: skip
 
 
@@ -211,9 +211,11 @@ CONTEXTS: dict[str, dict[str, object]] = {
                         "summary": "共20项，按时15项", "pdf_error": ""},
     "signoff_returned": {"period_label": "2022年1—6月", "signer": "赵六", "comment": "请精简", "version": 1,
                          "plan_title": "x", "draft_name": "通报.docx", "token": TOKEN},
+    "signoff_stale": {"period_label": "2022年1—6月", "signer": "赵六", "replied_version": 1, "version": 2,
+                      "reply_text": "同意", "plan_title": "x", "token": TOKEN},
     "published": {**BASE, "office": "", "leader": "", "version": 1, "has_pdf": True},
     "gate_held": {"reason": "新导入的计划尚未确认", "since": "2022-06-25 09:00", "token": "",
-                  "waiting": ["报送表格：基财股 <jcg@x.cn>，2022-06，原因：6月10日 发送日"]},
+                  "waiting": ["进展情况表：基财股 <jcg@x.cn>，2022-06，原因：6月10日 发送日"]},
 }  # fmt: skip
 
 

@@ -130,7 +130,7 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
 
     out = runner.invoke(cli, ["--home", str(settings.home), "confirm", "--by", "王明", "--now", "2022-06-25T09:40"])
     assert out.exit_code == 0, out.output
-    assert "已确认（王明）" in out.output and "报送表格" in out.output
+    assert "已确认（王明）" in out.output and "进展情况表：" in out.output
     with open_transport(settings) as t:
         report = run_once(settings, engine, t, at(25, 10))
     assert not report.held
@@ -210,7 +210,7 @@ def test_the_plan_changes_nothing_and_lists_exactly_what_the_tick_then_sends(gat
     out = runner.invoke(cli, ["--home", str(settings.home), "plan", "--now", "2022-06-25T09:00"])
     assert out.exit_code == 0, out.output
     assert "这次运行将发送 10 封邮件" in out.output
-    assert re.search(r"报送表格：\S+ <[^>]+@[^>]+>，2022-06，原因：6月10日 发送日已过，补发；截止日期由6月20日顺延至7月1日", out.output)
+    assert re.search(r"进展情况表：\S+ <[^>]+@[^>]+>，2022-06，原因：6月10日 发送日已过，补发；截止日期由6月20日顺延至7月1日", out.output)
     assert "等待确认" in out.output and "duban confirm" in out.output
     dry = runner.invoke(cli, ["--home", str(settings.home), "run", "--dry-run", "--now", "2022-06-25T09:00"])
     assert dry.exit_code == 0 and dry.output == out.output

@@ -84,3 +84,15 @@ def test_a_syntax_error_in_a_shared_part_is_named_once_by_its_own_file(home):
     path.write_text(path.read_text(encoding="utf-8") + "{% if %}\n", encoding="utf-8")
     mail = [p.message for p in check_templates(home) if "邮件模板" in p.message]
     assert len(mail) == 1 and mail[0].startswith("邮件模板 templates/mail/_layout.html 第 ")
+
+
+def test_every_kind_of_mail_has_one_name_for_the_clerk():
+    """The outbox, the preview, `duban status` and the console name a mail's kind from one table."""
+    from mailer.common.labels import DISPATCH_KINDS as NAMES
+    from mailer.registry.model import DISPATCH_KINDS
+    from mailer.service.preview import PlannedMail
+
+    assert set(DISPATCH_KINDS) == set(NAMES) and set(KIND_KEYS) <= set(NAMES)
+    planned = PlannedMail(kind="signoff_stale", to=("a@example.cn",), cc=(), subject="", period="2022-06",
+                          recipient="王局长", why="旧稿")
+    assert planned.line().startswith("旧稿签发回复提示：王局长")

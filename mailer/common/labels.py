@@ -24,28 +24,31 @@ DISPATCH_STATES = {
     "sending": "发送中",
     "sent": "已发送",
     "failed": "发送失败",
-    "uncertain": "可能已发送（待核实）",
+    "uncertain": "未确认是否发出",
     "dropped": "已放弃",
     "held": "暂缓发送",
 }
 
+# Every kind of mail duban sends, as the clerk's lists (outbox, preview, status, the console) name it.
 DISPATCH_KINDS = {
     "form": "进展情况表",
-    "reminder": "催报",
-    "escalation": "逾期提醒",
+    "reminder": "催报提醒",
+    "escalation": "逾期督办",
     "receipt": "收件回执",
-    "error_reply": "格式错误回复",
+    "error_reply": "格式有误回复",
     "approval_request": "审定请求",
-    "approval_reminder": "审定催办",
-    "returned": "退回意见",
-    "approved_notice": "审定通知",
+    "approval_reminder": "审定提醒",
+    "returned": "退回修改通知",
+    "approved_notice": "审定通过通知",
     "not_understood": "未能识别的回复",
     "quarantine_notice": "隔离提示",
+    "oversize_reply": "超大邮件退回",
     "signoff_request": "送签",
     "signoff_returned": "签发退回意见",
     "signoff_stale": "旧稿签发回复提示",
     "published": "印发通报",
-    "other": "其他",
+    "gate_held": "等待确认通知",
+    "other": "致局办公室通知",
 }
 
 INBOUND_KINDS = {

@@ -20,29 +20,9 @@ from sqlalchemy.orm import Session
 
 from mailer.common.config import Settings
 from mailer.common.errors import DubanError
+from mailer.common.labels import DISPATCH_KINDS
 from mailer.registry.model import Dispatch, Office, Period, Person
 from mailer.registry.store import atomic
-
-_KIND_CN = {
-    "form": "报送表格",
-    "reminder": "催报提醒",
-    "escalation": "督办通知",
-    "approval_reminder": "审核提醒",
-    "signoff_request": "汇总稿送签",
-    "published": "发布通报",
-    "other": "通知局办公室",
-    # Answers to incoming mail, queued earlier and not yet sent:
-    "receipt": "收件回执",
-    "error_reply": "表格错误回复",
-    "approval_request": "送分管负责同志审核",
-    "returned": "退回意见",
-    "approved_notice": "审定通知",
-    "not_understood": "无法识别的回复",
-    "quarantine_notice": "隔离通知",
-    "signoff_returned": "签发退回意见",
-    "signoff_stale": "旧稿签发回复提示",
-    "gate_held": "等待确认通知",
-}
 
 
 @dataclass(frozen=True)
@@ -61,7 +41,7 @@ class PlannedMail:
         """One line for the clerk."""
         cc = f"（抄送 {', '.join(self.cc)}）" if self.cc else ""
         who = f"{self.recipient} " if self.recipient else ""
-        kind = _KIND_CN.get(self.kind, self.kind)
+        kind = DISPATCH_KINDS.get(self.kind, self.kind)
         return f"{kind}：{who}<{', '.join(self.to)}>{cc}，{self.period or '-'}，原因：{self.why}"
 
     def to_dict(self) -> dict[str, object]:

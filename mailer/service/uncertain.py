@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from mailer.common.config import Settings
 from mailer.common.errors import RegistryError, TransportError
 from mailer.common.files import write_atomic
+from mailer.common.labels import DISPATCH_KINDS, DISPATCH_STATES
 from mailer.registry.model import Dispatch, DispatchState, Event, utcnow
 from mailer.registry.store import atomic
 from mailer.transport.base import Transport
@@ -36,31 +37,9 @@ log = logging.getLogger(__name__)
 SendState = DispatchState
 
 
-STATE_LABELS = {
-    SendState.PENDING: "待发送",
-    SendState.SENDING: "发送中",
-    SendState.SENT: "已发送",
-    SendState.FAILED: "发送失败",
-    SendState.UNCERTAIN: "未确认是否发出",
-    SendState.DROPPED: "已放弃",
-}
-KIND_LABELS = {
-    "form": "进展情况表",
-    "reminder": "催报提醒",
-    "escalation": "逾期督办",
-    "receipt": "收到回执",
-    "error_reply": "格式有误回复",
-    "approval_request": "审定请求",
-    "approval_reminder": "审定提醒",
-    "approved_notice": "审定通过通知",
-    "returned": "退回修改通知",
-    "not_understood": "无法识别回复",
-    "quarantine_notice": "隔离通知",
-    "signoff_request": "签发请求",
-    "signoff_returned": "签发退回通知",
-    "signoff_stale": "旧稿签发回复提示",
-    "published": "正式通报",
-}
+# The clerk's words for states and kinds: one table for every list (mailer.common.labels).
+STATE_LABELS = DISPATCH_STATES
+KIND_LABELS = DISPATCH_KINDS
 # Courtesy mail: telling someone what they already know. Sending it twice would be noise, not it missing.
 COURTESY = frozenset({"receipt", "approved_notice"})
 RESENT_MARK = "（重发）"
