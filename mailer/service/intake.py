@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,9 +17,11 @@ from pathlib import Path
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
+from mailer.common import background
 from mailer.common.config import Settings
+from mailer.common.durable import Pending, store_by_hash_later
 from mailer.common.errors import DubanError, FormParseError, MessageTooLarge, TransportError, UnsafeAttachment
-from mailer.common.files import store_by_hash, write_atomic
+from mailer.common.files import write_atomic
 from mailer.common.mailhead import header_block
 from mailer.common.transient import is_transient
 from mailer.read.mailread import ReadMessage, read_message
@@ -41,7 +44,7 @@ from mailer.registry.store import atomic
 from mailer.render.mailcontext import finding_dict, findings_context, mail_context
 from mailer.service import decisions, loops, oversize, sendercheck, submissions
 from mailer.service.matching import Match, by_token, match_message
-from mailer.service.outgoing import Mail, queue_mail
+from mailer.service.outgoing import Mail, files_written, queue_mail
 from mailer.service.redelivery import flag_reuse, free_message_id, recognise
 from mailer.transport.base import Transport
 
@@ -72,9 +75,10 @@ def _read(settings: Settings, raw: bytes) -> ReadMessage:
     )
 
 
-def archive(settings: Settings, raw: bytes) -> tuple[str, Path]:
-    """Write the raw message under inbox/archive/ab/<sha256>.eml (once); returns (sha256, path)."""
-    return store_by_hash(settings.inbox / "archive", raw, ".eml", fan_out=True)
+def archive(settings: Settings, raw: bytes) -> tuple[str, Path, Pending]:
+    """Write the raw message under inbox/archive/ab/<sha256>.eml (once); returns (sha256, path, pending):
+    the file is at its path, complete and synced, once ``pending`` is waited for (its fsync runs meanwhile)."""
+    return store_by_hash_later(settings.inbox / "archive", raw, ".eml", fan_out=True)
 
 
 def _forms(settings: Settings, msg: ReadMessage) -> tuple[list[submissions.FormFile], list[str]]:
@@ -449,6 +453,7 @@ def _handle(handler: _Handler) -> None:
         return
     queued = [d.eml_path for d in s.scalars(select(Dispatch).where(Dispatch.id > before))]
     savepoint.rollback()
+    files_written(s)  # their fsyncs settled before the files go
     # Rows written inside the savepoint are gone from the database; make sure the session forgets them too
     # (it does not always, and a reused id would then clash with the stale object).
     for identity in [k for k in s.identity_map.keys() if k not in known]:  # noqa: SIM118 - not a dict
@@ -488,15 +493,26 @@ def take_in(
         return oversize.take_oversize(
             settings, engine, header_block(raw), len(raw), source=source, uid=uid, now=now
         )
-    sha, path = archive(settings, raw)
-    msg = _read(settings, raw)
-    with atomic(engine) as s:
-        seen, _ = recognise(s, settings, sha, msg.message_id or None, raw)
-        if seen is not None:
-            return seen, False
-        domains = sendercheck.envelope_domains(s, msg.from_addr)  # saves the verdict a transaction
-    forms, problems = _forms(settings, msg)
-    verdict = sendercheck.judge(settings, engine, raw, msg, domains=domains)
+    # Archived first; the archive's fsync runs while the message is read and its forms are parsed (from
+    # the bytes in memory), and it is on disk, under its name, before the transaction that records it.
+    sha, path, archived = archive(settings, raw)
+    parsing: Future[tuple[list[submissions.FormFile], list[str]]] | None = None
+    try:
+        msg = _read(settings, raw)
+        # The forms are parsed (in the bounded worker: mostly a wait here) while the registry is asked
+        # whether the message is known; a message seen before has its parse thrown away.
+        parsing = background.submit(_forms, settings, msg)
+        with atomic(engine) as s:
+            seen, _ = recognise(s, settings, sha, msg.message_id or None, raw)
+            if seen is not None:
+                return seen, False
+            domains = sendercheck.envelope_domains(s, msg.from_addr)  # saves the verdict a transaction
+        verdict = sendercheck.judge(settings, engine, raw, msg, domains=domains)
+        forms, problems = parsing.result()
+    finally:
+        if parsing is not None:
+            wait([parsing])  # never left running behind a failure: the next message may need the worker
+        archived.wait()
     with atomic(engine) as s:
         # again: another process may have taken it meanwhile
         seen, reused = recognise(s, settings, sha, msg.message_id or None, raw)
@@ -576,7 +592,8 @@ def _seen(s: Session, sha: str, message_id: str | None) -> InboundMessage | None
 def _record_failure(
     settings: Settings, engine: Engine, raw: bytes, source: str, uid: str, now: dt.datetime, error: str
 ) -> None:
-    sha, path = archive(settings, raw)
+    sha, path, archived = archive(settings, raw)
+    archived.wait()
     with atomic(engine) as s:
         if _seen(s, sha, None) is None:
             s.add(
