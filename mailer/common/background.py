@@ -23,7 +23,7 @@ def submit(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T
     global _executor, _executor_pid
     with _lock:
         if _executor is None or _executor_pid != os.getpid():
-            _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="duban-bg")
+            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="duban-bg")
             _executor_pid = os.getpid()
         pool = _executor
     return pool.submit(fn, *args, **kwargs)
