@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 
 from mailer.common import background
 from mailer.common.config import Settings
-from mailer.common.durable import Pending, store_by_hash_later
+from mailer.common.durable import Pending, store_by_hash_later, write_later
 from mailer.common.errors import DubanError, FormParseError, MessageTooLarge, TransportError, UnsafeAttachment
-from mailer.common.files import write_atomic
 from mailer.common.mailhead import header_block
 from mailer.common.transient import is_transient
 from mailer.read.mailread import ReadMessage, read_message
@@ -45,7 +44,7 @@ from mailer.registry.store import atomic
 from mailer.render.mailcontext import finding_dict, findings_context, mail_context
 from mailer.service import decisions, loops, oversize, sendercheck, submissions
 from mailer.service.matching import Match, by_token, match_message
-from mailer.service.outgoing import Mail, files_written, queue_mail
+from mailer.service.outgoing import Mail, before_commit, files_written, queue_mail
 from mailer.service.redelivery import flag_reuse, free_message_id, recognise
 from mailer.transport.base import Transport
 
@@ -410,7 +409,8 @@ class _Handler:
         row = self.row
         row.kind, row.flagged = "quarantined", True
         folder = self.settings.inbox / "quarantine"
-        write_atomic(folder / f"{row.sha256}.eml", self.settings.path(row.archive_path).read_bytes())
+        # Flushed to disk while the transaction goes on; its commit waits for it.
+        before_commit(self.s, write_later(folder / f"{row.sha256}.eml", self.settings.path(row.archive_path).read_bytes()))
         bureau_addr = decisions._bureau_addrs(self.settings, self.s)
         queue_mail(
             self.s,

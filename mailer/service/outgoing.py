@@ -25,7 +25,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from mailer.common.config import Settings
-from mailer.common.durable import wait_all, write_later
+from mailer.common.durable import Pending, wait_all, write_later
 from mailer.common.errors import DeliveryRefused, SendUncertain, TransportError
 from mailer.common.homelock import AlreadyLocked, exclusive_lock
 from mailer.registry.model import Dispatch, DispatchState, Event, InboundMessage, utcnow
@@ -39,6 +39,11 @@ LOCK_WAIT_S = 120.0
 
 
 _UNSYNCED = "duban_unsynced_files"
+
+
+def before_commit(session: Session, pending: Pending) -> None:
+    """Have the commit of ``session``'s transaction wait until ``pending`` is on disk."""
+    session.info.setdefault(_UNSYNCED, []).append(pending)
 
 
 def files_written(session: Session) -> None:
@@ -108,7 +113,7 @@ def queue_mail(
     )
     eml = settings.outbox / "queue" / f"{hashlib.sha256(message_id.encode()).hexdigest()[:24]}.eml"
     # Synced in the background while the transaction goes on; its commit waits for it (_durable_first).
-    session.info.setdefault(_UNSYNCED, []).append(write_later(eml, raw))
+    before_commit(session, write_later(eml, raw))
     dispatch = Dispatch(
         key=key,
         kind=kind,
