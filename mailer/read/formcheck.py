@@ -582,7 +582,10 @@ def check_form(
     if check.office is None:
         return check
     tasks = lead_tasks(
-        plan, check.office, period_key(check.year, check.month) if check.year and check.month else None
+        plan,
+        check.office,
+        period_key(check.year, check.month) if check.year and check.month else None,
+        with_milestones=True,  # every row's check reads its task's milestones
     )
     if not tasks:
         check.findings.append(

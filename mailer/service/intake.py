@@ -6,9 +6,11 @@ recognised; one bad message never stops a run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import traceback
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,9 +18,10 @@ from pathlib import Path
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
+from mailer.common import background
 from mailer.common.config import Settings
+from mailer.common.durable import Pending, store_by_hash_later, write_later
 from mailer.common.errors import DubanError, FormParseError, MessageTooLarge, TransportError, UnsafeAttachment
-from mailer.common.files import store_by_hash, write_atomic
 from mailer.common.mailhead import header_block
 from mailer.common.transient import is_transient
 from mailer.read.mailread import ReadMessage, read_message
@@ -41,7 +44,7 @@ from mailer.registry.store import atomic
 from mailer.render.mailcontext import finding_dict, findings_context, mail_context
 from mailer.service import decisions, loops, oversize, sendercheck, submissions
 from mailer.service.matching import Match, by_token, match_message
-from mailer.service.outgoing import Mail, queue_mail
+from mailer.service.outgoing import Mail, before_commit, files_written, queue_mail
 from mailer.service.redelivery import flag_reuse, free_message_id, recognise
 from mailer.transport.base import Transport
 
@@ -72,9 +75,10 @@ def _read(settings: Settings, raw: bytes) -> ReadMessage:
     )
 
 
-def archive(settings: Settings, raw: bytes) -> tuple[str, Path]:
-    """Write the raw message under inbox/archive/ab/<sha256>.eml (once); returns (sha256, path)."""
-    return store_by_hash(settings.inbox / "archive", raw, ".eml", fan_out=True)
+def archive(settings: Settings, raw: bytes) -> tuple[str, Path, Pending]:
+    """Write the raw message under inbox/archive/ab/<sha256>.eml (once); returns (sha256, path, pending):
+    the file is at its path, complete and synced, once ``pending`` is waited for (its fsync runs meanwhile)."""
+    return store_by_hash_later(settings.inbox / "archive", raw, ".eml", fan_out=True)
 
 
 def _forms(settings: Settings, msg: ReadMessage) -> tuple[list[submissions.FormFile], list[str]]:
@@ -407,7 +411,8 @@ class _Handler:
         row = self.row
         row.kind, row.flagged = "quarantined", True
         folder = self.settings.inbox / "quarantine"
-        write_atomic(folder / f"{row.sha256}.eml", self.settings.path(row.archive_path).read_bytes())
+        # Flushed to disk while the transaction goes on; its commit waits for it.
+        before_commit(self.s, write_later(folder / f"{row.sha256}.eml", self.settings.path(row.archive_path).read_bytes()))
         bureau_addr = decisions._bureau_addrs(self.settings, self.s)
         queue_mail(
             self.s,
@@ -451,6 +456,7 @@ def _handle(handler: _Handler) -> None:
         return
     queued = [d.eml_path for d in s.scalars(select(Dispatch).where(Dispatch.id > before))]
     savepoint.rollback()
+    files_written(s)  # their fsyncs settled before the files go
     # Rows written inside the savepoint are gone from the database; make sure the session forgets them too
     # (it does not always, and a reused id would then clash with the stale object).
     for identity in [k for k in s.identity_map.keys() if k not in known]:  # noqa: SIM118 - not a dict
@@ -471,6 +477,41 @@ def _handle(handler: _Handler) -> None:
     )
 
 
+class Begun:
+    """A message whose archiving and form parsing have started (:func:`begin`); :func:`take_in` finishes it."""
+
+    def __init__(self, settings: Settings, raw: bytes) -> None:
+        self.raw = raw
+        # Archived first; the archive's fsync runs while the message is read and its forms are parsed (from
+        # the bytes in memory), and it is on disk, under its name, before the transaction that records it.
+        self.sha, self.path, self.archived = archive(settings, raw)
+        try:
+            self.msg = _read(settings, raw)
+        except BaseException:
+            self.archived.wait()
+            raise
+        # Parsed in the bounded worker (mostly a wait here) while the caller goes on.
+        self.parsing: Future[tuple[list[submissions.FormFile], list[str]]] = background.submit(
+            _forms, settings, self.msg
+        )
+
+    def settle(self) -> None:
+        """Wait for both (never leave them running behind a failure); raises the archive's failure."""
+        wait([self.parsing])
+        self.archived.wait()
+
+
+def begin(settings: Settings, raw: bytes) -> Begun | None:
+    """Start archiving and parsing ``raw`` ahead of its turn; None when that is not for now (too large to
+    archive, or unreadable: :func:`take_in` then meets it, and says so, in its turn)."""
+    if len(raw) > settings.mail.max_message_bytes:
+        return None
+    try:
+        return Begun(settings, raw)
+    except Exception:  # noqa: BLE001 - raised again by take_in, in its turn
+        return None
+
+
 def take_in(
     settings: Settings,
     engine: Engine,
@@ -479,9 +520,11 @@ def take_in(
     source: str = "",
     uid: str = "",
     now: dt.datetime | None = None,
+    begun: Begun | None = None,
 ) -> tuple[InboundMessage, bool]:
     """Archive, then record and handle one raw message in one transaction.
 
+    :param begun: ``raw``'s archiving and parsing, started ahead by :func:`begin` (else started here)
     :returns: the message's row and whether it was new (False: seen before, nothing done again)
     """
     now = now or utcnow()
@@ -490,15 +533,20 @@ def take_in(
         return oversize.take_oversize(
             settings, engine, header_block(raw), len(raw), source=source, uid=uid, now=now
         )
-    sha, path = archive(settings, raw)
-    msg = _read(settings, raw)
-    with atomic(engine) as s:
-        seen, _ = recognise(s, settings, sha, msg.message_id or None, raw)
-        if seen is not None:
-            return seen, False
-        domains = sendercheck.envelope_domains(s, msg.from_addr)  # saves the verdict a transaction
-    forms, problems = _forms(settings, msg)
-    verdict = sendercheck.judge(settings, engine, raw, msg, domains=domains)
+    b = begun if begun is not None and begun.raw is raw else Begun(settings, raw)
+    sha, path, msg = b.sha, b.path, b.msg
+    try:
+        # The registry is asked whether the message is known while its forms are parsed; a message seen
+        # before has its parse thrown away.
+        with atomic(engine) as s:
+            seen, _ = recognise(s, settings, sha, msg.message_id or None, raw)
+            if seen is not None:
+                return seen, False
+            domains = sendercheck.envelope_domains(s, msg.from_addr)  # saves the verdict a transaction
+        verdict = sendercheck.judge(settings, engine, raw, msg, domains=domains)
+        forms, problems = b.parsing.result()
+    finally:
+        b.settle()
     with atomic(engine) as s:
         # again: another process may have taken it meanwhile
         seen, reused = recognise(s, settings, sha, msg.message_id or None, raw)
@@ -578,7 +626,8 @@ def _seen(s: Session, sha: str, message_id: str | None) -> InboundMessage | None
 def _record_failure(
     settings: Settings, engine: Engine, raw: bytes, source: str, uid: str, now: dt.datetime, error: str
 ) -> None:
-    sha, path = archive(settings, raw)
+    sha, path, archived = archive(settings, raw)
+    archived.wait()
     with atomic(engine) as s:
         if _seen(s, sha, None) is None:
             s.add(
@@ -626,49 +675,97 @@ def poll(
                 )
             )
         )
-    for uid in transport.list_new():
-        key = f"{uv}:{uid}" if uv is not None else uid
-        if key in left_alone:
-            report.skipped += 1
-            continue
-        when = now or utcnow()
-        too_large: MessageTooLarge | None = None
+    listed = [(uid, f"{uv}:{uid}" if uv is not None else uid) for uid in transport.list_new()]
+    later = [uid for uid, key in listed if key not in left_alone]  # those to fetch, in order
+    ahead: _Ahead | None = None
+    try:
+        for uid, key in listed:
+            if key in left_alone:
+                report.skipped += 1
+                continue
+            later.pop(0)
+            when = now or utcnow()
+            too_large: MessageTooLarge | None = None
+            begun: Begun | None = None
+            if ahead is not None and ahead.uid == uid:
+                raw, begun = ahead.raw, ahead.begun
+            else:
+                try:
+                    raw = transport.fetch(uid)
+                except MessageTooLarge as e:
+                    # Only its size and headers were fetched: recorded and answered from those.
+                    raw, too_large = e.headers, e
+            # The next message is fetched (never acknowledged) and its archiving and parsing started, so
+            # that they overlap this one's transaction.
+            ahead = _Ahead.fetch(settings, transport, later[0]) if later else None
+            if not _take_one(settings, engine, transport, report, uid, key, when, raw, too_large, begun):
+                break
+    finally:
+        if ahead is not None and ahead.begun is not None:
+            with contextlib.suppress(Exception):  # its turn did not come: met again on the next poll
+                ahead.begun.settle()
+    return report
+
+
+class _Ahead:
+    """The next message of a poll, fetched while the one before it is taken in."""
+
+    def __init__(self, uid: str, raw: bytes, begun: Begun | None) -> None:
+        self.uid, self.raw, self.begun = uid, raw, begun
+
+    @classmethod
+    def fetch(cls, settings: Settings, transport: Transport, uid: str) -> _Ahead | None:
         try:
             raw = transport.fetch(uid)
-        except MessageTooLarge as e:
-            # Only its size and headers were fetched: recorded and answered from those.
-            raw, too_large = e.headers, e
-        try:
-            if too_large is not None:
-                row, new = oversize.take_oversize(
-                    settings, engine, raw, too_large.size, source=transport.source, uid=key, now=when
-                )
-            else:
-                row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when)
-        except TransportError:
-            raise
-        except Exception as e:
-            if is_transient(e):
-                # Nothing wrong with the message: leave it (and those behind it) unacknowledged for the next
-                # poll, recorded nowhere as failed.
-                log.warning("Transient failure on message %s from %s; left for the next poll: %s",
-                            uid, transport.source, e)
-                report.deferred += 1
-                break
-            # A bug or a message we cannot handle: archived and recorded as failed, never lost, never
-            # blocking the messages behind it.
-            log.exception("Message %s from %s could not be processed", uid, transport.source)
-            _record_failure(settings, engine, raw, transport.source, key, when, traceback.format_exc())
-            report.failed += 1
-            transport.acknowledge(uid)
-            continue
-        if new:
-            report.taken += 1
-            report.outcomes.append(f"{row.from_addr}: {row.outcome}")
+        except Exception:  # noqa: BLE001 - too large, or gone: fetched again in its turn, and handled there
+            return None
+        return cls(uid, raw, begin(settings, raw))
+
+
+def _take_one(
+    settings: Settings,
+    engine: Engine,
+    transport: Transport,
+    report: PollReport,
+    uid: str,
+    key: str,
+    when: dt.datetime,
+    raw: bytes,
+    too_large: MessageTooLarge | None,
+    begun: Begun | None,
+) -> bool:
+    """Take in one fetched message and acknowledge it once committed; False: stop the poll here."""
+    try:
+        if too_large is not None:
+            row, new = oversize.take_oversize(
+                settings, engine, raw, too_large.size, source=transport.source, uid=key, now=when
+            )
         else:
-            report.duplicates += 1
-            if row.kind == "unrelated" and row.source_uid != key:
-                _remember_uid(engine, row.id, transport.source, key)
-        if row.kind != "unrelated":
-            transport.acknowledge(uid)
-    return report
+            row, new = take_in(settings, engine, raw, source=transport.source, uid=key, now=when, begun=begun)
+    except TransportError:
+        raise
+    except Exception as e:
+        if is_transient(e):
+            # Nothing wrong with the message: leave it (and those behind it) unacknowledged for the next
+            # poll, recorded nowhere as failed.
+            log.warning("Transient failure on message %s from %s; left for the next poll: %s",
+                        uid, transport.source, e)
+            report.deferred += 1
+            return False
+        # A bug or a message we cannot handle: archived and recorded as failed, never lost, never
+        # blocking the messages behind it.
+        log.exception("Message %s from %s could not be processed", uid, transport.source)
+        _record_failure(settings, engine, raw, transport.source, key, when, traceback.format_exc())
+        report.failed += 1
+        transport.acknowledge(uid)
+        return True
+    if new:
+        report.taken += 1
+        report.outcomes.append(f"{row.from_addr}: {row.outcome}")
+    else:
+        report.duplicates += 1
+        if row.kind == "unrelated" and row.source_uid != key:
+            _remember_uid(engine, row.id, transport.source, key)
+    if row.kind != "unrelated":
+        transport.acknowledge(uid)
+    return True

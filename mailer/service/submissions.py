@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mailer.common.config import Settings
 from mailer.common.files import store_by_hash
@@ -180,7 +181,12 @@ def _request_approval(
         # No supervising leader in the directory: the bureau office reviews instead, and knows why.
         bureau = bureau_office(session)
         to = [a for a in [office_address(bureau) if bureau else None, settings.mail.from_address] if a][:1]
-    session.refresh(sub, ["entries"])
+    # The entries just written, with their tasks, in one query (refreshing sub.entries loaded each entry's
+    # task on its own: a query per task the office leads).
+    entries = session.scalars(
+        select(Entry).options(joinedload(Entry.task)).where(Entry.submission_id == sub.id).order_by(Entry.id)
+    ).all()
+    set_committed_value(sub, "entries", list(entries))
     queue_mail(
         session,
         settings,
