@@ -32,13 +32,19 @@ COMMANDS = ["status", "tasks", "offices", "inbox list", "outbox list", "audit"]
 # and the mapped model, configured (what the first query does).
 FLOOR = "python: ORM + model"
 _FLOOR_CODE = "import sqlalchemy.orm, mailer.registry.model; sqlalchemy.orm.configure_mappers()"
+# The floor of reading the registry through SQLAlchemy Core alone (Table objects, no ORM): its import.
+CORE = "python: import sqlalchemy"
+_PROBES = {"python -c pass": "pass", CORE: "import sqlalchemy", FLOOR: _FLOOR_CODE}
 TARGET_S = 0.3
 
 
-def _env() -> dict[str, str]:
+def _env(tree: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(tree_root())  # this tree's mailer, not whichever one the venv has installed
+    env["PYTHONPATH"] = str(tree or tree_root())  # this tree's mailer, not whichever one the venv has installed
     env.pop("DUBAN_HOME", None)
+    # An installed duban has its bytecode (pip compiles it): with PYTHONDONTWRITEBYTECODE set (as in some CI
+    # and sandbox shells) every run compiled ~60 of duban's modules from source, ~0.15 s of each command.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -70,9 +76,8 @@ def measure(args: dict[str, object]) -> dict[str, float]:
         home = Path(tmp) / "demo"
         subprocess.run([sys.executable, "-m", "mailer", "demo", str(home)], env=env, cwd=tree_root(), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for command in ["python -c pass", FLOOR, *commands]:
-            argv = ([sys.executable, "-c", "pass"] if command == "python -c pass"
-                    else [sys.executable, "-c", _FLOOR_CODE] if command == FLOOR
+        for command in [*_PROBES, *commands]:
+            argv = ([sys.executable, "-c", _PROBES[command]] if command in _PROBES
                     else [sys.executable, "-m", "mailer", "--home", str(home), *command.split()])
             out[command], out["cpu " + command] = _median(argv, env, runs)
     return out
@@ -85,18 +90,16 @@ def interleaved(runs: int, commands: list[str]) -> tuple[dict[str, float], dict[
         sides = {"old": old_tree, "new": ROOT}
         envs, homes = {}, {}
         for side, tree in sides.items():
-            envs[side] = dict(os.environ, PYTHONPATH=str(tree))
-            envs[side].pop("DUBAN_HOME", None)
+            envs[side] = _env(tree)
             homes[side] = Path(tmp) / side
             subprocess.run([sys.executable, "-m", "mailer", "demo", str(homes[side])], env=envs[side], cwd=tree,
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out: dict[str, dict[str, float]] = {"old": {}, "new": {}}
-        for command in ["python -c pass", FLOOR, *commands]:
+        for command in [*_PROBES, *commands]:
             times: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
             for i in range(runs + 1):
                 for side in ("old", "new") if i % 2 else ("new", "old"):
-                    argv = ([sys.executable, "-c", "pass"] if command == "python -c pass"
-                            else [sys.executable, "-c", _FLOOR_CODE] if command == FLOOR
+                    argv = ([sys.executable, "-c", _PROBES[command]] if command in _PROBES
                             else [sys.executable, "-m", "mailer", "--home", str(homes[side]), *command.split()])
                     t = _run_in(argv, envs[side], sides[side])
                     if i:  # the first round unmeasured: bytecode written, files cached
@@ -135,7 +138,7 @@ def main() -> None:
         old, new = interleaved(opts.runs, commands)
     for kind, prefix in (("wall", ""), ("CPU (user+system)", "cpu ")):
         print(f"median {kind} time of {opts.runs} runs each:")
-        for command in ["python -c pass", FLOOR, *args["commands"]]:  # type: ignore[misc]
+        for command in [*_PROBES, *args["commands"]]:  # type: ignore[misc]
             label = "  " + (command if command.startswith("python") else f"duban {command}")
             now = new[prefix + command]
             if old is None:
