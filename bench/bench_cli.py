@@ -34,7 +34,11 @@ FLOOR = "python: ORM + model"
 _FLOOR_CODE = "import sqlalchemy.orm, mailer.registry.model; sqlalchemy.orm.configure_mappers()"
 # The floor of reading the registry through SQLAlchemy Core alone (Table objects, no ORM): its import.
 CORE = "python: import sqlalchemy"
-_PROBES = {"python -c pass": "pass", CORE: "import sqlalchemy", FLOOR: _FLOOR_CODE}
+# The floor of a command reading a SQLite registry with the standard library's sqlite3 (no SQLAlchemy at all):
+# the CLI (click, settings, every command module) and sqlite3.
+NO_SA = "python: CLI + sqlite3"
+_PROBES = {"python -c pass": "pass", NO_SA: "import mailer.cli, sqlite3", CORE: "import sqlalchemy",
+           FLOOR: _FLOOR_CODE}
 TARGET_S = 0.3
 
 
