@@ -114,6 +114,32 @@ def interleaved(runs: int, commands: list[str]) -> tuple[dict[str, float], dict[
     return out["old"], out["new"]
 
 
+def instructions(commands: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """(old, new): millions of instructions each command executes, counted by valgrind (callgrind) in one
+    run per side. Unlike wall or CPU time, the count does not depend on the load of the shared machine, so a
+    single run compares the two sides; it leaves out waiting for the disk, and valgrind makes each run ~50×
+    slower (a minute or two per command)."""
+    import re
+
+    with checkout(BASELINE) as old_tree, tempfile.TemporaryDirectory(prefix="duban-bench-cli-") as tmp:
+        sides = {"old": old_tree, "new": ROOT}
+        out: dict[str, dict[str, float]] = {"old": {}, "new": {}}
+        for side, tree in sides.items():
+            env, home = _env(tree), Path(tmp) / side
+            subprocess.run([sys.executable, "-m", "mailer", "demo", str(home)], env=env, cwd=tree,
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for command in [*_PROBES, *commands]:
+                argv = ([sys.executable, "-c", _PROBES[command]] if command in _PROBES
+                        else [sys.executable, "-m", "mailer", "--home", str(home), *command.split()])
+                subprocess.run(argv, env=env, cwd=tree, check=True, capture_output=True)  # bytecode written
+                run = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                                     env=env, cwd=tree, check=True, capture_output=True, text=True)
+                found = re.search(r"Collected : (\d+)", run.stderr)
+                assert found, run.stderr[-2000:]
+                out[side][command] = int(found.group(1)) / 1e6
+    return out["old"], out["new"]
+
+
 def _run_in(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -130,10 +156,19 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="Only today's code.")
     parser.add_argument("--sequential", action="store_true",
                         help="The baseline's runs all before today's (measure_at), not alternating with them.")
+    parser.add_argument("--instructions", action="store_true",
+                        help="Count instructions with valgrind instead of timing (one run per side, load-independent).")
     opts = parser.parse_args()
     args: dict[str, object] = {"runs": opts.runs, "commands": [c.strip() for c in opts.commands.split(",")]}
     commands = [str(c) for c in args["commands"]]  # type: ignore[attr-defined]
     old: dict[str, float] | None
+    if opts.instructions:
+        old, new = instructions(commands)
+        print("millions of instructions executed (valgrind), one run each:")
+        for command in [*_PROBES, *commands]:
+            label = "  " + (command if command.startswith("python") else f"duban {command}")
+            print(ratio_line(label, old[command], new[command], higher_is_better=False, unit=" M"))
+        return
     if opts.no_baseline:
         old, new = None, measure(args)
     elif opts.sequential:
