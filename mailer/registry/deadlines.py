@@ -39,7 +39,12 @@ def period_dates_of(period: Period) -> OfficeDates:
 
 def office_dates(session: Session, period: Period, office_id: int | None) -> OfficeDates:
     """The dates that hold for ``office_id`` in ``period`` (the period's when None or not extended)."""
-    ext = extension(session, period, office_id) if office_id is not None else None
+    return dates_with(period, extension(session, period, office_id) if office_id is not None else None)
+
+
+def dates_with(period: Period, ext: OfficeDeadline | None) -> OfficeDates:
+    """The dates that hold under the office's extension ``ext`` in ``period`` (None: not extended); with
+    :func:`extensions`, the dates of every office of a period in one query."""
     if ext is None or ext.due_on <= period.due_on:
         # An extension never shortens: a period due date moved past it (firststart) wins.
         return period_dates_of(period)

@@ -385,7 +385,9 @@ def _facts_by_id(session: Session, settings: Settings, period: Period, today: dt
     # office_states reads its clock as an instant: noon of the day, in the bureau's timezone.
     now = dt.datetime.combine(day, dt.time(12), tzinfo=zone)
     states = {st.office_id: st for st in office_states(session, period, now=now, tz=settings.cycle.timezone)}
-    from mailer.registry.deadlines import office_due_on
+    from mailer.registry.deadlines import dates_with, extensions
+
+    exts = extensions(session, period)  # one query, not one per lead office
 
     progress = _approved_progress(session, period)
     current = and_(Task.plan_id == period.plan_id, Task.removed.is_(False))
@@ -429,7 +431,7 @@ def _facts_by_id(session: Session, settings: Settings, period: Period, today: dt
         office_facts = []
         for office_id, _, office_name in leads:
             if office_id not in facts_of:
-                dues[office_id] = office_due_on(session, period, office_id)
+                dues[office_id] = dates_with(period, exts.get(office_id)).due_on
                 st = states.get(office_id)
                 facts_of[office_id] = OfficeFact(
                     office=office_name,
