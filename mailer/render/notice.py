@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from lxml import etree
 from sqlalchemy.orm import Session
 
 from mailer.common.config import Settings
@@ -303,6 +304,9 @@ def _gap_paragraph(el: Any) -> Any:
 
 
 _LIGHT_MARKS = {light.text: light for light in Light}
+_LIGHT_FIND = etree.XPath(
+    ".//w:t[" + " or ".join(f"text()='{mark}'" for mark in _LIGHT_MARKS) + "]", namespaces={"w": _W[1:-1]}
+)
 # Word's colours for the dot: the cell's text stays black (仿宋), only "●" is coloured, as a printed 公文
 # table in black and white still reads "●红".
 _DOT_COLOURS = {Light.GREEN: "00B050", Light.YELLOW: "FFC000", Light.RED: "FF0000"}
@@ -318,10 +322,11 @@ def _colour_lights(body: Any) -> int:
     """Colour the "●" of every light mark ("●红" alone in its w:t, as the 报送情况 cell has it) in the
     annex; returns how many were coloured."""
     count = 0
-    for t in list(body.iter(_W + "t")):
-        light = _LIGHT_MARKS.get(t.text or "")
+    # XPath finds the few marks in C; iterating every w:t of a 20,000-row annex in Python took 0.8 s.
+    for t in _LIGHT_FIND(body):
+        light = _LIGHT_MARKS[t.text]
         run = t.getparent()
-        if light is None or run is None or run.tag != _W + "r":
+        if run is None or run.tag != _W + "r":
             continue
         rpr = run.find(_W + "rPr")
         anchor = run
