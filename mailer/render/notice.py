@@ -281,6 +281,7 @@ class _RowText:
         if len(pieces) != len(self.slots) + 1:
             raise TemplateError("the notice template's task row could not be cut at its fields")
         self.pieces = pieces
+        self.fields = [m.group(1) if (m := _MARK_RE.fullmatch(text)) else None for text in self.slots]
         self._t_open = f'<{self.prefix}t xml:space="preserve">'
         self._t_close = f"</{self.prefix}t>"
         self._br, self._tab = f"<{self.prefix}br/>", f"<{self.prefix}tab/>"
@@ -311,8 +312,9 @@ class _RowText:
             return values[m.group(1)]
 
         out = [self.pieces[0]]
-        for template_text, piece in zip(self.slots, self.pieces[1:], strict=True):
-            out.append(self.run_text(_MARK_RE.sub(value, template_text)))
+        for template_text, field, piece in zip(self.slots, self.fields, self.pieces[1:], strict=True):
+            # A w:t holding one field and nothing else (as the shipped template has them) needs no regex.
+            out.append(self.run_text(values[field] if field else _MARK_RE.sub(value, template_text)))
             out.append(piece)
         return "".join(out)
 
