@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -233,12 +234,34 @@ def measure(args: dict[str, object]) -> dict[str, float]:
             out[f"{key}_render_s"] = time.perf_counter() - t
             runs = int(str(args.get("pdf_runs", 1))) if key == "pdf" else int(str(args.get("big_pdf", 0)))
             for i in range(runs):
+                cpu = _office_cpu_s()
                 t = time.perf_counter()
                 pdf, err = _pdf(settings, docx)
                 out[f"{key}_pdf{i + 1}_s"] = time.perf_counter() - t if pdf else float("nan")
+                out[f"{key}_pdf{i + 1}_cpu_s"] = _office_cpu_s() - cpu
                 if err:
                     print(f"{n} rows: no PDF: {err}", file=sys.stderr)
     return out
+
+
+def _office_cpu_s() -> float:
+    """CPU seconds the kept LibreOffice (soffice.bin) has used so far: 0 before it starts, NaN without one
+    (the baseline). On a shared machine the wall time of a conversion is this plus waiting for a CPU."""
+    try:
+        from mailer.word.pdfkeeper import kept_office
+    except ImportError:
+        return float("nan")
+    office = kept_office()
+    if office is None:
+        return float("nan")
+    if office.pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{office.pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def compare(ns: argparse.Namespace) -> None:
@@ -260,7 +283,9 @@ def compare(ns: argparse.Namespace) -> None:
     if ns.pdf20k:
         took = new.get("big_pdf1_s", float("nan"))
         verdict = "within" if not math.isnan(took) and took <= new["timeout_s"] else "NOT within"
-        print(f"PDF, {ns.data_rows} rows, now: {took:.3g} s — {verdict} the {new['timeout_s']:.0f} s timeout")
+        print(f"PDF, {ns.data_rows} rows, now: {took:.3g} s — {verdict} the {new['timeout_s']:.0f} s timeout "
+              f"(LibreOffice CPU {new.get('big_pdf1_cpu_s', float('nan')):.3g} s; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 def main() -> None:
