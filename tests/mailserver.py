@@ -63,9 +63,17 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: the sockets stay bound until all are chosen (one at a time, the kernel
+    may hand out the port it just released, and two servers then collide)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind((HOST, 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -204,8 +212,8 @@ service doveadm {{
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
             os.chown(r / "mail", nobody.pw_uid, nobody.pw_gid)
-        self.imap_port = self.imap_port or free_port()
-        self.imaps_port = self.imaps_port or free_port()
+        if not (self.imap_port and self.imaps_port):
+            self.imap_port, self.imaps_port = free_ports(2)
         conf = r / "dovecot.conf"
         conf.write_text(self.config(), encoding="utf-8")
         self.proc = subprocess.Popen(
@@ -371,15 +379,26 @@ class MailServers:
                 "auth_require_tls": True,
                 "data_size_limit": 50 * 2**20,
             }
-            smtp_port, smtps_port = free_port(), free_port()
-            plain = Controller(relay, port=smtp_port, tls_context=server_ctx, **common)
-            # aiosmtpd only counts STARTTLS as TLS for AUTH; on the implicit-TLS port everything is TLS.
-            implicit = Controller(
-                relay, port=smtps_port, ssl_context=server_ctx, **{**common, "auth_require_tls": False}
-            )
-            for c in (plain, implicit):
-                c.start()
-                controllers.append(c)
+            for attempt in range(5):
+                # Distinct ports; another process may still take one between the choice and the bind.
+                smtp_port, smtps_port = free_ports(2)
+                plain = Controller(relay, port=smtp_port, tls_context=server_ctx, **common)
+                # aiosmtpd only counts STARTTLS as TLS for AUTH; on the implicit-TLS port everything is TLS.
+                implicit = Controller(
+                    relay, port=smtps_port, ssl_context=server_ctx, **{**common, "auth_require_tls": False}
+                )
+                try:
+                    for c in (plain, implicit):
+                        c.start()
+                        controllers.append(c)
+                    break
+                except OSError:
+                    for c in controllers:
+                        with contextlib.suppress(Exception):
+                            c.stop()
+                    controllers.clear()
+                    if attempt == 4:
+                        raise
             yield cls(root, dovecot, relay, smtp_port, smtps_port, controllers)
         finally:
             for c in controllers:
