@@ -30,9 +30,9 @@ def list_cmd(ctx: Context, state: str | None, as_json: bool) -> None:  # noqa: F
     """
     from sqlalchemy import select
 
+    from mailer.common.labels import label
     from mailer.registry.model import Dispatch
     from mailer.registry.store import atomic
-    from mailer.service.uncertain import STATE_LABELS, SendState, kind_label
 
     with atomic(ctx.engine()) as s:
         q = select(Dispatch).order_by(Dispatch.id.desc())
@@ -55,10 +55,8 @@ def list_cmd(ctx: Context, state: str | None, as_json: bool) -> None:  # noqa: F
         echo_json(rows)
         return
     for r in rows:
-        label = STATE_LABELS.get(SendState(r["state"]), r["state"]) if r["state"] in STATES else r["state"]
-        click.echo(
-            f"#{r['id']:<5} {label:<8} {kind_label(r['kind']):<8} {r['subject'][:40]} → {', '.join(r['to'])}"
-        )
+        state_name, kind_name = label("dispatch", r["state"]), label("dispatch_kind", r["kind"])
+        click.echo(f"#{r['id']:<5} {state_name:<8} {kind_name:<8} {r['subject'][:40]} → {', '.join(r['to'])}")
         if r["error"] and r["state"] != "sent":
             click.echo(f"       {r['error'][:300]}")
     if not rows:
@@ -79,10 +77,11 @@ def resend_cmd(ctx: Context, dispatch: int, reason: str) -> None:
     Example:
         duban outbox resend 42 --reason "电话确认基财股未收到"
     """
+    from mailer.common.labels import label
     from mailer.registry.model import Dispatch
     from mailer.registry.store import atomic
     from mailer.service.outgoing import send_pending
-    from mailer.service.uncertain import STATE_LABELS, SendState, clerk, resend
+    from mailer.service.uncertain import clerk, resend
     from mailer.transport.base import open_transport
 
     engine = ctx.engine()
@@ -92,7 +91,7 @@ def resend_cmd(ctx: Context, dispatch: int, reason: str) -> None:
     with atomic(engine) as s:
         d = s.get(Dispatch, dispatch)
         assert d is not None
-        state = STATE_LABELS.get(SendState(d.state), d.state)
+        state = label("dispatch", d.state)
         error = d.error
     click.echo(f"#{row.id}：“{row.subject}” → {', '.join(row.to_addrs)}：{state}")
     if error:

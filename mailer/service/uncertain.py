@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from mailer.common.config import Settings
 from mailer.common.errors import RegistryError, TransportError
 from mailer.common.files import write_atomic
-from mailer.common.labels import DISPATCH_KINDS, DISPATCH_STATES
+from mailer.common.labels import label
 from mailer.registry.model import Dispatch, DispatchState, Event, utcnow
 from mailer.registry.store import atomic
 from mailer.transport.base import Transport
@@ -37,9 +37,6 @@ log = logging.getLogger(__name__)
 SendState = DispatchState
 
 
-# The clerk's words for states and kinds: one table for every list (mailer.common.labels).
-STATE_LABELS = DISPATCH_STATES
-KIND_LABELS = DISPATCH_KINDS
 # Courtesy mail: telling someone what they already know. Sending it twice would be noise, not it missing.
 COURTESY = frozenset({"receipt", "approved_notice"})
 RESENT_MARK = "（重发）"
@@ -50,7 +47,8 @@ DROPPABLE = (SendState.UNCERTAIN, SendState.FAILED, SendState.PENDING)
 
 
 def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind)
+    """The clerk's name of a kind of mail (one table for every list: mailer.common.labels)."""
+    return label("dispatch_kind", kind)
 
 
 def _event(s: Session, d: Dispatch, kind: str, detail: str) -> None:
@@ -191,7 +189,7 @@ def resend(settings: Settings, engine: Engine, did: int, *, by: str, reason: str
             raise RegistryError(f"发件记录中没有 #{did}。运行 `duban outbox list` 查看编号。")
         if d.state not in RESENDABLE:
             raise RegistryError(
-                f"邮件 #{did}（{d.subject}）的状态是“{STATE_LABELS.get(SendState(d.state), d.state)}”，"
+                f"邮件 #{did}（{d.subject}）的状态是“{label('dispatch', d.state)}”，"
                 "只有未确认、已放弃或发送失败的邮件可以重发。"
             )
         subject = d.subject if d.subject.endswith(RESENT_MARK) else d.subject + RESENT_MARK
@@ -209,7 +207,7 @@ def resend(settings: Settings, engine: Engine, did: int, *, by: str, reason: str
         while (new := old.with_name(f"{old.stem.split('.r')[0]}.r{n}.eml")).exists():
             n += 1
         write_atomic(new, raw)
-        before = STATE_LABELS.get(SendState(d.state), d.state)
+        before = label("dispatch", d.state)
         d.eml_path, d.subject = str(new.relative_to(settings.home)), subject
         d.state, d.error = SendState.PENDING, ""
         _event(s, d, "send_resent", f"{_what(d)}（原状态：{before}）由 {by} 重发。原因：{reason or '未说明'}")
@@ -230,10 +228,10 @@ def drop(engine: Engine, did: int, *, by: str, reason: str) -> Dispatch:
             raise RegistryError(f"发件记录中没有 #{did}。运行 `duban outbox list` 查看编号。")
         if d.state not in DROPPABLE:
             raise RegistryError(
-                f"邮件 #{did}（{d.subject}）的状态是“{STATE_LABELS.get(SendState(d.state), d.state)}”，"
+                f"邮件 #{did}（{d.subject}）的状态是“{label('dispatch', d.state)}”，"
                 "只有未确认、发送失败或待发送的邮件可以放弃。"
             )
-        before = STATE_LABELS.get(SendState(d.state), d.state)
+        before = label("dispatch", d.state)
         d.state = SendState.DROPPED
         d.error = f"由 {by} 放弃：{reason or '未说明'}"[:1000]
         _event(
