@@ -16,7 +16,6 @@ the transaction that records them commits (mailer.service.outgoing). Nothing is 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from mailer.common.background import submit
-from mailer.common.files import PRIVATE_FILE, private_dir
+from mailer.common.files import PRIVATE_FILE, hash_path, private_dir
 
 _names = itertools.count()
 
@@ -85,8 +84,7 @@ def store_by_hash_later(folder: Path, data: bytes, suffix: str, *, fan_out: bool
 
     :raises OSError: the file cannot be written (later ones: from ``Pending.wait``)
     """
-    sha = hashlib.sha256(data).hexdigest()
-    path = (folder / sha[:2] if fan_out else folder) / f"{sha}{suffix}"
+    sha, path = hash_path(folder, data, suffix, fan_out=fan_out)
     if path.exists():
         return sha, path, DONE
     tmp, fd = _write_tmp(path, data)

@@ -76,8 +76,13 @@ def atomic_target(path: Path) -> Iterator[Path]:
 def store_by_hash(folder: Path, data: bytes, suffix: str, *, fan_out: bool = False) -> tuple[str, Path]:
     """Keep ``data`` once under its sha256 (``folder/<sha><suffix>``, or ``folder/ab/<sha><suffix>`` with
     ``fan_out``); an existing copy is left as it is. Returns (sha256, path)."""
-    sha = hashlib.sha256(data).hexdigest()
-    path = (folder / sha[:2] if fan_out else folder) / f"{sha}{suffix}"
+    sha, path = hash_path(folder, data, suffix, fan_out=fan_out)
     if not path.exists():
         write_atomic(path, data)
     return sha, path
+
+
+def hash_path(folder: Path, data: bytes, suffix: str, *, fan_out: bool = False) -> tuple[str, Path]:
+    """Where :func:`store_by_hash` keeps ``data``: (sha256, ``folder[/ab]/<sha><suffix>``)."""
+    sha = hashlib.sha256(data).hexdigest()
+    return sha, (folder / sha[:2] if fan_out else folder) / f"{sha}{suffix}"

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from mailer.common.durable import Pending, wait_all
 from mailer.common.errors import RegistryError
 from mailer.common.files import PRIVATE_FILE, private_dir
 from mailer.common.transient import describe_cn, is_transient
@@ -295,6 +296,30 @@ def atomic(engine: Engine) -> Iterator[Session]:
     """One unit of work: everything inside commits together or not at all."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+_UNSYNCED = "duban_unsynced_files"
+
+
+def before_commit(session: Session, pending: Pending) -> None:
+    """Have the commit of ``session``'s transaction wait until ``pending`` (a file written by
+    :mod:`mailer.common.durable`) is on disk: a committed row never names a file that is not."""
+    session.info.setdefault(_UNSYNCED, []).append(pending)
+
+
+def files_written(session: Session) -> None:
+    """Wait until every file queued in ``session`` so far is on disk.
+
+    :raises OSError: a file could not be written (the transaction must not commit)
+    """
+    wait_all(session.info.pop(_UNSYNCED, []))
+
+
+@event.listens_for(Session, "before_commit")
+def _durable_first(session: Session) -> None:
+    """The queued files' fsyncs end before the commit (a Dispatch's .eml, a quarantined message's copy)."""
+    if _UNSYNCED in session.info and not session.in_nested_transaction():
+        files_written(session)
 
 
 def table_names(engine: Engine) -> list[str]:

@@ -40,11 +40,11 @@ from mailer.registry.model import (
 )
 from mailer.registry.offices import KnownSender, known_sender, signer
 from mailer.registry.periodfacts import form_token, latest_submission, local_time, tz
-from mailer.registry.store import atomic
+from mailer.registry.store import atomic, before_commit, files_written
 from mailer.render.mailcontext import finding_dict, findings_context, mail_context
 from mailer.service import decisions, loops, oversize, sendercheck, submissions
 from mailer.service.matching import Match, by_token, match_message
-from mailer.service.outgoing import Mail, before_commit, files_written, queue_mail
+from mailer.service.outgoing import Mail, queue_mail
 from mailer.service.redelivery import flag_reuse, free_message_id, recognise
 from mailer.transport.base import Transport
 

@@ -21,44 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailer.common.config import Settings
-from mailer.common.durable import Pending, wait_all, write_later
+from mailer.common.durable import write_later
 from mailer.common.errors import DeliveryRefused, SendUncertain, TransportError
 from mailer.common.homelock import AlreadyLocked, exclusive_lock
 from mailer.registry.model import Dispatch, DispatchState, Event, InboundMessage, utcnow
-from mailer.registry.store import atomic, is_postgres, open_registry
+from mailer.registry.store import atomic, before_commit, is_postgres, open_registry
 from mailer.render.compose import build_message, new_message_id, render_mail
 from mailer.transport.base import Transport
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 LOCK_WAIT_S = 120.0
-
-
-_UNSYNCED = "duban_unsynced_files"
-
-
-def before_commit(session: Session, pending: Pending) -> None:
-    """Have the commit of ``session``'s transaction wait until ``pending`` is on disk."""
-    session.info.setdefault(_UNSYNCED, []).append(pending)
-
-
-def files_written(session: Session) -> None:
-    """Wait until every file queued in ``session`` so far is on disk.
-
-    :raises OSError: a file could not be written (the transaction must not commit)
-    """
-    wait_all(session.info.pop(_UNSYNCED, []))
-
-
-@event.listens_for(Session, "before_commit")
-def _durable_first(session: Session) -> None:
-    """A committed Dispatch always has its .eml on disk: the queued files' fsyncs end before the commit."""
-    if _UNSYNCED in session.info and not session.in_nested_transaction():
-        files_written(session)
 
 
 @dataclass
@@ -112,7 +89,7 @@ def queue_mail(
         auto_submitted=True,
     )
     eml = settings.outbox / "queue" / f"{hashlib.sha256(message_id.encode()).hexdigest()[:24]}.eml"
-    # Synced in the background while the transaction goes on; its commit waits for it (_durable_first).
+    # Synced in the background while the transaction goes on; its commit waits for it (store.before_commit).
     before_commit(session, write_later(eml, raw))
     dispatch = Dispatch(
         key=key,
