@@ -174,17 +174,29 @@ def _ask_again(
     **links: int,
 ) -> None:
     """A reply that is neither 同意 nor 退回: ask its author, with the bureau office in copy."""
+    _answer(
+        settings, session, inbound, person, "not_understood", {**ctx, "reply_text": newest_part(text)[:500]},
+        token, **links,
+    )  # fmt: skip
+
+
+def _answer(
+    settings: Settings,
+    session: Session,
+    inbound: InboundMessage,
+    person: Person,
+    kind: str,
+    ctx: Mapping[str, object],
+    token: str,
+    **links: int,
+) -> None:
+    """Answer ``inbound``'s author with mail ``kind``, the bureau office in copy (one per message)."""
     queue_mail(
         session,
         settings,
-        f"not_understood:{inbound.id}",
-        "not_understood",
-        Mail(
-            "not_understood",
-            {**ctx, "reply_text": newest_part(text)[:500]},
-            [person.email],
-            cc=_bureau_addrs(settings, session),
-        ),
+        f"{kind}:{inbound.id}",
+        kind,
+        Mail(kind, dict(ctx), [person.email], cc=_bureau_addrs(settings, session)),
         token=token,
         reply_to=inbound,
         person_id=person.id,
@@ -368,17 +380,8 @@ def _stale_signoff(
         version=draft.version,
         reply_text=newest_part(text)[:500],
     )
-    queue_mail(
-        session,
-        settings,
-        f"signoff_stale:{inbound.id}",
-        "signoff_stale",
-        Mail("signoff_stale", ctx, [person.email], cc=_bureau_addrs(settings, session)),
-        token=token,
-        reply_to=inbound,
-        person_id=person.id,
-        period_id=period.id,
-        document_id=draft.id,
+    _answer(
+        settings, session, inbound, person, "signoff_stale", ctx, token, period_id=period.id, document_id=draft.id
     )
     inbound.outcome = f"{person.name} 的签发回复针对 {period.key} 第{read.version}稿，已被第{draft.version}稿取代：未作处理，已告知"
 
