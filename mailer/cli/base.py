@@ -7,9 +7,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from mailer.common.config import Settings, load_settings
 from mailer.common.errors import DubanError
 from mailer.common.files import private_umask
 from mailer.common.logs import setup_logging
+
+if TYPE_CHECKING:
+    from mailer.registry.rows import Rows
 
 
 class DubanFailure(click.ClickException):
@@ -100,6 +103,13 @@ class Context:
             self._engine = open_home_registry(self.settings, verify=verify)
             self._verified = self._verified or verify
         return self._engine
+
+    def reading(self) -> AbstractContextManager[Rows]:
+        """One read-only snapshot of the registry for a short command: plain sqlite3 when the registry allows
+        it (mailer.registry.rows.open_plain, no SQLAlchemy imported), else a session of :meth:`engine`."""
+        from mailer.registry.rows import plain_or_session
+
+        return plain_or_session(self.settings, self.engine)
 
 
 pass_ctx = click.make_pass_decorator(Context)

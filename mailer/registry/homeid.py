@@ -21,37 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.common.config import Settings
 from mailer.common.errors import RegistryError
-from mailer.common.files import write_atomic
+from mailer.registry.marker import MARKER, read_marker, write_marker
 from mailer.registry.model import RegistryMeta
 from mailer.registry.store import atomic, close_all, open_registry, quick_check, safe_url, sqlite_path
 
 log = logging.getLogger(__name__)
-MARKER = "duban.id"
 HOME_ID = "home_id"
-_HEADER = (
-    "# duban 目录标识：由 `duban init` 写入，登记簿 meta 表中有同一标识。请勿修改、删除或复制到别的目录。\n"
-)
-
-
-def read_marker(home: Path) -> str | None:
-    """The id in ``home/duban.id`` (None when the home has no marker)."""
-    path = home / MARKER
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RegistryError(f"目录标识文件 {path} 无法读取（{e}）。请检查其权限，或从备份恢复。") from e
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise RegistryError(
-            f"目录标识文件 {path} 是空的。请从备份恢复该文件；它应与登记簿 meta 表中的 home_id 相同。"
-        )
-    return lines[-1]
-
-
-def write_marker(home: Path, home_id: str) -> None:
-    write_atomic(home / MARKER, (_HEADER + home_id + "\n").encode("utf-8"))
 
 
 def registry_id(engine: Engine) -> str | None:

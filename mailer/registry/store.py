@@ -28,6 +28,7 @@ from mailer.common.errors import RegistryError
 from mailer.common.files import PRIVATE_FILE, private_dir
 from mailer.common.transient import describe_cn, is_transient
 from mailer.registry.migrations import HEAD
+from mailer.registry.rows import sqlite_path
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -83,13 +84,6 @@ def _listen_for_long_text() -> None:
 
 
 _listen_for_long_text()
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite registry URL (None for another database or an in-memory one)."""
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        return Path(url[len("sqlite:///") :])
-    return None
 
 
 def _create_sqlite_file(path: Path) -> None:
