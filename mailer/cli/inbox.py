@@ -25,33 +25,35 @@ def list_cmd(ctx: Context, kind: str | None, as_json: bool) -> None:  # noqa: FB
     """List the messages taken in, newest first, with what was done with each."""
     from zoneinfo import ZoneInfo
 
-    from sqlalchemy import select
-
-    from mailer.registry.model import InboundMessage
-    from mailer.registry.store import atomic
+    from mailer.registry.rows import flag as as_bool
+    from mailer.registry.rows import utc
 
     zone = ZoneInfo(ctx.settings.cycle.timezone)  # times as the bureau reads them, not UTC
 
-    with atomic(ctx.engine()) as s:
-        q = select(InboundMessage).order_by(InboundMessage.id.desc())
-        if kind:
-            q = q.where(InboundMessage.kind == kind)
-        rows: list[dict[str, Any]] = [
-            {
-                "id": m.id,
-                "received_at": m.received_at.astimezone(zone).isoformat(timespec="minutes"),
-                "from": m.from_addr,
-                "subject": m.subject,
-                "kind": m.kind,
-                "matched_by": m.matched_by,
-                "flagged": m.flagged,
-                "outcome": m.outcome,
-                "archive": m.archive_path,
-                "sender_verdict": m.sender_verdict,
-                "released": m.released_at is not None,
-            }
-            for m in s.scalars(q)
-        ]
+    with ctx.reading() as db:
+        found = db.all(
+            "SELECT id, received_at, from_addr, subject, kind, matched_by, flagged, outcome, archive_path,"
+            " sender_verdict, released_at FROM inbound_messages"
+            + (" WHERE kind = :kind" if kind else "")
+            + " ORDER BY id DESC",
+            **({"kind": kind} if kind else {}),
+        )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": m.id,
+            "received_at": utc(m.received_at).astimezone(zone).isoformat(timespec="minutes"),  # type: ignore[union-attr]
+            "from": m.from_addr,
+            "subject": m.subject,
+            "kind": m.kind,
+            "matched_by": m.matched_by,
+            "flagged": as_bool(m.flagged),
+            "outcome": m.outcome,
+            "archive": m.archive_path,
+            "sender_verdict": m.sender_verdict,
+            "released": m.released_at is not None,
+        }
+        for m in found
+    ]
     if as_json:
         echo_json(rows)
         return

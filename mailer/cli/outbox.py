@@ -28,29 +28,31 @@ def list_cmd(ctx: Context, state: str | None, as_json: bool) -> None:  # noqa: F
         duban outbox list --state uncertain
         duban outbox list --json
     """
-    from sqlalchemy import select
-
     from mailer.common.labels import label
-    from mailer.registry.model import Dispatch
-    from mailer.registry.store import atomic
+    from mailer.registry.rows import from_json, utc
 
-    with atomic(ctx.engine()) as s:
-        q = select(Dispatch).order_by(Dispatch.id.desc())
-        if state:
-            q = q.where(Dispatch.state == state)
-        rows: list[dict[str, Any]] = [
+    with ctx.reading() as db:
+        found = db.all(
+            "SELECT id, kind, state, subject, to_addrs, attempts, sent_at, error FROM dispatches"
+            + (" WHERE state = :state" if state else "")
+            + " ORDER BY id DESC",
+            **({"state": state} if state else {}),
+        )
+    rows: list[dict[str, Any]] = []
+    for d in found:
+        sent_at = utc(d.sent_at)
+        rows.append(
             {
                 "id": d.id,
                 "kind": d.kind,
                 "state": d.state,
                 "subject": d.subject,
-                "to": d.to_addrs,
+                "to": from_json(d.to_addrs),
                 "attempts": d.attempts,
-                "sent_at": d.sent_at.isoformat(timespec="minutes") if d.sent_at else None,
+                "sent_at": sent_at.isoformat(timespec="minutes") if sent_at else None,
                 "error": d.error,
             }
-            for d in s.scalars(q)
-        ]
+        )
     if as_json:
         echo_json(rows)
         return
