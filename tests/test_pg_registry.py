@@ -242,3 +242,46 @@ def test_one_sender_per_home_on_postgresql_across_processes(tmp_path: Path, pg_u
         assert again
     assert not list(one.registry.glob("sending.lock"))  # the database's lock, not the file's
     close_all()
+
+
+def test_short_commands_say_the_same_on_postgresql_as_read_plainly_from_sqlite(pg_june, tmp_path: Path):
+    """
+    GIVEN the demo June on PostgreSQL (published: approvals, a returned report, a late office, a sign-off)
+          and the same registry copied into a SQLite file under a copy of the home
+    WHEN  every short command (`status`, `tasks`, `offices`, `inbox list`, `outbox list`, `audit`, text and
+          JSON) runs on both
+    THEN  the outputs are identical (but for PostgreSQL's line on the service lock): the one SQL text of each read gives the same answer through SQLAlchemy
+          on PostgreSQL as through sqlite3 on SQLite (mailer.registry.rows)
+    """
+    from click.testing import CliRunner
+    from test_plainread import SHORT
+
+    from mailer.cli import cli
+    from mailer.registry.copying import copy_registry
+    from mailer.registry.rows import open_plain
+
+    pg_home_dir, pg_registry = pg_june
+    lite = tmp_path / "lite"
+    shutil.copytree(pg_home_dir, lite)
+    toml = lite / "duban.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")  # back to SQLite
+    copy_registry(open_registry(pg_registry), load_settings(lite).database_url)
+    close_all()
+    assert open_plain(load_settings(pg_home_dir)) is None
+    assert open_plain(load_settings(lite)) is not None
+
+    def outputs(home: Path) -> dict[str, str]:
+        out = {}
+        for argv in SHORT:
+            result = CliRunner().invoke(cli, ["--home", str(home), *argv], catch_exceptions=False)
+            assert result.exit_code == 0, (argv, result.output)
+            out[" ".join(argv)] = result.output.replace(str(home), "HOME")
+        return out
+
+    # PostgreSQL's status also names the `duban serve` holding the home's lock in the database (SQLite's is a file).
+    on_pg = {k: "".join(ln for ln in v.splitlines(keepends=True) if not ln.startswith("服务："))
+             for k, v in outputs(pg_home_dir).items()}
+    close_all()
+    assert outputs(lite) == on_pg
+    assert "已审定" in on_pg["status --now 2022-06-25T09:00"]
+    close_all()
