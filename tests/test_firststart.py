@@ -36,7 +36,8 @@ from mailer.service.cycle import run_once, tick
 from mailer.service.daemon import Service
 from mailer.service.demo import EXAMPLES, at, run_demo
 from mailer.service.preview import preview_tick
-from mailer.service.startgate import confirm, gate_lines
+from mailer.service.startgate import confirm
+from mailer.service.statusnotes import gate_lines
 from mailer.transport.base import open_transport
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -113,7 +114,8 @@ def test_a_home_started_on_06_25_sends_nothing_before_confirmation_then_forms_wi
         assert told.state == "sent" and told.to_addrs
         body = read_message(settings.path(told.eml_path).read_bytes(), max_attachment_bytes=10**8).text
     assert "确认后将发送以下10封邮件" in body and "duban confirm --by" in body and "2022-06-25 09:00" in body
-    lines = gate_lines(settings, engine)
+    with atomic(engine) as s:
+        lines = gate_lines(settings, s)
     assert lines and lines[0].startswith("等待确认") and "duban confirm" in lines[0]
     runner = CliRunner()
     out = runner.invoke(cli, ["--home", str(settings.home), "status"])

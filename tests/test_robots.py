@@ -35,7 +35,8 @@ from mailer.registry.store import atomic, open_registry
 from mailer.service.checks import run_checks
 from mailer.service.cycle import run_once
 from mailer.service.demo import EXAMPLES, at
-from mailer.service.robots import MAX_ATTEMPTS, RateLimiter, post_pending, status_lines, tell_robots
+from mailer.service.robots import MAX_ATTEMPTS, RateLimiter, post_pending, tell_robots
+from mailer.service.statusnotes import robot_lines
 from mailer.transport import webhook
 from mailer.transport.base import open_transport
 
@@ -476,7 +477,8 @@ def test_failing_webhooks_never_block_or_repeat_mail(with_robots, platforms, mon
         m.startswith("钉钉机器人“群2”：“【督办】2022年6月进展情况表已发至10个牵头股室") and "已放弃" in m
         for m in problems
     )
-    (line,) = status_lines(settings, engine)
+    with atomic(engine) as s:
+        (line,) = robot_lines(settings, s)
     assert line.startswith("群机器人消息 3 条未能发出")
 
 
@@ -552,7 +554,8 @@ def test_robot_messages_render_from_the_shipped_templates(home):
 
 def test_no_robots_no_table_rows(home, engine):
     assert post_pending(home, engine).posted == 0
-    assert status_lines(home, engine) == []
+    with atomic(engine) as s:
+        assert robot_lines(home, s) == []
     assert home.robots == ()  # the default duban.toml only shows an example, commented out
 
 

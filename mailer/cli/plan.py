@@ -300,40 +300,37 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
         duban status --period 2022-06 --json
         duban status --now 2022-06-25T09:00
     """
+    import datetime as dt
     from zoneinfo import ZoneInfo
-
-    from sqlalchemy import select
 
     from mailer.cli.cycle import _parse_now
     from mailer.common.errors import RegistryError
     from mailer.common.labels import label as state_label
     from mailer.common.periods import parse_period, span_label
-    from mailer.registry.model import Period, utcnow
+    from mailer.registry.doubts import uncertain_dispatches
     from mailer.registry.periodfacts import date_cn
+    from mailer.registry.rows import periods
     from mailer.registry.status import office_states, render_status_table
-    from mailer.registry.store import atomic
     from mailer.registry.tickfailures import stuck_lines
     from mailer.render.lights import lit_tasks, office_lights
-    from mailer.service.robots import status_lines
-    from mailer.service.startgate import gate_lines
-    from mailer.service.uncertain import uncertain_dispatches
+    from mailer.service.statusnotes import gate_lines, robot_lines
 
     tz = ctx.settings.cycle.timezone
     now = _parse_now(now_text, tz)
-    # A stuck service (mailer.registry.tickfailures) first: nothing else on the page moves until it is fixed.
-    gate = stuck_lines(ctx.engine(), now) + gate_lines(ctx.settings, ctx.engine()) + status_lines(ctx.settings, ctx.engine())
-    with atomic(ctx.engine()) as session:
-        query = select(Period).order_by(Period.year.desc(), Period.month.desc(), Period.id.desc())
+    # Plain sqlite3 on a SQLite home (mailer.registry.rows): no SQLAlchemy imported, a tenth of a second.
+    with ctx.reading() as rows:
+        # A stuck service (mailer.registry.tickfailures) first: nothing else on the page moves until it is fixed.
+        gate = stuck_lines(rows, now) + gate_lines(ctx.settings, rows) + robot_lines(ctx.settings, rows)
         if period_text:
             year, month = parse_period(period_text)
-            period = session.scalars(query.where(Period.year == year, Period.month == month)).first()
-            if period is None:
+            found = periods(rows, year=year, month=month)
+            if not found:
                 raise RegistryError(
                     f"登记库中没有 {year}年{month}月 的报送期。已有的报送期见：duban status"
                 )
         else:
-            period = session.scalars(query).first()
-        if period is None:
+            found = periods(rows)
+        if not found:
             if as_json:
                 # "notes" (等待确认, 无人报送) only when there are any: the shape stays as it was otherwise.
                 echo_json({"period": None, "offices": [], **({"notes": gate} if gate else {})})
@@ -344,20 +341,23 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
                     "尚无报送期：还没有发出任何表格。导入通知和名录后，第一个报送期在发送日开启（duban run）。"
                 )
             return
-        states = office_states(session, period, now=now, tz=tz)
-        lit = lit_tasks(session, ctx.settings, period, (now or utcnow()).astimezone(ZoneInfo(tz)).date())
-        by_seq = {task.seq: result for task, result in lit}
+        period = found[0]
+        states = office_states(rows, period, now=now, tz=tz)
+        today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(tz)).date()
+        lit = lit_tasks(rows, ctx.settings, period, today)
+        by_seq = {facts.seq: result for facts, result in lit}
         office_light = office_lights(by_seq, [(s.office, s.tasks) for s in states])
         task_rows: list[dict[str, Any]] = [
-            {"seq": task.seq, "name": task.name, **result.to_dict()} for task, result in lit
+            {"seq": facts.seq, "name": facts.name, **result.to_dict()} for facts, result in lit
         ]
-        doubts = uncertain_dispatches(session)
-        moved = f"，由{date_cn(period.due_moved_from)}顺延" if period.due_moved_from else ""
-        label = (
-            f"{period.year}年{span_label(period.month)}（{period.key}，{state_label('period', period.state)}，"
-            f"截止 {date_cn(period.due_on)}{moved}）"
-        )
-        key = period.key
+        doubts = uncertain_dispatches(rows)
+        postgresql = rows.dialect == "postgresql"
+    moved = f"，由{date_cn(period.due_moved_from)}顺延" if period.due_moved_from else ""
+    label = (
+        f"{period.year}年{span_label(period.month)}（{period.key}，{state_label('period', period.state)}，"
+        f"截止 {date_cn(period.due_on)}{moved}）"
+    )
+    key = period.key
     if as_json:
         echo_json(
             {
@@ -377,10 +377,11 @@ def status_cmd(ctx: Context, *, period_text: str | None, as_json: bool, now_text
         click.echo(f"红灯任务 {len(red)} 项：{shown}{'等' if len(red) > 8 else ''}")
     for line in gate:
         click.echo(line)
-    from mailer.service.checks import check_service
+    if postgresql:  # which `duban serve` holds the home's lock (a SQLite home has no such lock)
+        from mailer.service.checks import check_service
 
-    for p in check_service(ctx.engine()):  # PostgreSQL: which `duban serve` holds the home's lock
-        click.echo(p.message)
+        for p in check_service(ctx.engine()):
+            click.echo(p.message)
     if doubts:
         click.echo(f"\n未确认是否发出的邮件 {len(doubts)} 封（不会自动重发，请逐一处理）：")
         for d in doubts:

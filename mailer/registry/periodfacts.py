@@ -1,18 +1,25 @@
 """Facts about a period the service layer asks for again and again: its lead offices, labels, tokens,
-and the bureau's local clock."""
+and the bureau's local clock.
+
+SQLAlchemy and the model are imported only by the functions that query through them: `duban status` uses
+the labels and dates here without either (mailer.registry.rows).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from mailer.common.config import Settings
 from mailer.common.periods import span_label
 from mailer.common.tokens import make_token
-from mailer.registry.model import Office, Period, Submission
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailer.registry.model import Office, Period, Submission
+    from mailer.registry.rows import PeriodRow
 
 
 def tz(settings: Settings) -> ZoneInfo:
@@ -28,7 +35,7 @@ def local_time(settings: Settings, when: dt.datetime) -> str:
     return when.astimezone(tz(settings)).strftime("%Y-%m-%d %H:%M")
 
 
-def period_label(period: Period) -> str:
+def period_label(period: Period | PeriodRow) -> str:
     """ "2022年1—6月", as the form's title and the mails say it."""
     return f"{period.year}年{span_label(period.month)}"
 
@@ -45,6 +52,10 @@ def latest_submission(
     session: Session, period: Period, office: Office, state: str | None = None
 ) -> Submission | None:
     """The office's newest revision for the period (only among those in ``state`` when given)."""
+    from sqlalchemy import select
+
+    from mailer.registry.model import Submission
+
     q = select(Submission).where(Submission.period_id == period.id, Submission.office_id == office.id)
     if state is not None:
         q = q.where(Submission.state == state)

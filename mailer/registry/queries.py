@@ -1,20 +1,29 @@
 """Registry queries several layers ask: the active plan, who leads what, and the last approved text.
 
-Registry layer: imports nothing of ours above the model.
+Registry layer: imports nothing of ours above the model. :func:`lead_offices_with_tasks` reads plain rows
+(mailer.registry.rows), and SQLAlchemy and the model are imported by the functions that query through them,
+so `duban status` imports neither.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, object_session, selectinload
+from mailer.registry.rows import Rows, as_rows
 
-from mailer.registry.model import Entry, Office, Period, Plan, Submission, Task, TaskOffice
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailer.registry.model import Entry, Office, Plan, Task
 
 
 def active_plan(session: Session) -> Plan | None:
     """The active plan (the one imported last); None when no plan was imported."""
+    from sqlalchemy import select
+
+    from mailer.registry.model import Plan
+
     return session.scalars(
         select(Plan).where(Plan.active.is_(True)).order_by(Plan.imported_at.desc(), Plan.id.desc())
     ).first()
@@ -26,31 +35,51 @@ def on_forms(task: Task, period_key: str | None) -> bool:
     return not task.removed and not (period_key and task.done_after and task.done_after < period_key)
 
 
+@dataclass(frozen=True)
+class LeadOffice:
+    """An office as :func:`lead_offices_with_tasks` gives it: the columns its callers read."""
+
+    id: int
+    name: str
+
+
 def lead_offices_with_tasks(
-    session: Session, plan_id: int, period_key: str | None = None
-) -> list[tuple[Office, list[int]]]:
+    db: Session | Rows, plan_id: int, period_key: str | None = None
+) -> list[tuple[LeadOffice, list[int]]]:
     """Offices leading at least one current task of the plan, in the order of their first task, with the
-    seqs of the tasks each leads (on the forms of ``period_key``, when given: tasks 办结 before it left out)."""
-    q = (
-        select(Office, Task.seq)
-        .join(TaskOffice, TaskOffice.office_id == Office.id)
-        .join(Task, Task.id == TaskOffice.task_id)
-        .where(Task.plan_id == plan_id, Task.removed.is_(False), TaskOffice.is_lead.is_(True))
-        .order_by(Task.seq)
+    seqs of the tasks each leads (on the forms of ``period_key``, when given: tasks 办结 before it left out).
+
+    Plain rows (mailer.registry.rows): `duban status` asks it without SQLAlchemy; :func:`lead_offices` gives
+    the ORM objects."""
+    found = as_rows(db).all(
+        "SELECT o.id, o.name, t.seq FROM offices o"
+        " JOIN task_offices tof ON tof.office_id = o.id"
+        " JOIN tasks t ON t.id = tof.task_id"
+        " WHERE t.plan_id = :plan_id AND NOT t.removed AND tof.is_lead"
+        + (" AND (t.done_after = '' OR t.done_after >= :period_key)" if period_key else "")
+        # The position breaks a tie (two offices leading one task): the order the notice names them in.
+        + " ORDER BY t.seq, tof.position",
+        plan_id=plan_id,
+        **({"period_key": period_key} if period_key else {}),
     )
-    if period_key:
-        q = q.where(or_(Task.done_after == "", Task.done_after >= period_key))
-    rows = session.execute(q).all()
-    out: dict[int, tuple[Office, list[int]]] = {}
-    for office, seq in rows:
-        out.setdefault(office.id, (office, []))[1].append(seq)
+    out: dict[int, tuple[LeadOffice, list[int]]] = {}
+    for r in found:
+        out.setdefault(r.id, (LeadOffice(r.id, r.name), []))[1].append(r.seq)
     return list(out.values())
 
 
 def lead_offices(session: Session, plan: Plan, period_key: str | None = None) -> list[Office]:
     """Offices that lead at least one current task of the plan (on the forms of ``period_key`` if given),
     in the order of their first task."""
-    return [office for office, _ in lead_offices_with_tasks(session, plan.id, period_key)]
+    from sqlalchemy import select
+
+    from mailer.registry.model import Office
+
+    ids = [office.id for office, _ in lead_offices_with_tasks(session, plan.id, period_key)]
+    if not ids:
+        return []
+    by_id = {o.id: o for o in session.scalars(select(Office).where(Office.id.in_(ids)))}
+    return [by_id[i] for i in ids]
 
 
 def lead_tasks(
@@ -58,6 +87,11 @@ def lead_tasks(
 ) -> list[Task]:
     """The plan's current tasks that ``office`` leads, by 编号 (those on the forms of ``period_key``);
     ``with_milestones``: their milestones loaded too, in one more query (not one per task)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import object_session, selectinload
+
+    from mailer.registry.model import Task, TaskOffice
+
     session = object_session(plan)
     if session is not None:
         # One query: walking plan.tasks and each task's offices loads them one task at a time (a form
@@ -85,6 +119,10 @@ def lead_tasks(
 def _approved_before(plan: Plan, year: int, month: int) -> Any:
     """Entries of approved submissions of ``plan`` from periods before (year, month), newest first: newest
     period, then within a period the newest revision."""
+    from sqlalchemy import and_, or_, select
+
+    from mailer.registry.model import Entry, Period, Submission
+
     return (
         select(Entry, Submission.office_id)
         .join(Submission, Entry.submission_id == Submission.id)
@@ -102,6 +140,8 @@ def last_approved_entries(
     session: Session, plan: Plan, office: Office, year: int, month: int
 ) -> dict[int, Entry]:
     """Task id → the office's newest approved entry for it from a period of ``plan`` before (year, month)."""
+    from mailer.registry.model import Submission
+
     out: dict[int, Entry] = {}
     for entry, _ in session.execute(_approved_before(plan, year, month).where(Submission.office_id == office.id)):
         out.setdefault(entry.task_id, entry)

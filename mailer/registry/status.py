@@ -3,6 +3,7 @@
 Per (period, office): 未发送 (no form sent) → 已发送 (the form dispatch is sent, nothing came back) → then the
 newest submission decides: invalid → 格式有误, pending_approval → 待审定, returned → 已退回, approved → 已审定.
 Also here: :func:`format_table`, a terminal table that lines up Chinese text (two columns per character).
+Read as plain rows (mailer.registry.rows): the same text through a session or through sqlite3 alone.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from mailer.registry.deadlines import dates_with, extensions
-from mailer.registry.model import Approval, Dispatch, Period, Person, Submission, utcnow
 from mailer.registry.queries import lead_offices_with_tasks as lead_offices
+from mailer.registry.rows import Rows, as_rows, flag, utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailer.registry.model import Period
+    from mailer.registry.rows import PeriodRow
 
 STATES = ("未发送", "已发送", "格式有误", "待审定", "已退回", "已审定")
 _SUBMISSION_STATE = {
@@ -29,8 +33,6 @@ _SUBMISSION_STATE = {
     "returned": "已退回",
     "approved": "已审定",
 }
-# A reminder that may have gone out (the transport could not tell) counts: the office may have seen it.
-_SENT = ("sent", "uncertain")
 
 
 @dataclass
@@ -68,8 +70,21 @@ def _local(when: dt.datetime, tz: ZoneInfo) -> dt.date:
     return when.astimezone(tz).date()
 
 
+@dataclass(frozen=True)
+class _Sub:
+    """A submission's columns that decide an office's state."""
+
+    id: int
+    office_id: int
+    revision: int
+    state: str
+    received_at: dt.datetime
+    late: bool
+    decided_at: dt.datetime | None
+
+
 def office_states(
-    session: Session, period: Period, *, now: dt.datetime | None = None, tz: str = "Asia/Shanghai"
+    db: Session | Rows, period: Period | PeriodRow, *, now: dt.datetime | None = None, tz: str = "Asia/Shanghai"
 ) -> list[OfficeState]:
     """The state of every lead office of the period's plan.
 
@@ -77,25 +92,31 @@ def office_states(
     a report sent on time and later returned for changes stays on time. With no proper report yet, an
     office is late once the due date has passed, by the days since.
 
+    :param db: a session, or plain rows (mailer.registry.rows: `duban status` reads without SQLAlchemy)
     :param now: the clock (default: now), for the days late of offices that have not reported
     :param tz: the bureau's timezone, in which dates are compared with the due date
     """
+    rows = as_rows(db)
     zone = ZoneInfo(tz)
-    today = _local(now or utcnow(), zone)
+    today = _local(now or dt.datetime.now(dt.UTC), zone)
     # A few queries for the whole period, not a few per office: `duban status` runs this twice (the table and
     # the lights), and per office it was ~100 statements, a tenth of the command's time.
-    subs_of: dict[int, list[Submission]] = defaultdict(list)
-    for sub in session.scalars(
-        select(Submission).where(Submission.period_id == period.id).order_by(Submission.office_id, Submission.revision)
+    subs_of: dict[int, list[_Sub]] = defaultdict(list)
+    for r in rows.all(
+        "SELECT id, office_id, revision, state, received_at, late, decided_at FROM submissions"
+        " WHERE period_id = :period_id ORDER BY office_id, revision",
+        period_id=period.id,
     ):
-        subs_of[sub.office_id].append(sub)
-    reminders = _dispatch_counts(session, period, Dispatch.kind == "reminder", Dispatch.state.in_(_SENT))
-    forms_sent = _dispatch_counts(session, period, Dispatch.kind == "form", Dispatch.state == "sent")
-    exts = extensions(session, period)
-    newest_of = [_current(subs)[-1] for subs in subs_of.values()]
-    approvals = _approvals(session, [s for s in newest_of if s.state == "approved"])
+        subs_of[r.office_id].append(
+            _Sub(r.id, r.office_id, r.revision, r.state, utc(r.received_at), flag(r.late), utc(r.decided_at))  # type: ignore[arg-type]
+        )
+    # A reminder that may have gone out (the transport could not tell) counts: the office may have seen it.
+    reminders = _dispatch_counts(rows, period, "kind = 'reminder' AND state IN ('sent', 'uncertain')")
+    forms_sent = _dispatch_counts(rows, period, "kind = 'form' AND state = 'sent'")
+    exts = extensions(rows, period)
+    approvals = _approvals(rows, period)
     out = []
-    for office, seqs in lead_offices(session, period.plan_id, period.key):
+    for office, seqs in lead_offices(rows, period.plan_id, period.key):
         subs = subs_of.get(office.id, [])
         st = OfficeState(office=office.name, office_id=office.id, tasks=seqs, state="未发送")
         st.reminders = reminders.get(office.id, 0)
@@ -119,45 +140,41 @@ def office_states(
     return out
 
 
-def _current(subs: list[Submission]) -> list[Submission]:
+def _current(subs: list[_Sub]) -> list[_Sub]:
     """An office's submissions that count (superseded ones only when there is nothing else), by revision."""
     return [s for s in subs if s.state != "superseded"] or subs
 
 
-def _dispatch_counts(session: Session, period: Period, *conditions: Any) -> dict[int, int]:
-    """Office id → how many of the period's dispatches meet ``conditions``."""
-    rows = session.execute(
-        select(Dispatch.office_id, func.count(Dispatch.id))
-        .where(Dispatch.period_id == period.id, *conditions)
-        .group_by(Dispatch.office_id)
+def _dispatch_counts(rows: Rows, period: Period | PeriodRow, condition: str) -> dict[int, int]:
+    """Office id → how many of the period's dispatches meet ``condition`` (SQL over the dispatch's columns)."""
+    found = rows.all(
+        f"SELECT office_id, COUNT(id) AS n FROM dispatches WHERE period_id = :period_id AND {condition}"
+        " GROUP BY office_id",
+        period_id=period.id,
     )
-    return {office_id: n for office_id, n in rows if office_id is not None}
+    return {r.office_id: r.n for r in found if r.office_id is not None}
 
 
-def _approvals(session: Session, subs: list[Submission]) -> dict[int, tuple[Approval, Person]]:
-    """Submission id → its newest review approval with the approving person, for ``subs``."""
-    if not subs:
-        return {}
-    out: dict[int, tuple[Approval, Person]] = {}
-    for approval, person in session.execute(
-        select(Approval, Person)
-        .join(Person, Person.id == Approval.person_id)
-        .where(
-            Approval.submission_id.in_([s.id for s in subs]),
-            Approval.kind == "review",
-            Approval.decision == "approved",
-        )
-        .order_by(Approval.decided_at.desc(), Approval.id.desc())
+def _approvals(rows: Rows, period: Period | PeriodRow) -> dict[int, tuple[str, dt.datetime]]:
+    """Submission id → who approved it and when (its newest review approval), for the period's approved
+    submissions."""
+    out: dict[int, tuple[str, dt.datetime]] = {}
+    for r in rows.all(
+        "SELECT a.submission_id, p.name, a.decided_at FROM approvals a"
+        " JOIN people p ON p.id = a.person_id"
+        " JOIN submissions s ON s.id = a.submission_id"
+        " WHERE s.period_id = :period_id AND s.state = 'approved'"
+        " AND a.kind = 'review' AND a.decision = 'approved'"
+        " ORDER BY a.decided_at DESC, a.id DESC",
+        period_id=period.id,
     ):
-        if approval.submission_id is not None:  # newest first: the first one seen is the one shown
-            out.setdefault(approval.submission_id, (approval, person))
+        out.setdefault(r.submission_id, (r.name, utc(r.decided_at)))  # type: ignore[arg-type]  # newest first: the first one seen is the one shown
     return out
 
 
-def _approval(found: tuple[Approval, Person] | None, sub: Submission, st: OfficeState) -> None:
+def _approval(found: tuple[str, dt.datetime] | None, sub: _Sub, st: OfficeState) -> None:
     if found is not None:
-        approval, person = found
-        st.approved_by, st.approved_at = person.name, approval.decided_at
+        st.approved_by, st.approved_at = found
     else:
         st.approved_at = sub.decided_at
 

@@ -6,7 +6,8 @@ other steps and periods, and the sending of what was queued go on. `duban run --
 The tick's health is kept in the registry's meta table: ``tickfail:<hash>`` per failure still repeating
 (how many runs in a row, since when, the message) and ``tick_ok_at`` (the last run without failures). A
 failure repeating over :data:`STUCK_RUNS` runs, or one still there a day after the last clean run, is a
-*stuck* service: :func:`stuck_lines` says so for `duban status` and `duban check`.
+*stuck* service: :func:`stuck_lines` says so for `duban status` and `duban check`. It reads plain rows
+(mailer.registry.rows), so `duban status` asks it without SQLAlchemy; the writers import it when called.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import datetime as dt
 import hashlib
 import json
 import logging
-
-from sqlalchemy import Engine, select
+from typing import TYPE_CHECKING
 
 from mailer.common.errors import DubanError
-from mailer.registry.model import Event, Office, Period, RegistryMeta, utcnow
-from mailer.registry.store import atomic
+from mailer.registry.rows import Rows, as_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 KIND = "step_failed"
@@ -42,6 +45,9 @@ def record_failure(
 ) -> str:
     """Record ``error`` (an event of the period, and of the office if given) unless the same failure was
     recorded by the run before, and return the message."""
+    from mailer.registry.model import Event, Office, Period, RegistryMeta
+    from mailer.registry.store import atomic
+
     with atomic(engine) as s:
         period = s.get(Period, period_id) if period_id is not None else None
         office = s.get(Office, office_id) if office_id is not None else None
@@ -63,7 +69,12 @@ def _key(message: str) -> str:
 
 def note_run(engine: Engine, failures: list[str], now: dt.datetime | None = None) -> None:
     """After a tick: count each failure's runs in a row (forgetting those gone), or mark a clean run."""
-    now = now or utcnow()
+    from sqlalchemy import select
+
+    from mailer.registry.model import RegistryMeta
+    from mailer.registry.store import atomic
+
+    now = now or dt.datetime.now(dt.UTC)
     with atomic(engine) as s:
         old = {m.key: m for m in s.scalars(select(RegistryMeta).where(RegistryMeta.key.startswith(_PREFIX)))}
         for message in dict.fromkeys(failures):
@@ -86,14 +97,15 @@ def note_run(engine: Engine, failures: list[str], now: dt.datetime | None = None
                 ok.value = now.isoformat()
 
 
-def stuck_lines(engine: Engine, now: dt.datetime | None = None) -> list[str]:
+def stuck_lines(db: Session | Rows, now: dt.datetime | None = None) -> list[str]:
     """Chinese lines for a stuck service (empty when it is not)."""
-    now = now or utcnow()
-    with atomic(engine) as s:
-        rows = list(s.scalars(select(RegistryMeta).where(RegistryMeta.key.startswith(_PREFIX))))
-        ok = s.get(RegistryMeta, _OK)
-        ok_at = dt.datetime.fromisoformat(ok.value) if ok is not None else None
-    failing = sorted((json.loads(r.value) for r in rows), key=lambda i: i["since"])
+    now = now or dt.datetime.now(dt.UTC)
+    rows = as_rows(db)
+    # The prefix has no LIKE wildcard in it ("tickfail:"): LIKE is a plain prefix test here.
+    failures = rows.all("SELECT value FROM meta WHERE key LIKE :prefix", prefix=_PREFIX + "%")
+    ok = rows.all("SELECT value FROM meta WHERE key = :key", key=_OK)
+    ok_at = dt.datetime.fromisoformat(ok[0].value) if ok else None
+    failing = sorted((json.loads(r.value) for r in failures), key=lambda i: i["since"])
     out = [
         f"服务卡住：同一故障已连续 {i['n']} 次运行出现（自 {i['since'][:16].replace('T', ' ')} UTC 起）：{i['msg']}"
         for i in failing

@@ -19,8 +19,9 @@ done when it reads 已完成 / 已于3月25日完成 / 顺利完成 / 完成了 
 基本完成 or a percentage. Any approved report of the period or of an earlier one counts (done stays done).
 
 The rule itself (:func:`evaluate`, :func:`judge`, :func:`reported_done`) is pure over plain data
-(:class:`TaskFacts`); :func:`task_lights` and :func:`office_lights` build the facts from the registry.
-Registry layer: every document and the console use the result; nothing here writes.
+(:class:`TaskFacts`); :func:`task_lights` and :func:`office_lights` build the facts from the registry, read
+as plain rows (mailer.registry.rows: through a session, or by `duban status` without SQLAlchemy).
+Every document and the console use the result; nothing here writes.
 """
 
 from __future__ import annotations
@@ -35,16 +36,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
-
 from mailer.common.periods import month_end
 from mailer.plan.milestones import split_labels, tidy
-from mailer.registry.model import Entry, Milestone, Office, Period, Submission, Task, TaskOffice
+from mailer.registry.deadlines import dates_with, extensions
+from mailer.registry.rows import Rows, as_rows, day, flag
 from mailer.registry.status import office_states
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from mailer.common.config import Settings
+    from mailer.registry.model import Period, Task
+    from mailer.registry.rows import PeriodRow
 
 
 class Light(enum.Enum):
@@ -349,70 +352,73 @@ def reported_done(label: str, text: str, progress: str, others: Sequence[str] = 
 _STATE_REPORT = {"已审定": "approved", "待审定": "pending", "已退回": "returned", "格式有误": "invalid"}
 
 
-def as_of(period: Period, today: dt.date) -> dt.date:
+def as_of(period: Period | PeriodRow, today: dt.date) -> dt.date:
     """The day a period's lights are judged at: ``today``, but no later than the end of the period's month —
     a past period keeps the lights it ended with, instead of turning red for milestones due after it."""
     return min(today, month_end(period.year, period.month))
 
 
-def _approved_progress(session: Session, period: Period) -> dict[int, list[str]]:
+def _approved_progress(rows: Rows, period: Period | PeriodRow) -> dict[int, list[str]]:
     """Task id → the 进展情况 of every approved report of the plan from this period or an earlier one."""
-    rows = session.execute(
-        select(Entry.task_id, Entry.progress)
-        .join(Submission, Entry.submission_id == Submission.id)
-        .join(Period, Submission.period_id == Period.id)
-        .where(
-            Period.plan_id == period.plan_id,
-            Submission.state == "approved",
-            or_(Period.year < period.year, and_(Period.year == period.year, Period.month <= period.month)),
-        )
+    found = rows.all(
+        "SELECT e.task_id, e.progress FROM entries e"
+        " JOIN submissions s ON e.submission_id = s.id"
+        " JOIN periods p ON s.period_id = p.id"
+        " WHERE p.plan_id = :plan_id AND s.state = 'approved'"
+        " AND (p.year < :year OR (p.year = :year AND p.month <= :month))",
+        plan_id=period.plan_id,
+        year=period.year,
+        month=period.month,
     )
     out: dict[int, list[str]] = defaultdict(list)
-    for task_id, progress in rows:
+    for task_id, progress in found:
         if progress:
             out[task_id].append(progress)
     return out
 
 
-def _facts_by_id(session: Session, settings: Settings, period: Period, today: dt.date) -> list[tuple[int, TaskFacts]]:
+# The current tasks of a plan (not removed), for the loader's queries below.
+_CURRENT = "t.plan_id = :plan_id AND NOT t.removed"
+
+
+def _facts_by_id(
+    db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
+) -> list[tuple[int, TaskFacts]]:
     """(task id, facts) of every current task of the period's plan (not removed), in 编号 order, at ``today``.
 
     Plain rows, never ORM objects: at 20,000 tasks building Task, TaskOffice, Office and Milestone objects
     cost seconds (the SQL a tenth of it), and the consolidated notice reads these facts for its annex.
     """
+    rows = as_rows(db)
     zone = ZoneInfo(settings.cycle.timezone)
-    day = as_of(period, today)
+    at = as_of(period, today)
     # office_states reads its clock as an instant: noon of the day, in the bureau's timezone.
-    now = dt.datetime.combine(day, dt.time(12), tzinfo=zone)
-    states = {st.office_id: st for st in office_states(session, period, now=now, tz=settings.cycle.timezone)}
-    from mailer.registry.deadlines import dates_with, extensions
+    now = dt.datetime.combine(at, dt.time(12), tzinfo=zone)
+    states = {st.office_id: st for st in office_states(rows, period, now=now, tz=settings.cycle.timezone)}
+    exts = extensions(rows, period)  # one query, not one per lead office
 
-    exts = extensions(session, period)  # one query, not one per lead office
-
-    progress = _approved_progress(session, period)
-    current = and_(Task.plan_id == period.plan_id, Task.removed.is_(False))
+    progress = _approved_progress(rows, period)
+    plan = {"plan_id": period.plan_id}
     offices: dict[int, list[tuple[int, bool, str]]] = defaultdict(list)
-    for task_id, office_id, is_lead, name in session.execute(
-        select(TaskOffice.task_id, TaskOffice.office_id, TaskOffice.is_lead, Office.name)
-        .join(Task, Task.id == TaskOffice.task_id)
-        .join(Office, Office.id == TaskOffice.office_id)
-        .where(current)
-        .order_by(TaskOffice.task_id, TaskOffice.position)
+    for task_id, office_id, is_lead, name in rows.all(
+        "SELECT tof.task_id, tof.office_id, tof.is_lead, o.name FROM task_offices tof"
+        " JOIN tasks t ON t.id = tof.task_id JOIN offices o ON o.id = tof.office_id"
+        f" WHERE {_CURRENT} ORDER BY tof.task_id, tof.position",
+        **plan,
     ):
-        offices[task_id].append((office_id, bool(is_lead), name))
+        offices[task_id].append((office_id, flag(is_lead), name))
     milestones: dict[int, list[tuple[str, str, dt.date | None]]] = defaultdict(list)
-    for task_id, label, text, due in session.execute(
-        select(Milestone.task_id, Milestone.label, Milestone.text, Milestone.due)
-        .join(Task, Task.id == Milestone.task_id)
-        .where(current)
-        .order_by(Milestone.task_id, Milestone.position)
+    for task_id, label, text, due in rows.all(
+        "SELECT m.task_id, m.label, m.text, m.due FROM milestones m JOIN tasks t ON t.id = m.task_id"
+        f" WHERE {_CURRENT} ORDER BY m.task_id, m.position",
+        **plan,
     ):
-        milestones[task_id].append((label, text, due))
+        milestones[task_id].append((label, text, day(due)))
     out = []
     dues: dict[int, dt.date] = {}
     facts_of: dict[int, OfficeFact] = {}
-    for task_id, seq, name, done_after in session.execute(
-        select(Task.id, Task.seq, Task.name, Task.done_after).where(current).order_by(Task.seq)
+    for task_id, seq, name, done_after in rows.all(
+        f"SELECT t.id, t.seq, t.name, t.done_after FROM tasks t WHERE {_CURRENT} ORDER BY t.seq", **plan
     ):
         closed = bool(done_after and done_after < period.key)
         texts = progress.get(task_id, [])
@@ -449,7 +455,12 @@ def _facts_by_id(session: Session, settings: Settings, period: Period, today: dt
 def task_facts(
     session: Session, settings: Settings, period: Period, today: dt.date
 ) -> list[tuple[Task, TaskFacts]]:
-    """The facts of every current task of the period's plan (not removed), in 编号 order, at ``today``."""
+    """The facts of every current task of the period's plan (not removed), in 编号 order, at ``today``,
+    each with its Task (for the ledger, which reads more of the task than the rule does)."""
+    from sqlalchemy import select
+
+    from mailer.registry.model import Task
+
     facts = _facts_by_id(session, settings, period, today)
     tasks = {
         t.id: t for t in session.scalars(select(Task).where(Task.plan_id == period.plan_id, Task.removed.is_(False)))
@@ -458,38 +469,39 @@ def task_facts(
 
 
 def lit_tasks(
-    session: Session, settings: Settings, period: Period, today: dt.date
-) -> list[tuple[Task, LightResult]]:
-    """Every current task of the period with its light at ``today`` (judged at :func:`as_of`), by 编号."""
-    day = as_of(period, today)
+    db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
+) -> list[tuple[TaskFacts, LightResult]]:
+    """Every current task of the period (its facts: 编号, name, …) with its light at ``today`` (judged at
+    :func:`as_of`), by 编号."""
+    at = as_of(period, today)
     n = settings.lights.yellow_workdays
     return [
-        (task, judge(facts, today=day, calendar=settings.calendar, yellow_workdays=n))
-        for task, facts in task_facts(session, settings, period, today)
+        (facts, judge(facts, today=at, calendar=settings.calendar, yellow_workdays=n))
+        for _, facts in _facts_by_id(db, settings, period, today)
     ]
 
 
 def task_lights(
-    session: Session, settings: Settings, period: Period, today: dt.date
+    db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
 ) -> dict[int, LightResult]:
     """Task id → its light in ``period`` at ``today`` (judged at :func:`as_of`), for every current task."""
-    day = as_of(period, today)
+    at = as_of(period, today)
     n = settings.lights.yellow_workdays
     return {
-        i: judge(f, today=day, calendar=settings.calendar, yellow_workdays=n)
-        for i, f in _facts_by_id(session, settings, period, today)
+        i: judge(f, today=at, calendar=settings.calendar, yellow_workdays=n)
+        for i, f in _facts_by_id(db, settings, period, today)
     }
 
 
 def lights_by_seq(
-    session: Session, settings: Settings, period: Period, today: dt.date
+    db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
 ) -> dict[int, LightResult]:
     """:func:`task_lights` keyed by the task's 编号 instead of its id."""
-    day = as_of(period, today)
+    at = as_of(period, today)
     n = settings.lights.yellow_workdays
     return {
-        f.seq: judge(f, today=day, calendar=settings.calendar, yellow_workdays=n)
-        for _, f in _facts_by_id(session, settings, period, today)
+        f.seq: judge(f, today=at, calendar=settings.calendar, yellow_workdays=n)
+        for _, f in _facts_by_id(db, settings, period, today)
     }
 
 

@@ -128,7 +128,7 @@ def check_outbox(engine: Engine) -> list[Problem]:
 def check_uncertain(engine: Engine) -> list[Problem]:
     """Messages that may or may not have gone out: never resent without the clerk (mailer.service.uncertain).
     Warnings: the service runs on meanwhile; the clerk settles each with `duban outbox resend|drop`."""
-    from mailer.service.uncertain import uncertain_dispatches
+    from mailer.registry.doubts import uncertain_dispatches
 
     with atomic(engine) as s:
         return [Problem("warning", d.line()) for d in uncertain_dispatches(s)]
@@ -324,13 +324,13 @@ def run_checks(
         + check_holidays(settings, today)
         + check_service(engine)
     )
-    from mailer.service.robots import post_problems
-    from mailer.service.startgate import gate_lines
-
-    problems += [Problem("warning", line) for line in gate_lines(settings, engine)]
     from mailer.registry.tickfailures import stuck_lines
+    from mailer.service.robots import post_problems
+    from mailer.service.statusnotes import gate_lines
 
-    problems += [Problem("error", line) for line in stuck_lines(engine)]
+    with atomic(engine) as s:
+        problems += [Problem("warning", line) for line in gate_lines(settings, s)]
+        problems += [Problem("error", line) for line in stuck_lines(s)]
     problems += [Problem(level, text) for level, text in post_problems(settings, engine)]
     if mail:
         problems += check_mail(settings)

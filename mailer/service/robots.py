@@ -7,7 +7,7 @@ robot that is down, refuses the signature or answers errcode ≠ 0 can neither b
 post is marked *posting* and committed before the webhook is called and *posted* once the platform answers
 0; a post found *posting* later, or whose answer was lost, becomes *uncertain* and is not posted again. A
 refused post is retried on later ticks with growing waits, MAX_ATTEMPTS times, then given up; both show in
-`duban check` and `duban status`.
+`duban check` and `duban status` (read by mailer.service.statusnotes).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from mailer.common.errors import ConfigError, TemplateError
 from mailer.common.homelock import AlreadyLocked, exclusive_lock
 from mailer.common.robotconfig import RobotSettings, masked_url
 from mailer.registry.model import Dispatch, Document, Event, Office, Period, RobotPost, RobotPostState, utcnow
-from mailer.registry.periodfacts import local_time, period_label
+from mailer.registry.periodfacts import period_label
 from mailer.registry.store import atomic
 from mailer.render.robottext import render_robot, robot_template_problems, short_date
+from mailer.service.statusnotes import post_line, troubled_posts
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -396,38 +397,8 @@ def post_problems(settings: Settings, engine: Engine) -> list[tuple[str, str]]:
                         f"{robot.label}的 offices 中“{'、'.join(unknown)}”不在名录中，这些股室的消息不会发到该群。",
                     )
                 )
-        out += [("warning", _line(settings, p)) for p in _troubled(s)]
+        out += [("warning", post_line(settings, p)) for p in troubled_posts(s)]
     return out
-
-
-def _troubled(s: Session) -> list[RobotPost]:
-    bad = (RobotPostState.FAILED, RobotPostState.GAVE_UP, RobotPostState.UNCERTAIN)
-    return list(s.scalars(select(RobotPost).where(RobotPost.state.in_(bad)).order_by(RobotPost.id)))
-
-
-def _line(settings: Settings, p: RobotPost) -> str:
-    robot = next((r for r in settings.robots if r.name == p.robot), None)
-    who = robot.label if robot else f"机器人“{p.robot}”"
-    if p.state == RobotPostState.FAILED:
-        when = local_time(settings, p.next_at) if p.next_at else "下次运行时"
-        what = f"第{p.attempts}次未能发出，将于 {when} 后重试"
-    elif p.state == RobotPostState.GAVE_UP:
-        what = f"{p.attempts}次未能发出，已放弃（邮件不受影响；修好后可在群里手动告知）"
-    else:
-        what = "不确定是否已发出，不会自动重发"
-    return f"{who}：“{p.title}”{what}：{p.error[:200]}"
-
-
-def status_lines(settings: Settings, engine: Engine) -> list[str]:
-    """One line for `duban status` when robot posts need the clerk's eye (none when all is well)."""
-    if not settings.robots:
-        return []
-    with atomic(engine) as s:
-        bad = _troubled(s)
-        if not bad:
-            return []
-        last = _line(settings, bad[-1])
-    return [f"群机器人消息 {len(bad)} 条未能发出或不确定是否发出（最近一条：{last}）。详见 duban check。"]
 
 
 def test_post(settings: Settings, name: str | None = None) -> list[tuple[RobotSettings, str]]:

@@ -11,14 +11,14 @@ and the preview (mailer.service.preview) says it would send something. Holding m
 steps and records in the registry (``service_gate``) since when and why it holds and what waits; status and
 check show "等待确认". Replies to incoming mail (intake) are not held: they answer people who just wrote.
 `duban confirm` (recording who and when) releases the hold; `duban serve --yes` confirms by itself, for
-scripted deploys. ``service.confirm_start = false`` turns the gate off.
+scripted deploys. ``service.confirm_start = false`` turns the gate off. What status and check say about it is
+read by mailer.service.statusnotes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -36,19 +36,6 @@ DOWNTIME = dt.timedelta(days=1)  # "more than a day without a tick"
 TICK_KINDS = frozenset(
     {"form", "reminder", "escalation", "approval_reminder", "signoff_request", "published", "other"}
 )
-
-
-@dataclass(frozen=True)
-class GateView:
-    """What `duban status` / `duban check` show about the gate."""
-
-    held: bool
-    since: dt.datetime | None
-    reason: str
-    waiting: list[str]  # one line per message that waits
-    last_tick_at: dt.datetime | None
-    confirmed_at: dt.datetime | None
-    confirmed_by: str
 
 
 def _row(s: Session) -> ServiceGate:
@@ -81,31 +68,6 @@ def hold_reason(settings: Settings, s: Session, now: dt.datetime) -> str:
             hours = (now - last).total_seconds() / 3600
             return f"服务自{_when(settings, last)}起停止运行约{hours / 24:.1f}天，补发积压的邮件前需要确认"
     return ""
-
-
-def view(settings: Settings, engine: Engine) -> GateView:
-    """The gate's state as stored (no preview)."""
-    with atomic(engine) as s:
-        row = s.get(ServiceGate, 1)
-        if row is None:
-            return GateView(
-                held=False,
-                since=None,
-                reason="",
-                waiting=[],
-                last_tick_at=None,
-                confirmed_at=None,
-                confirmed_by="",
-            )
-        return GateView(
-            held=row.held_since is not None,
-            since=row.held_since,
-            reason=row.held_reason,
-            waiting=[line for line in row.held_summary.splitlines() if line],
-            last_tick_at=row.last_tick_at,
-            confirmed_at=row.confirmed_at,
-            confirmed_by=row.confirmed_by,
-        )
 
 
 def before_tick(settings: Settings, engine: Engine, now: dt.datetime, *, auto_confirm: str = "") -> str:
@@ -197,24 +159,3 @@ def confirm(
         s.add(Event(kind="confirmed", detail=f"{by.strip()} 确认发送" + (f"（{reason}）" if reason else "")))
     log.info("Sending confirmed by %s", by)
     return waiting
-
-
-def gate_lines(settings: Settings, engine: Engine) -> list[str]:
-    """What `duban status` and `duban check` say about held sending and held periods (Chinese; [] if none)."""
-    from mailer.registry.model import Period
-
-    out = []
-    g = view(settings, engine)
-    if g.held and g.since is not None:
-        out.append(
-            f"等待确认：自{_when(settings, g.since)}起暂停发送计划内邮件（{g.reason}），待发{len(g.waiting)}封。"
-            "请用 duban plan 查看，确认无误后运行 duban confirm --by 姓名。"
-        )
-    with atomic(engine) as s:
-        empty = list(s.scalars(select(Period).where(Period.state == "nothing_reported")))
-        for p in empty:
-            out.append(
-                f"{p.key} 期无人报送：截止后没有任何股室的报告获审定，暂不送签。"
-                f"股室报告审定后将自动汇总；如需按全部未报送汇总，请运行 duban assemble --period {p.key} --force。"
-            )
-    return out

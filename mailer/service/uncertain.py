@@ -8,7 +8,8 @@ anything else is **uncertain** and is never sent again automatically. Courtesy m
 notices) that is uncertain is dropped: a second receipt helps nobody. Everything else waits for the clerk
 (``duban outbox resend ID`` sends it again with "（重发）" in the subject, under the same Message-ID;
 ``duban outbox drop ID`` gives it up), unless ``mail.uncertain = "resend"`` says to resend it so at once.
-Every step is an Event (kind ``send_…``) naming who did it and why.
+Every step is an Event (kind ``send_…``) naming who did it and why. The list the clerk is shown (`duban
+status`, `duban check`) is read by mailer.registry.doubts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -243,38 +243,3 @@ def drop(engine: Engine, did: int, *, by: str, reason: str) -> Dispatch:
         s.flush()
         s.expunge(d)
     return d
-
-
-@dataclass
-class Doubt:
-    """One message the clerk must look at: it may or may not have gone out."""
-
-    id: int
-    kind: str
-    subject: str
-    to: list[str]
-    error: str
-
-    def line(self) -> str:
-        return (
-            f"邮件 #{self.id}（{kind_label(self.kind)}）“{self.subject}” → {', '.join(self.to)}："
-            f"可能已发出也可能未发出。确认对方未收到后运行 `duban outbox resend {self.id}`，"
-            f"已收到则运行 `duban outbox drop {self.id}`。"
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "subject": self.subject,
-            "to": self.to,
-            "error": self.error,
-        }
-
-
-def uncertain_dispatches(session: Session) -> list[Doubt]:
-    """Every uncertain dispatch, oldest first (shown by ``duban status`` and ``duban check``)."""
-    rows = session.scalars(
-        select(Dispatch).where(Dispatch.state == SendState.UNCERTAIN).order_by(Dispatch.id)
-    )
-    return [Doubt(d.id, d.kind, d.subject, list(d.to_addrs), d.error) for d in rows]
