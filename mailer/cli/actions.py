@@ -349,13 +349,12 @@ def audit_cmd(ctx: Context, *, period: str | None, actions_only: bool, as_json: 
         duban audit --actions --json
     """
     from mailer.registry.audit import audit_rows
+    from mailer.registry.listings import plan_period
     from mailer.registry.status import format_table
-    from mailer.registry.store import atomic
-    from mailer.service.actions import get_period
 
-    with atomic(ctx.engine()) as s:
-        p = get_period(s, period) if period else None
-        rows = audit_rows(s, period=p, actions_only=actions_only, tz=ctx.settings.cycle.timezone)
+    with ctx.reading() as db:
+        p = plan_period(db, period) if period else None
+        rows = audit_rows(db, period=p, actions_only=actions_only, tz=ctx.settings.cycle.timezone)
     if as_json:
         echo_json(rows)
         return

@@ -59,53 +59,15 @@ def import_cmd(ctx: Context, *, files: tuple[Path, ...], as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _plan_or_fail(session: Any) -> Any:
+def _plan_or_fail(db: Any) -> Any:
+    """The active plan (mailer.registry.listings.PlanRow), or the clerk is told to import a notice first."""
     from mailer.common.errors import RegistryError
-    from mailer.registry.queries import active_plan
+    from mailer.registry.listings import active_plan_row
 
-    plan = active_plan(session)
+    plan = active_plan_row(db)
     if plan is None:
         raise RegistryError("尚未导入任何工作计划。请先导入通知：duban import 通知.docx")
     return plan
-
-
-def task_dicts(session: Any, plan: Any, *, include_removed: bool = False) -> list[dict[str, Any]]:
-    """The plan's tasks as the JSON of `duban tasks --json`."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from mailer.registry.model import Task, TaskOffice
-
-    # Every task's offices and milestones in two queries, not two per task (~50 statements, a tenth of the
-    # command's time); held here so the session's identity map keeps them for plan.tasks below.
-    _loaded = session.scalars(
-        select(Task)
-        .where(Task.plan_id == plan.id)
-        .options(selectinload(Task.offices).joinedload(TaskOffice.office), selectinload(Task.milestones))
-    ).all()
-    out = []
-    for t in plan.tasks:
-        if t.removed and not include_removed:
-            continue
-        leads = [link.office.name for link in t.offices if link.is_lead]
-        item: dict[str, Any] = {
-            "seq": t.seq,
-            "name": t.name,
-            "content": t.content,
-            "offices": [link.office.name for link in t.offices],
-            "lead": leads[0] if leads else None,
-            "leads": leads,
-            "remark": t.remark,
-            "lead_assumed": t.lead_assumed,
-            "milestones": [
-                {"label": m.label, "due": m.due.isoformat() if m.due else None, "text": m.text}
-                for m in t.milestones
-            ],
-        }
-        if include_removed:
-            item["removed"] = t.removed
-        out.append(item)
-    return out
 
 
 @cli.group("tasks", invoke_without_command=True)
@@ -125,14 +87,14 @@ def tasks_cmd(click_ctx: click.Context, *, as_json: bool, include_removed: bool)
     """
     if click_ctx.invoked_subcommand is not None:
         return
+    from mailer.registry.listings import task_dicts
     from mailer.registry.status import format_table
-    from mailer.registry.store import atomic
 
     ctx: Context = click_ctx.obj
-    with atomic(ctx.engine()) as session:
-        plan = _plan_or_fail(session)
-        items = task_dicts(session, plan, include_removed=include_removed)
-        title = f"{plan.title}（{plan.year}）"
+    with ctx.reading() as db:
+        plan = _plan_or_fail(db)
+        items = task_dicts(db, plan, include_removed=include_removed)
+    title = f"{plan.title}（{plan.year}）"
     if as_json:
         echo_json(items)
         return
@@ -177,47 +139,6 @@ def set_lead_cmd(ctx: Context, seq: int, offices: tuple[str, ...], by: str | Non
     click.echo(set_lead(ctx.engine(), seq, list(offices), actor=(by or "").strip() or current_user()))
 
 
-def office_dicts(session: Any) -> list[dict[str, Any]]:
-    """Every office with its directory data and the tasks it leads, for `duban offices --json`."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import joinedload, selectinload
-
-    from mailer.registry.model import Office, Task
-    from mailer.registry.queries import active_plan
-
-    plan = active_plan(session)
-    leads: dict[int, list[int]] = {}
-    if plan is not None:
-        # The links of every task in one query, not one per task; held for plan.tasks below.
-        _loaded = session.scalars(
-            select(Task).where(Task.plan_id == plan.id).options(selectinload(Task.offices))
-        ).all()
-        for t in plan.tasks:
-            for link in t.offices:
-                if link.is_lead and not t.removed:
-                    leads.setdefault(link.office_id, []).append(t.seq)
-    out = []
-    query = select(Office).order_by(Office.in_directory.desc(), Office.id)
-    # Aliases, addresses and the leader of all offices in three queries, not three per office.
-    query = query.options(selectinload(Office.aliases), selectinload(Office.addresses), joinedload(Office.leader))
-    for o in session.scalars(query):
-        out.append(
-            {
-                "name": o.name,
-                "aliases": sorted(a.alias for a in o.aliases),
-                "addresses": [a.email for a in o.addresses],
-                "contact": o.contact,
-                "phone": o.phone,
-                "leader": o.leader.name if o.leader else None,
-                "leader_email": o.leader.email if o.leader else None,
-                "is_bureau_office": o.is_bureau_office,
-                "in_directory": o.in_directory,
-                "leads_tasks": leads.get(o.id, []),
-            }
-        )
-    return out
-
-
 @cli.group("offices", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the offices as JSON.")
 @click.pass_context
@@ -229,12 +150,12 @@ def offices_cmd(click_ctx: click.Context, *, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
+    from mailer.registry.listings import office_dicts
     from mailer.registry.status import format_table
-    from mailer.registry.store import atomic
 
     ctx: Context = click_ctx.obj
-    with atomic(ctx.engine()) as session:
-        items = office_dicts(session)
+    with ctx.reading() as db:
+        items = office_dicts(db)
     if as_json:
         echo_json(items)
         return

@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from mailer.common.periods import period_key
+from mailer.registry.rows import PeriodRow, Rows, as_rows, utc
 
-from mailer.registry.model import Event, Office, Period, utcnow
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailer.registry.model import Event, Period
 
 # The clerk's actions, by Event.kind, as the audit listing names them.
 ACTION_LABELS = {
@@ -62,6 +65,8 @@ def record(
     at: dt.datetime | None = None,
 ) -> Event:
     """Add the audit row of a clerk's action to ``session`` (committed with the action, or not at all)."""
+    from mailer.registry.model import Event, utcnow
+
     event = Event(
         kind=kind,
         detail=detail[:4000],
@@ -76,33 +81,40 @@ def record(
 
 
 def audit_rows(
-    session: Session,
+    db: Session | Rows,
     *,
-    period: Period | None = None,
+    period: Period | PeriodRow | None = None,
     actions_only: bool = False,
     tz: str = "Asia/Shanghai",
 ) -> list[dict[str, Any]]:
     """The audit trail, oldest first: every event (or only the clerk's actions), of one period if given."""
-    q = select(Event, Period, Office).outerjoin(Period, Event.period_id == Period.id)
-    q = q.outerjoin(Office, Event.office_id == Office.id)
+    where = []
     if period is not None:
-        q = q.where(Event.period_id == period.id)
+        where.append("e.period_id = :period_id")
     if actions_only:
-        q = q.where(Event.actor != "")
+        where.append("e.actor <> ''")
     zone = ZoneInfo(tz)
     out = []
-    for event, p, office in session.execute(q.order_by(Event.at, Event.id)):
+    for r in as_rows(db).all(
+        "SELECT e.id, e.at, e.actor, e.kind, e.detail, e.reason, p.id AS pid, p.year, p.month, o.name AS office"
+        " FROM events e LEFT JOIN periods p ON p.id = e.period_id LEFT JOIN offices o ON o.id = e.office_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY e.at, e.id",
+        **({"period_id": period.id} if period is not None else {}),
+    ):
+        at = utc(r.at)
+        assert at is not None  # events.at is always set (the model's default)
         out.append(
             {
-                "id": event.id,
-                "at": event.at.astimezone(zone).isoformat(timespec="seconds"),
-                "actor": event.actor,
-                "kind": event.kind,
-                "action": ACTION_LABELS.get(event.kind, ""),
-                "period": p.key if p is not None else None,
-                "office": office.name if office is not None else None,
-                "detail": event.detail,
-                "reason": event.reason,
+                "id": r.id,
+                "at": at.astimezone(zone).isoformat(timespec="seconds"),
+                "actor": r.actor,
+                "kind": r.kind,
+                "action": ACTION_LABELS.get(r.kind, ""),
+                "period": period_key(r.year, r.month) if r.pid is not None else None,
+                "office": r.office,
+                "detail": r.detail,
+                "reason": r.reason,
             }
         )
     return out

@@ -21,6 +21,7 @@ from mailer.common.periods import parse_period, period_key
 from mailer.common.text import key
 from mailer.registry.audit import record
 from mailer.registry.deadlines import extension
+from mailer.registry.listings import NO_PLAN_FOR_PERIOD, period_not_open
 from mailer.registry.model import (
     Approval,
     Event,
@@ -79,7 +80,7 @@ def find_period(session: Session, text: str) -> Period | None:
     year, month = parse_period(text)
     plan = active_plan(session)
     if plan is None:
-        raise ActionRefused("登记册中还没有任务计划：请先导入通知（duban import 通知.docx）。")
+        raise ActionRefused(NO_PLAN_FOR_PERIOD)
     return session.scalars(
         select(Period).where(Period.plan_id == plan.id, Period.year == year, Period.month == month)
     ).first()
@@ -89,9 +90,7 @@ def get_period(session: Session, text: str) -> Period:
     period = find_period(session, text)
     if period is None:
         year, month = parse_period(text)
-        raise ActionRefused(
-            f"{period_key(year, month)} 期次尚未开启（表格未发出）。请用 duban status 查看已有的期次。"
-        )
+        raise ActionRefused(period_not_open(year, month))
     return period
 
 
@@ -400,7 +399,7 @@ def mark_task_done(
     with atomic(engine) as s:
         plan = active_plan(s)
         if plan is None:
-            raise ActionRefused("登记册中还没有任务计划：请先导入通知（duban import 通知.docx）。")
+            raise ActionRefused(NO_PLAN_FOR_PERIOD)
         task = s.scalars(select(Task).where(Task.plan_id == plan.id, Task.seq == seq)).first()
         if task is None or task.removed:
             raise ActionRefused(f"当前计划中没有编号为 {seq} 的任务。请用 duban tasks 查看任务编号。")
