@@ -89,7 +89,8 @@ def convert_long(src: Path, out_dir: Path, *, soffice: str = "soffice", timeout:
 
 
 def _convert_parts(docs: list[Path], offices: list[KeptOffice], deadline: float, timeout: int,
-                   name: str) -> list[Path]:
+                   name: str) -> list[tuple[Path, int]]:
+    """Each part's PDF and the pages it was laid out with."""
     pages: dict[int, int] = {}
     errors: list[BaseException] = []
     cancel = threading.Event()
@@ -122,12 +123,10 @@ def _convert_parts(docs: list[Path], offices: list[KeptOffice], deadline: float,
                             raise TimeoutError
                         office.stop()  # the part stays loaded: a fresh instance next time
                         return
-                    after = office.export_part(docs[i].with_suffix(".pdf"), offset, deadline, cancel)
-                    if i < len(docs) - 1 and after != counted:
-                        # Numbering moved pages (a blank page for a left/right start): the parts after it
-                        # are numbered wrong. Not seen with the notice; fail rather than print wrong numbers.
-                        raise ConversionError(f"part {i} of {name} changed from {counted} to {after} pages "
-                                              "when numbered")
+                    # An even first page number makes LibreOffice put a blank page before the part's first
+                    # (a left) page; the PDF export leaves automatically inserted blank pages out, as it does
+                    # converting the whole document. join() checks the pages that came out.
+                    office.export_part(docs[i].with_suffix(".pdf"), offset, deadline, cancel)
                 except CancelledError:
                     return
                 except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
@@ -150,15 +149,20 @@ def _convert_parts(docs: list[Path], offices: list[KeptOffice], deadline: float,
         if isinstance(e, ConversionError):
             raise e
         raise ConversionError(f"LibreOffice (kept) failed converting {name}: {e!r}") from e
-    return [d.with_suffix(".pdf") for d in docs]
+    return [(d.with_suffix(".pdf"), pages[i]) for i, d in enumerate(docs)]
 
 
-def join(pdfs: list[Path], dest: Path) -> None:
-    """The PDFs one after the other into ``dest``."""
-    from pypdf import PdfWriter
+def join(pdfs: list[tuple[Path, int]], dest: Path) -> None:
+    """The PDFs one after the other into ``dest``. Each but the last must have the pages it was laid out
+    with (the next part's numbers were counted from them)."""
+    from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
-    for pdf in pdfs:
-        writer.append(str(pdf))
+    for k, (pdf, laid_out) in enumerate(pdfs):
+        reader = PdfReader(str(pdf))
+        if k < len(pdfs) - 1 and len(reader.pages) != laid_out:
+            raise ConversionError(f"part {k} of the document came out with {len(reader.pages)} pages, laid out "
+                                  f"with {laid_out}: the page numbers after it would be wrong")
+        writer.append(reader)
     with dest.open("wb") as f:
         writer.write(f)
