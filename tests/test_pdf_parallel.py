@@ -71,6 +71,24 @@ def test_parts_hold_the_rows_once_in_order_with_the_footers(long_notice: Path, t
     assert record in texts[-1] and all(record not in t for t in texts[:-1])
 
 
+def test_documents_whose_numbers_could_not_run_on_are_not_split(long_notice: Path, tmp_path: Path):
+    """A section restarting its page numbers, or footnotes (numbered per document), would print other
+    numbers in parts than whole: such a document is converted whole."""
+    with zipfile.ZipFile(long_notice) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    xml = files["word/document.xml"].decode()
+    last = xml.rindex("<w:sectPr")
+    for changed in (xml[:last] + xml[last:].replace("<w:pgSz", '<w:pgNumType w:start="1"/><w:pgSz', 1),
+                    xml.replace("<w:t>附件</w:t>", '<w:t>附件</w:t></w:r><w:r><w:footnoteReference w:id="1"/>')):
+        assert changed != xml
+        src = tmp_path / "changed.docx"
+        with zipfile.ZipFile(src, "w") as z:
+            for name, data in files.items():
+                z.writestr(name, changed.encode() if name == "word/document.xml" else data)
+        with pytest.raises(docxparts.PartsError):
+            docxparts.split(src, tmp_path / "parts", 2)
+
+
 def _pages(pdf: Path) -> list[str]:
     out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                          check=True).stdout

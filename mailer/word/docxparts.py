@@ -106,6 +106,10 @@ def split(src: Path, out_dir: Path, parts: int) -> list[Path]:
         infos = z.infolist()
         xml = z.read(_DOCUMENT)
         others = {i.filename: z.read(i.filename) for i in infos if i.filename != _DOCUMENT}
+    # What a part could not continue from the parts before it: footnote numbers, restarted page numbers.
+    for what in (b"footnoteReference", b"endnoteReference"):
+        if what in xml:
+            raise PartsError(f"the document has {what.decode()} elements: their numbers would restart")
     root = etree.fromstring(xml)
     body = root.find(_W + "body")
     if body is None:
@@ -128,14 +132,17 @@ def split(src: Path, out_dir: Path, parts: int) -> list[Path]:
             pending = []
     if pending or not sections or els[-1].tag != _W + "sectPr":
         raise PartsError("the body does not end with its section properties")
+    if any(sect.find(f"{_W}pgNumType[@{_W}start]") is not None for sect in sections[1:]):
+        raise PartsError("a section restarts the page numbers")
     resolved = _resolved(sections)
+    index = {id(sect): i for i, sect in enumerate(sections)}
     runs = len(marks) + 1  # runs of elements between marks: the first one before the first mark
     parts = max(1, min(parts, runs))
     # Part boundaries: mark indices spread evenly over the runs (the first part also holds the text before
     # the first mark, usually short beside a run).
     cut_runs = [round(k * runs / parts) for k in range(1, parts)]
-    starts = [0] + [marks[r - 1] for r in cut_runs]
-    ends = starts[1:] + [len(els) - 1]  # the body's own sectPr is added to every part
+    starts = [0, *(marks[r - 1] for r in cut_runs)]
+    ends = [*starts[1:], len(els) - 1]  # the body's own sectPr is added to every part
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
@@ -144,25 +151,28 @@ def split(src: Path, out_dir: Path, parts: int) -> list[Path]:
         doc = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
         new_body = doc.makeelement(_W + "body", dict(body.attrib))
         doc.append(new_body)
+        last = copy.deepcopy(resolved[sect_at[b - 1]])
         for el in els[a:b]:
             new = copy.deepcopy(el)
             sp = _sect_pr(new)
             if sp is not None:  # an inner section break: its inherited headers and footers spelled out
-                sp.getparent().replace(sp, copy.deepcopy(resolved[_index(sections, _sect_pr(el))]))
+                sp.getparent().replace(sp, copy.deepcopy(resolved[index[id(_sect_pr(el))]]))
             new_body.append(new)
-        new_body.append(copy.deepcopy(resolved[sect_at[b - 1]]))
+        if _sect_pr(els[b - 1]) is not None:  # the part ends with a section: no empty one after it
+            inner = _sect_pr(new_body[-1])
+            assert inner is not None
+            inner.getparent().remove(inner)
+        new_body.append(last)
+        if k:  # the part's first page is not its section's first: no first-page header or footer
+            first = next(sp for el in new_body if (sp := _sect_pr(el)) is not None)
+            for title_pg in first.findall(_W + "titlePg"):
+                first.remove(title_pg)
         path = out_dir / f"part-{k}.docx"
+        xml_k = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True)
+        # Fast compression: the parts live only for the conversion.
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             for info in infos:
-                data = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True) \
-                    if info.filename == _DOCUMENT else others[info.filename]
-                z.writestr(info.filename, data)
+                z.writestr(info.filename, xml_k if info.filename == _DOCUMENT else others[info.filename])
         paths.append(path)
     return paths
 
-
-def _index(sections: list[Any], sp: Any) -> int:
-    for i, s in enumerate(sections):
-        if s is sp:
-            return i
-    raise PartsError("a section break not found among the sections")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from mailer.common.errors import ConversionError
 from mailer.common.files import atomic_target
-from mailer.word.docxparts import PART_MARK, split
+from mailer.word.docxparts import PART_MARK, PartsError, split
 from mailer.word.pdfkeeper import CancelledError, KeptOffice, convert_own, kept_offices
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,12 @@ def convert_long(src: Path, out_dir: Path, *, soffice: str = "soffice", timeout:
         started = time.monotonic()
         # Every marked run its own part: LibreOffice's cost per page grows with the document's length, so
         # parts shorter than the share of one instance cost less CPU in all (docs/readme/pdf2.md).
-        docs = split(src, work, 1 << 30)
+        try:
+            docs = split(src, work, 1 << 30)
+        except PartsError as e:
+            log.info("Converting %s whole: %s", src.name, e)
+            left = max(1, int(deadline - time.monotonic()))
+            return convert_own(src, out_dir, "pdf", soffice=soffice, timeout=left)
         log.info("Converting %s in %d parts with %d LibreOffices (split in %.1fs)", src.name, len(docs),
                  min(count, len(docs)), time.monotonic() - started)
         pdfs = _convert_parts(docs, offices[: len(docs)], deadline, timeout, src.name)
