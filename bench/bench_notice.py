@@ -1,13 +1,15 @@
 """Benchmark the consolidated notice: 19, 200, 2,000 and 20,000 task rows.
 
-    .venv/bin/python bench/bench_notice.py --compare [--data-rows 20000] [--pdf-rows 2000] [--pdf20k]
+    .venv/bin/python bench/bench_notice.py --compare [--data-rows 20000] [--pdf-rows 2000] [--pdf20k [--pdf20k-whole]]
     .venv/bin/python bench/bench_notice.py [--sizes 19,200,2000,20000] [--no-pdf] [--no-jinja]
 
 ``--compare`` prints the baseline commit (bench/baseline.py) and today side by side with the ratios, in one
 run: the notice data at 20,000 rows, the .docx render, and the PDF of the 2,000-row notice through the path
 the notice takes (``mailer.render.notice._pdf``: today the kept LibreOffice of mailer/word/pdfkeeper.py, so its first
 conversion, which starts soffice, and a second one are both shown); ``--pdf20k`` adds today's 20,000-row PDF
-against the configured conversion timeout (the baseline's is not run: it takes far longer than the timeout).
+against the configured conversion timeout (the baseline's is not run: it takes far longer than the timeout):
+converted in parts by one kept LibreOffice per CPU (mailer/word/pdfparallel.py), the number of instances
+printed with it; ``--pdf20k-whole`` also converts it whole with one LibreOffice (``pdf_parts = 1``), after.
 
 Each measurement runs in its own subprocess (a fresh interpreter, so ru_maxrss is that run's peak): a
 temporary home whose registry holds a plan of N tasks (the seed's 19 repeated, with their offices and
@@ -240,7 +242,8 @@ def measure(args: dict[str, object]) -> dict[str, float]:
                 if key == "big":
                     run_settings = dataclasses.replace(
                         settings, service=dataclasses.replace(settings.service, pdf_parts=0 if i == 0 else 1))
-                    out["big_instances"] = float(_instances(run_settings) if i == 0 else 1)
+                    if i == 0:
+                        out["big_instances"] = float(_instances(run_settings))
                 cpu = _office_cpu_s()
                 load = os.getloadavg()[0]
                 t = time.perf_counter()

@@ -354,10 +354,12 @@ def _escape(text: str) -> str:
 # one by one between tables cost lxml a namespace reconciliation each.
 ANNEX_CHUNK = 100
 # An annex longer than PARTS_MIN_ROWS starts a new page every PART_ROWS rows, marked as where the PDF
-# conversion may cut the document into parts converted at the same time (mailer/word/pdfparallel.py): at
-# 20,000 rows LibreOffice needs ~9 ms of CPU per row converting the document whole, ~5.6 ms per row in parts
-# of 2,500–5,000 rows (docs/readme/pdf2.md). A multiple of ANNEX_CHUNK: the cuts fall between tables.
-PART_ROWS = 2500
+# conversion may cut the document into parts converted at the same time (mailer/word/pdfparallel.py).
+# LibreOffice's CPU per row grows with the document's length: the 20,000-row notice took ~190 s of CPU
+# whole, ~120–170 s in parts of 600–1,200 rows, ~140–190 s in parts of 2,500 (docs/readme/pdf2.md). A
+# multiple of ANNEX_CHUNK: the cuts fall between tables. Below PARTS_MIN_ROWS a whole conversion takes
+# well under the timeout (3,000 rows: ~20 s), and the annex has no half-filled page.
+PART_ROWS = 1000
 PARTS_MIN_ROWS = 3000
 
 

@@ -39,8 +39,13 @@ log = logging.getLogger(__name__)
 
 
 def instances(configured: int) -> int:
-    """How many LibreOffices convert parts at once: ``configured``, or one per CPU for 0."""
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    """How many LibreOffices convert parts at once: ``configured``, or one per CPU this process may use
+    for 0."""
+    if configured > 0:
+        return configured
+    if hasattr(os, "sched_getaffinity"):  # Linux: the CPUs the process may run on, not the machine's
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def marked(src: Path) -> bool:
@@ -118,7 +123,9 @@ def _convert_parts(docs: list[Path], offices: list[KeptOffice], deadline: float,
                 if i is None:
                     return
                 try:
+                    t0 = time.monotonic()
                     counted = office.load_part(docs[i], deadline, cancel)
+                    t1 = time.monotonic()
                     with state:
                         pages[i] = counted
                         state.notify_all()
@@ -131,7 +138,10 @@ def _convert_parts(docs: list[Path], offices: list[KeptOffice], deadline: float,
                     # An even first page number makes LibreOffice put a blank page before the part's first
                     # (a left) page; the PDF export leaves automatically inserted blank pages out, as it does
                     # converting the whole document. join() checks the pages that came out.
+                    t2 = time.monotonic()
                     office.export_part(docs[i].with_suffix(".pdf"), offset, deadline, cancel)
+                    log.debug("Part %d of %s: %d pages, laid out in %.1fs, waited %.1fs, exported in %.1fs", i,
+                              name, counted, t1 - t0, t2 - t1, time.monotonic() - t2)
                 except CancelledError:
                     return
                 except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
