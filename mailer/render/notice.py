@@ -356,10 +356,13 @@ ANNEX_CHUNK = 100
 # An annex longer than PARTS_MIN_ROWS starts a new page every PART_ROWS rows, marked as where the PDF
 # conversion may cut the document into parts converted at the same time (mailer/word/pdfparallel.py).
 # LibreOffice's CPU per row grows with the document's length: the 20,000-row notice took ~190 s of CPU
-# whole, ~120–170 s in parts of 600–1,200 rows, ~140–190 s in parts of 2,500 (docs/readme/pdf2.md). A
-# multiple of ANNEX_CHUNK: the cuts fall between tables. Below PARTS_MIN_ROWS a whole conversion takes
-# well under the timeout (3,000 rows: ~20 s), and the annex has no half-filled page.
-PART_ROWS = 1000
+# whole, ~140–190 s in parts of 2,500 rows, ~120–170 s in parts of 600–1,200. Parts of 2,500 rows, though:
+# converted in 20 parts of 1,000 rows, 11 of 4,764 pages placed text in a few vertically centred cells
+# differently from the whole conversion (LibreOffice's layout of such a cell depends on the document around
+# it); in 8 parts of 2,500, every page was the same (docs/readme/pdf2.md). A multiple of ANNEX_CHUNK: the
+# cuts fall between tables. Below PARTS_MIN_ROWS a whole conversion takes well under the timeout (3,000
+# rows: ~20 s), and the annex has no half-filled page.
+PART_ROWS = 2500
 PARTS_MIN_ROWS = 3000
 
 
