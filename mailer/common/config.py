@@ -150,6 +150,9 @@ class ServiceSettings:
     confirm_start: bool = True
     libreoffice: str = "soffice"
     pdf_timeout_s: int = 120
+    # LibreOffice instances converting a long notice's parts at the same time (mailer/word/pdfparallel.py):
+    # 0 = one per CPU; 1 = the whole document in one conversion.
+    pdf_parts: int = 0
 
 
 @dataclass(frozen=True)

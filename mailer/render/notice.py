@@ -51,7 +51,8 @@ from mailer.render.notice_data import (
     ymd,
 )
 from mailer.render.notice_record import NoticeRecord, record_context
-from mailer.word.pdfkeeper import convert_own
+from mailer.word.docxparts import mark_part_start
+from mailer.word.pdfparallel import convert_long
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,13 @@ def _fill_rows(body: Any, rows: Sequence[Mapping[str, str]]) -> bool:
             new = whole.parse_table(table_start + text)
             gap = _gap_paragraph(current)
             current.addnext(gap)
+            if len(rows) > PARTS_MIN_ROWS and start % PART_ROWS == 0:
+                # Where the PDF conversion may cut the document into parts converted in parallel
+                # (mailer/word/pdfparallel.py): a new page, so that the parts print the same pages.
+                mark = _gap_paragraph(current)
+                mark_part_start(mark, start // PART_ROWS)
+                gap.addnext(mark)
+                gap = mark
             gap.addnext(new)
             current = new
     for tr in tail:  # rows below the task row (none in the shipped template) stay below the last task
@@ -345,6 +353,17 @@ def _escape(text: str) -> str:
 # column carries the numbering on. Each table is parsed from text whole (_fill_rows): moving 20,000 rows
 # one by one between tables cost lxml a namespace reconciliation each.
 ANNEX_CHUNK = 100
+# An annex longer than PARTS_MIN_ROWS starts a new page every PART_ROWS rows, marked as where the PDF
+# conversion may cut the document into parts converted at the same time (mailer/word/pdfparallel.py).
+# LibreOffice's CPU per row grows with the document's length: the 20,000-row notice took ~190 s of CPU
+# whole, ~140–190 s in parts of 2,500 rows, ~120–170 s in parts of 600–1,200. Parts of 2,500 rows, though:
+# converted in 20 parts of 1,000 rows, 11 of 4,764 pages placed text in a few vertically centred cells
+# differently from the whole conversion (LibreOffice's layout of such a cell depends on the document around
+# it); in 8 parts of 2,500, every page was the same (docs/readme/pdf2.md). A multiple of ANNEX_CHUNK: the
+# cuts fall between tables. Below PARTS_MIN_ROWS a whole conversion takes well under the timeout (3,000
+# rows: ~20 s), and the annex has no half-filled page.
+PART_ROWS = 2500
+PARTS_MIN_ROWS = 3000
 
 
 def _gap_paragraph(el: Any) -> Any:
@@ -514,13 +533,14 @@ def _pdf(settings: Settings, docx: Path) -> tuple[Path | None, str | None]:
     stale = docx.with_suffix(".pdf")
     stale.unlink(missing_ok=True)  # never leave a PDF of an earlier rendering beside a new .docx
     try:
-        # The notice is duban's own document: the kept LibreOffice may convert it (mailer.word.pdfkeeper).
-        return convert_own(
+        # The notice is duban's own document: kept LibreOffices may convert it (mailer.word.pdfkeeper), a
+        # long one in parts at once (mailer.word.pdfparallel).
+        return convert_long(
             docx,
             docx.parent,
-            "pdf",
             soffice=settings.service.libreoffice,
             timeout=settings.service.pdf_timeout_s,
+            parts=settings.service.pdf_parts,
         ), None
     except ConversionError as e:
         log.warning("No PDF of %s: %s", docx.name, e)

@@ -85,8 +85,49 @@ def descendants(root):
     return out
 pid = next((p for p, name in descendants(office.pid) if name.startswith("soffice.bin")), office.pid)
 print("READY %d" % pid, flush=True)
+held = None  # a part document loaded by "load", waiting for its "export" (mailer/word/pdfparallel.py)
+
+def drop():
+    global held
+    if held is not None:
+        try:
+            held.close(True)
+        except Exception:
+            pass
+    held = None
+
 for line in sys.stdin:
     req = json.loads(line)
+    op = req.get("op")
+    if op == "load":  # load and lay out a part; its page count goes back; it stays open for "export"
+        drop()
+        try:
+            held = desktop.loadComponentFromURL(uno.systemPathToFileUrl(req["src"]), "_blank", 0,
+                                                (prop("Hidden", True), prop("ReadOnly", True)))
+            if held is None:
+                raise RuntimeError("LibreOffice could not open the document")
+            print("PAGES %d" % held.getCurrentController().getPropertyValue("PageCount"), flush=True)
+        except Exception as e:
+            drop()
+            print("ERR " + str(e).replace("\n", " ")[:500], flush=True)
+        continue
+    if op == "export":  # number the held part's pages from "offset" on, export it, close it
+        try:
+            if held is None:
+                raise RuntimeError("no document loaded")
+            if req.get("offset"):
+                first = held.Text.createEnumeration().nextElement()
+                if not first.supportsService("com.sun.star.text.Paragraph"):
+                    raise RuntimeError("the part does not start with a paragraph")
+                first.PageNumberOffset = int(req["offset"])
+            pages = held.getCurrentController().getPropertyValue("PageCount")
+            held.storeToURL(uno.systemPathToFileUrl(req["dst"]), (prop("FilterName", req["filter"]),))
+            print("OK %d" % pages, flush=True)
+        except Exception as e:
+            print("ERR " + str(e).replace("\n", " ")[:500], flush=True)
+        finally:
+            drop()
+        continue
     doc = None
     try:
         doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(req["src"]), "_blank", 0,
@@ -245,7 +286,53 @@ class KeptOffice:
             shutil.rmtree(job, ignore_errors=True)
 
 
-_kept: dict[tuple[str, int], KeptOffice] = {}  # by executable and process: a forked child starts its own
+    # --- a part of a document converted in parallel (mailer/word/pdfparallel.py); the caller holds self.lock
+
+    def load_part(self, src: Path, deadline: float, cancel: threading.Event) -> int:
+        """Load and lay out the part document ``src`` (duban's own, ASCII-named); its page count. It stays
+        open for :meth:`export_part`."""
+        if not self.alive():
+            self.stop()
+            self._start()
+        line = self._ask({"op": "load", "src": str(src)}, deadline, cancel)
+        if not line.startswith("PAGES "):
+            raise ConversionError(f"LibreOffice could not open {src.name}: {line}")
+        return int(line.split()[1])
+
+    def export_part(self, dst: Path, offset: int | None, deadline: float, cancel: threading.Event) -> int:
+        """Number the loaded part's pages from ``offset`` (None: as the document says), export it as PDF to
+        ``dst`` and close it; its page count after numbering."""
+        line = self._ask({"op": "export", "dst": str(dst), "offset": offset, "filter": _FILTERS["pdf"]},
+                         deadline, cancel)
+        if not line.startswith("OK ") or not dst.exists() or dst.stat().st_size == 0:
+            raise ConversionError(f"LibreOffice could not convert {dst.stem} to pdf: {line}")
+        return int(line.split()[1])
+
+    def _ask(self, req: dict[str, object], deadline: float, cancel: threading.Event) -> str:
+        """Send one request and wait for its reply line. Past the deadline (TimeoutError) or when ``cancel``
+        is set (another part failed: CancelledError) the instance is busy with the request, so it is stopped;
+        the next conversion starts a fresh one. BrokenPipeError when it died."""
+        if self.proc is None or self.proc.stdin is None:
+            raise BrokenPipeError("the LibreOffice driver is not running")
+        self.proc.stdin.write((json.dumps(req) + "\n").encode())
+        self.proc.stdin.flush()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or cancel.is_set():
+                self.stop()
+                raise TimeoutError if left <= 0 else CancelledError
+            try:
+                return self._reply(min(left, 0.25))
+            except TimeoutError:
+                continue
+
+
+class CancelledError(Exception):
+    """A part's conversion was abandoned because another part failed."""
+
+
+_kept: dict[tuple[str, int, int], KeptOffice] = {}  # by executable, process and place in the pool: a forked
+# child starts its own
 _kept_lock = threading.Lock()
 _python: list[str | None] = []  # the uno Python, looked up once
 
@@ -261,18 +348,34 @@ def kept_office(soffice: str = "soffice") -> KeptOffice | None:
             _python.append(uno_python())
         if _python[0] is None:
             return None
-        key = (exe, os.getpid())
+        key = (exe, os.getpid(), 0)
         if key not in _kept:
             _kept[key] = KeptOffice(exe, _python[0])
         return _kept[key]
 
 
+def kept_offices(count: int, soffice: str = "soffice") -> list[KeptOffice] | None:
+    """``count`` kept LibreOffices of the process (the first is :func:`kept_office`'s), each with its own
+    profile and pipe; None as :func:`kept_office`. Started by their first conversion, kept afterwards."""
+    first = kept_office(soffice)
+    if first is None:
+        return None
+    with _kept_lock:
+        out = [first]
+        for i in range(1, count):
+            key = (first.soffice, os.getpid(), i)
+            if key not in _kept:
+                _kept[key] = KeptOffice(first.soffice, first.python)
+            out.append(_kept[key])
+        return out
+
+
 def stop_all() -> None:
     with _kept_lock:
-        for (_, pid), office in list(_kept.items()):
-            if pid == os.getpid():  # never the parent's, from a forked child
+        for key, office in list(_kept.items()):
+            if key[1] == os.getpid():  # never the parent's, from a forked child
                 office.stop()
-            del _kept[(_, pid)]
+            del _kept[key]
 
 
 atexit.register(stop_all)
