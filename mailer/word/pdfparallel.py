@@ -96,6 +96,10 @@ def convert_long(src: Path, out_dir: Path, *, soffice: str = "soffice", timeout:
         return dest
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        # A long notice is a monthly event: the service keeps one LibreOffice (as before), not one per CPU
+        # idling at 200-450 MB each until it stops. The others start again with the next long document.
+        for office in offices[1:]:
+            office.stop()
 
 
 def _convert_parts(docs: list[Path], offices: list[KeptOffice], deadline: float, timeout: int,
