@@ -280,17 +280,42 @@ def _office_cpu_s() -> float:
         return float("nan")
     if pdfkeeper.kept_office() is None:
         return float("nan")
-    total = 0.0
+    _count_stopped(pdfkeeper.KeptOffice)
+    total = _stopped_cpu[0]
     for key, office in list(pdfkeeper._kept.items()):
-        if key[1] != os.getpid() or office.pid is None:
-            continue
-        try:
-            stat = Path(f"/proc/{office.pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if key[1] == os.getpid():
+            total += _cpu_of(office.pid)
     return total
+
+
+# CPU seconds of kept LibreOffices stopped so far: after a conversion in parts the extra instances are
+# stopped (mailer.word.pdfparallel), and their seconds would go with them.
+_stopped_cpu = [0.0]
+
+
+def _cpu_of(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _count_stopped(kept_office: type) -> None:
+    """Wrap ``KeptOffice.stop`` (once) so that an instance's CPU seconds are added up before it goes."""
+    stop = kept_office.stop
+    if getattr(stop, "counted", False):
+        return
+
+    def counted_stop(self) -> None:  # type: ignore[no-untyped-def]
+        _stopped_cpu[0] += _cpu_of(self.pid)
+        stop(self)
+
+    counted_stop.counted = True  # type: ignore[attr-defined]
+    kept_office.stop = counted_stop  # type: ignore[method-assign]
 
 
 def compare(ns: argparse.Namespace) -> None:
