@@ -183,8 +183,15 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-# How long a read waits for a writer's lock (a checkpoint) before "database is locked": as the ORM's engine.
-_BUSY_TIMEOUT_MS = 15000
+# How long a statement waits for another process's lock before "database is locked" (transient): the
+# ORM's engine (mailer.registry.store) and the plain reader alike.
+BUSY_TIMEOUT_MS = 15000
+
+
+def connect_rw(path: Path, **kwargs: Any) -> sqlite3.Connection:
+    """``path`` opened read-write. mode=rw: SQLite never creates a missing file on its own, so a registry
+    deleted under a running process (or a mistyped path) is an error, not a new empty registry."""
+    return sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, **kwargs)
 
 
 def open_plain(settings: Settings) -> SqliteRows | None:
@@ -198,12 +205,11 @@ def open_plain(settings: Settings) -> SqliteRows | None:
         marker = read_marker(settings.home)
         if marker is None or not path.is_file() or path.stat().st_size == 0:
             return None
-        # mode=rw, as the ORM's engine: never creates a file. Nothing here writes.
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, isolation_level=None)
+        conn = connect_rw(path, isolation_level=None)  # nothing here writes
     except (DubanError, OSError, sqlite3.Error):  # unreadable marker or file: the full path says why
         return None
     try:
-        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("BEGIN")  # one snapshot for all of the command's reads (WAL: readers never block writers)
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         home_id = conn.execute("SELECT value FROM meta WHERE key = 'home_id'").fetchall()

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,14 +27,12 @@ from mailer.common.errors import RegistryError
 from mailer.common.files import PRIVATE_FILE, private_dir
 from mailer.common.transient import describe_cn, is_transient
 from mailer.registry.migrations import HEAD
-from mailer.registry.rows import sqlite_path
+from mailer.registry.rows import BUSY_TIMEOUT_MS, connect_rw, sqlite_path
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
 _fully_migrated: set[str] = set()  # URLs whose engine went through Alembic in this process
-# How long a write waits for another process's transaction before "database is locked" (transient).
-BUSY_TIMEOUT_MS = 15000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -96,10 +93,8 @@ def _create_sqlite_file(path: Path) -> None:
 
 
 def _connect_rw(path: Path) -> Any:
-    # mode=rw: SQLite never creates a missing file on its own, so a registry deleted under a running
-    # process (or a mistyped path) is an error, not a new empty registry.
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, check_same_thread=False)
+        return connect_rw(path, check_same_thread=False)
 
     return connect
 

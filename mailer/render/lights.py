@@ -468,41 +468,39 @@ def task_facts(
     return [(tasks[i], f) for i, f in facts]
 
 
+def _judged(
+    db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
+) -> list[tuple[int, TaskFacts, LightResult]]:
+    """(task id, facts, light) of every current task of the period at ``today`` (judged at :func:`as_of`), by
+    编号: what :func:`lit_tasks`, :func:`task_lights` and :func:`lights_by_seq` key differently."""
+    at = as_of(period, today)
+    n = settings.lights.yellow_workdays
+    return [
+        (i, f, judge(f, today=at, calendar=settings.calendar, yellow_workdays=n))
+        for i, f in _facts_by_id(db, settings, period, today)
+    ]
+
+
 def lit_tasks(
     db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
 ) -> list[tuple[TaskFacts, LightResult]]:
     """Every current task of the period (its facts: 编号, name, …) with its light at ``today`` (judged at
     :func:`as_of`), by 编号."""
-    at = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return [
-        (facts, judge(facts, today=at, calendar=settings.calendar, yellow_workdays=n))
-        for _, facts in _facts_by_id(db, settings, period, today)
-    ]
+    return [(f, light) for _, f, light in _judged(db, settings, period, today)]
 
 
 def task_lights(
     db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
 ) -> dict[int, LightResult]:
     """Task id → its light in ``period`` at ``today`` (judged at :func:`as_of`), for every current task."""
-    at = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return {
-        i: judge(f, today=at, calendar=settings.calendar, yellow_workdays=n)
-        for i, f in _facts_by_id(db, settings, period, today)
-    }
+    return {i: light for i, _, light in _judged(db, settings, period, today)}
 
 
 def lights_by_seq(
     db: Session | Rows, settings: Settings, period: Period | PeriodRow, today: dt.date
 ) -> dict[int, LightResult]:
     """:func:`task_lights` keyed by the task's 编号 instead of its id."""
-    at = as_of(period, today)
-    n = settings.lights.yellow_workdays
-    return {
-        f.seq: judge(f, today=at, calendar=settings.calendar, yellow_workdays=n)
-        for _, f in _facts_by_id(db, settings, period, today)
-    }
+    return {f.seq: light for _, f, light in _judged(db, settings, period, today)}
 
 
 def office_lights(

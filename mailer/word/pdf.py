@@ -84,10 +84,15 @@ def convert(src: Path, out_dir: Path, target: str = "pdf", *, soffice: str = "so
         if proc.returncode or not out.exists() or out.stat().st_size == 0:
             msg = err.decode(errors="replace").strip()[-500:]
             raise ConversionError(f"LibreOffice could not convert {src.name} to {target} (rc={proc.returncode}) {msg}")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        dest = out_dir / f"{src.stem}.{target}"
-        with atomic_target(dest) as tmp:
-            shutil.move(str(out), tmp)
-        return dest
+        return deliver(out, out_dir, src, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def deliver(out: Path, out_dir: Path, src: Path, target: str) -> Path:
+    """Move LibreOffice's output ``out`` to ``out_dir/<src's stem>.<target>``, whole or not at all."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / f"{src.stem}.{target}"
+    with atomic_target(dest) as tmp:
+        shutil.move(str(out), tmp)
+    return dest

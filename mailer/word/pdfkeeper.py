@@ -31,10 +31,9 @@ import zipfile
 from pathlib import Path
 
 from mailer.common.errors import ConversionError
-from mailer.common.files import atomic_target
 from mailer.common.proctree import group_kwargs, kill_tree
 from mailer.word.fonts import fontconfig_xml
-from mailer.word.pdf import OFFLINE, convert, find_soffice
+from mailer.word.pdf import OFFLINE, convert, deliver, find_soffice
 
 log = logging.getLogger(__name__)
 
@@ -277,11 +276,7 @@ class KeptOffice:
             if line != "OK" or not out.exists() or out.stat().st_size == 0:
                 raise ConversionError(f"LibreOffice could not convert {src.name} to {target}: {line}")
             log.debug("Kept LibreOffice converted %s in %.1fs", src.name, time.monotonic() - started)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            dest = out_dir / f"{src.stem}.{target}"
-            with atomic_target(dest) as tmp:
-                shutil.move(str(out), tmp)
-            return dest
+            return deliver(out, out_dir, src, target)
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
